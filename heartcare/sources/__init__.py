@@ -1,0 +1,1 @@
+"""Dataset adapters that yield labelled ECG records (PTB-XL, MIMIC-IV-ECG, ...)."""
