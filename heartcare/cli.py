@@ -17,6 +17,10 @@ from heartcare.errors import HeartcareError
 # Subpackages contributing subcommands, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "heartcare.ecg.commands",
+    "heartcare.agent.commands",
+    "heartcare.sim.commands",
+    "heartcare.render.commands",
+    "heartcare.beat.commands",
     "heartcare.demo",
 )
 
@@ -48,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `heartcare info x --json | head` closed our stdout: not an error of ours.
+        sys.stderr.close()
+        return 0
     return int(result or 0)
 
 

@@ -1,0 +1,71 @@
+"""HeartAgent end-to-end speed: records per second with one image per record.
+
+    python benchmarks/agent.py --records 200 --workers 2
+
+Builds (or reuses) a simulated PTB-XL-layout cohort, then times `build_dataset` over
+it: read -> optimize -> measure -> de-identify -> render + augment -> QA -> Parquet.
+Prints records/s (target >= 30 on 2 workers), QA items per record, and the items a
+PTB-XL-size cohort (21,799 records) would yield at that rate (target >= 400,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+PTBXL_RECORDS = 21_799
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--images-per-record", type=int, default=1)
+    parser.add_argument("--presets", default="clean,print,scan,photo")
+    parser.add_argument("--image-dpi", type=float, default=100.0)
+    parser.add_argument("--cohort", type=Path, default=Path(tempfile.gettempdir()) / "heartcare_bench_cohort")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+
+    from heartcare.agent.build import build_dataset
+    from heartcare.agent.config import BuildConfig
+    from heartcare.sim.cohort import build_cohort
+
+    cohort = args.cohort / f"n{args.records}"
+    started = time.perf_counter()
+    build_cohort(args.records, cohort, seed=0, workers=args.workers, progress=False)  # resumes when present
+    cohort_s = time.perf_counter() - started
+
+    out = Path(tempfile.mkdtemp(prefix="heartcare_bench_agent_")) / "dataset"
+    config = BuildConfig(
+        sources=(f"ptbxl:{cohort}",), out=str(out), workers=args.workers, images_per_record=args.images_per_record,
+        image_presets=tuple(args.presets.split(",")), image_dpi=args.image_dpi, shard_size=32,
+    )
+    result = build_dataset(config, progress=False)
+    items_per_record = result.items / max(result.records, 1)
+    figures = {
+        "records": result.records,
+        "items": result.items,
+        "skipped": result.skipped,
+        "workers": args.workers,
+        "images_per_record": args.images_per_record,
+        "presets": args.presets,
+        "seconds": round(result.seconds, 2),
+        "records_per_second": round(result.records_per_second, 2),
+        "items_per_record": round(items_per_record, 2),
+        "ptbxl_size_items_estimate": int(items_per_record * PTBXL_RECORDS),
+        "ptbxl_size_minutes_estimate": round(PTBXL_RECORDS / max(result.records_per_second, 1e-9) / 60, 1),
+        "cohort_seconds": round(cohort_s, 1),
+    }
+    print(json.dumps(figures, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+    shutil.rmtree(out.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

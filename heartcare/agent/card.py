@@ -1,0 +1,159 @@
+"""The dataset card: dataset.json (machine-readable) and README.md (for people).
+
+Counts per task x dimension x modality x split, label distributions (a plot),
+template diversity (distinct-n), split hygiene (patient and waveform overlap, both
+expected 0), skipped records, the build config and timing. dataset.json carries no
+timing so a resumed build is byte-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from heartcare import __version__
+from heartcare.agent.config import BuildConfig
+from heartcare.agent.templates import distinct_n, phrasing_counts
+from heartcare.agent.writer import atomic_write_bytes
+
+FORMAT_VERSION = 1
+TIMING_HEADING = "## Build timing"
+
+
+def count_items(tables: dict[str, Any]) -> dict[str, dict[str, dict[str, dict[str, int]]]]:
+    """split -> task -> dimension -> modality -> items."""
+    counts: dict[str, Any] = {}
+    for split, table in tables.items():
+        grouped = table.group_by(["task", "dimension", "modality"]).aggregate([("id", "count")]).to_pylist()
+        nested: dict[str, Any] = {}
+        for row in sorted(grouped, key=lambda r: (r["task"], r["dimension"], r["modality"])):
+            nested.setdefault(row["task"], {}).setdefault(row["dimension"], {})[row["modality"]] = row["id_count"]
+        counts[split] = nested
+    return counts
+
+
+def diversity(tables: dict[str, Any], sample: int = 20000) -> dict[str, dict[str, float]]:
+    """Distinct-1/2/3 of the questions per task (on up to `sample` items, first rows)."""
+    result = {}
+    for task in ("closed_qa", "open_qa", "comparison_qa", "report", "signal_prediction"):
+        questions: list[str] = []
+        for table in tables.values():
+            import pyarrow.compute as pc
+
+            chosen = table.filter(pc.equal(table.column("task"), task)).column("question").to_pylist()
+            questions.extend(chosen[: sample - len(questions)])
+        if questions:
+            result[task] = {f"distinct_{n}": round(distinct_n(questions, n), 4) for n in (1, 2, 3)}
+    return result
+
+
+def label_distribution(records) -> dict[str, int]:
+    counter: Counter[str] = Counter()
+    for labels in records.column("labels").to_pylist():
+        counter.update(list(json.loads(labels)))
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _plot_labels(out: Path, distribution: dict[str, int]) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None  # the `plot` extra is optional; the card keeps the table
+    import io
+
+    top = list(distribution.items())[:30]
+    figure, axis = plt.subplots(figsize=(10, 4), dpi=100)
+    axis.bar([code for code, _ in top], [count for _, count in top], color="#b03a2e")
+    axis.set_ylabel("records")
+    axis.set_title("SCP-ECG label distribution (30 most frequent)")
+    axis.tick_params(axis="x", rotation=90, labelsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})  # no version stamp: stable bytes
+    plt.close(figure)
+    relative = "card/label_distribution.png"
+    atomic_write_bytes(out / relative, buffer.getvalue())
+    return relative
+
+
+def write_card(
+    out: Path, config: BuildConfig, records, tables: dict[str, Any], skipped: list[dict[str, str]],
+    overlap: dict[str, int], timing: dict[str, float], rewrite_stats: dict[str, Any],
+) -> dict[str, Any]:
+    counts = count_items(tables)
+    distribution = label_distribution(records)
+    splits = Counter(records.column("split").to_pylist())
+    card = {
+        "name": out.name,
+        "format_version": FORMAT_VERSION,
+        "heartcare_version": __version__,
+        "sources": [spec.split(":")[0] for spec in config.sources],
+        "build_config": config.to_dict(),
+        "totals": {
+            "records": records.num_rows,
+            "items": sum(table.num_rows for table in tables.values()),
+            "skipped": len(skipped),
+            "records_per_split": {split: splits.get(split, 0) for split in ("train", "valid", "test")},
+            "items_per_split": {split: table.num_rows for split, table in tables.items()},
+        },
+        "counts": counts,
+        "split_overlap": overlap,
+        "label_distribution": distribution,
+        "template_phrasings": phrasing_counts(),
+        "diversity": diversity(tables),
+        "rewrite": rewrite_stats,
+        "files": {"records": "records.parquet", "qa": {split: f"qa/{split}.parquet" for split in tables}},
+    }
+    plot = _plot_labels(out, distribution)
+    if plot:
+        card["files"]["label_plot"] = plot
+    atomic_write_bytes(out / "README.md", render_markdown(card, skipped, timing).encode())
+    atomic_write_bytes(out / "dataset.json", json.dumps(card, indent=1, sort_keys=True).encode())
+    return card
+
+
+def render_markdown(card: dict[str, Any], skipped: list[dict[str, str]], timing: dict[str, float] | None) -> str:
+    """The human card; `heartcare agent stats` prints the same text."""
+    lines = [
+        f"# {card['name']}: a HeartAgent ECG instruction dataset",
+        "",
+        "Built by heartcare's HeartAgent (Heartcare Suite, arXiv 2506.05831). Load with",
+        "`datasets.load_dataset(\"parquet\", data_files={\"train\": \"qa/train.parquet\", ...})`.",
+        "",
+        "## Totals",
+        f"- records: {card['totals']['records']} ({', '.join(f'{k} {v}' for k, v in card['totals']['records_per_split'].items())})",
+        f"- QA items: {card['totals']['items']} ({', '.join(f'{k} {v}' for k, v in card['totals']['items_per_split'].items())})",
+        f"- skipped records: {card['totals']['skipped']} (reasons in build_report.json)",
+        f"- patients in several splits: {card['split_overlap']['patients_in_several_splits']}; "
+        f"waveforms in several splits: {card['split_overlap']['waveforms_in_several_splits']}",
+        "",
+        "## Items per task x dimension x modality x split",
+        "| task | dimension | modality | " + " | ".join(card["counts"]) + " |",
+        "|---|---|---|" + "---|" * len(card["counts"]),
+    ]
+    keys = sorted(
+        {(t, d, m) for split in card["counts"].values() for t, dims in split.items() for d, mods in dims.items() for m in mods}
+    )
+    for task, dimension, modality in keys:
+        values = [str(card["counts"][s].get(task, {}).get(dimension, {}).get(modality, 0)) for s in card["counts"]]
+        lines.append(f"| {task} | {dimension} | {modality} | " + " | ".join(values) + " |")
+    lines += ["", "## Template diversity", "| task | phrasings | distinct-1 | distinct-2 | distinct-3 |", "|---|---|---|---|---|"]
+    for task, stats in card["diversity"].items():
+        lines.append(
+            f"| {task} | {card['template_phrasings'].get(task, '-')} | {stats['distinct_1']} | {stats['distinct_2']} | {stats['distinct_3']} |"
+        )
+    lines += ["", "## Label distribution (records per SCP-ECG code)"]
+    if card["files"].get("label_plot"):
+        lines.append(f"![labels]({card['files']['label_plot']})")
+    lines.append(", ".join(f"{code} {count}" for code, count in list(card["label_distribution"].items())[:40]))
+    lines += ["", "## Build config", "```json", json.dumps(card["build_config"], indent=1, sort_keys=True), "```"]
+    if skipped:
+        lines += ["", "## Skipped records (first 20)"] + [f"- {s['source']} {s['key']}: {s['reason']}" for s in skipped[:20]]
+    if timing:
+        lines += ["", TIMING_HEADING] + [f"- {key}: {value}" for key, value in timing.items()]
+    return "\n".join(lines) + "\n"

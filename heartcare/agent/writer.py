@@ -1,0 +1,150 @@
+"""The dataset folder of DESIGN.md, written shard by shard, atomically.
+
+A shard (config.shard_size records) writes its images, its signal array, its QA and
+skip notes, and last its records part: the records part existing means the shard is
+complete, which is all `--resume` checks. Every file goes to a temporary name and is
+renamed, so a killed build leaves whole files or none. Rows are batched into Arrow
+tables once per shard (no per-item Python writes).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heartcare.agent.description import QaItem
+
+PARTS = "parts"
+
+
+def qa_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("task", pa.string()),
+            ("dimension", pa.string()),
+            ("modality", pa.string()),
+            ("question", pa.string()),
+            ("choices", pa.list_(pa.string())),
+            ("answer", pa.string()),
+            ("answer_index", pa.int64()),
+            ("ecgs", pa.list_(pa.struct([("record_id", pa.string()), ("modality", pa.string())]))),
+            ("meta", pa.string()),
+        ]
+    )
+
+
+def records_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("record_id", pa.string()),
+            ("patient_id", pa.string()),
+            ("split", pa.string()),
+            ("source", pa.string()),
+            ("age", pa.int64()),
+            ("sex", pa.string()),
+            ("date", pa.string()),
+            ("labels", pa.string()),  # JSON {code: likelihood}
+            ("report", pa.string()),  # English, built from codes + measurements
+            ("original_report", pa.string()),  # the source's text, de-identified
+            ("measurements", pa.string()),  # JSON
+            ("noise", pa.list_(pa.string())),
+            ("infarct_stage", pa.string()),
+            ("extra_beats", pa.string()),
+            ("pacemaker", pa.bool_()),
+            ("signal_fs", pa.int64()),
+            ("signal_samples", pa.int64()),
+            ("waveform_hash", pa.string()),
+            ("images", pa.list_(pa.string())),
+            ("image_parameters", pa.string()),  # JSON list, one entry per image
+            ("signal_file", pa.string()),
+            ("signal_offset", pa.int64()),
+        ]
+    )
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_table(path: Path, table) -> None:
+    """Parquet, atomically; zstd keeps QA text small and the bytes are deterministic."""
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd", row_group_size=65536)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def items_table(items: list[QaItem]):
+    import pyarrow as pa
+
+    return pa.Table.from_pylist([item.to_row() for item in items], schema=qa_schema())
+
+
+def records_table(rows: list[dict[str, Any]]):
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=records_schema())
+
+
+def shard_done(out: Path, shard: int) -> bool:
+    return (out / PARTS / f"records-{shard:05d}.parquet").is_file()
+
+
+def write_shard(
+    out: Path, shard: int, rows: list[dict[str, Any]], signals: list[np.ndarray], items: list[QaItem],
+    skipped: list[dict[str, str]], images: list[tuple[str, bytes]],
+) -> None:
+    """All files of one shard; the records part goes last (the completion marker)."""
+    for relative, data in images:
+        atomic_write_bytes(out / relative, data)
+    signal_file = f"signals/shard-{shard:05d}.npy"
+    offset = 0
+    for row, signal in zip(rows, signals, strict=True):
+        row["signal_file"] = signal_file
+        row["signal_offset"] = offset
+        offset += signal.shape[1]
+    # One [12, total samples] array per shard: records are column ranges of it.
+    stacked = np.concatenate(signals, axis=1) if signals else np.zeros((12, 0), np.float32)
+    buffer = io.BytesIO()
+    np.save(buffer, stacked.astype(np.float32), allow_pickle=False)
+    atomic_write_bytes(out / signal_file, buffer.getvalue())
+    write_table(out / PARTS / f"qa-{shard:05d}.parquet", items_table(items))
+    atomic_write_bytes(out / PARTS / f"skipped-{shard:05d}.json", json.dumps(skipped, indent=1).encode())
+    write_table(out / PARTS / f"records-{shard:05d}.parquet", records_table(rows))
+
+
+def read_shard(out: Path, shard: int):
+    """(records table, qa table, skipped notes) of a finished shard."""
+    import pyarrow.parquet as pq
+
+    records = pq.read_table(out / PARTS / f"records-{shard:05d}.parquet")
+    qa = pq.read_table(out / PARTS / f"qa-{shard:05d}.parquet")
+    skipped = json.loads((out / PARTS / f"skipped-{shard:05d}.json").read_text())
+    return records, qa, skipped
+
+
+def load_signal(dataset: str | Path, row: dict[str, Any]) -> np.ndarray:
+    """[12, samples] float32 mV of one records.parquet row (memory-mapped read)."""
+    array = np.load(Path(dataset) / row["signal_file"], mmap_mode="r", allow_pickle=False)
+    start = int(row["signal_offset"])
+    return np.asarray(array[:, start : start + int(row["signal_samples"])])

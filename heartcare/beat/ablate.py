@@ -1,0 +1,136 @@
+"""Ablation over codebook size x context x separate/shared codebooks (paper Table 18 shape).
+
+Each cell is a short training run from the same seed on the same windows; it is
+scored on the validation fold (total loss, recon, pred, Code% per level, PRD) and
+placed on a rate-distortion plot (bits per second of ECG vs PRD) next to the
+same-bit-rate k-means baseline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from heartcare.beat.config import BeatConfig, preset
+from heartcare.train.config import StageConfig
+
+DEFAULT_SIZES = (256, 512, 1024)
+DEFAULT_CONTEXTS = (500, 1000, 1500)
+
+
+@dataclass(frozen=True)
+class AblationPlan:
+    """The grid and the budget of each run."""
+
+    base: str = "cpu-small"
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    contexts: tuple[int, ...] = DEFAULT_CONTEXTS
+    sharing: tuple[bool, ...] = (False, True)
+    steps: int = 300
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 0
+    limit: int | None = None  # records per split (None = all)
+
+    def configs(self) -> list[BeatConfig]:
+        base = preset(self.base)
+        return [base.with_changes(codebook_size=size, context=context, shared_codebook=shared)
+                for context in self.contexts for size in self.sizes for shared in self.sharing]
+
+
+@dataclass
+class AblationRow:
+    codebook_size: int
+    context: int
+    shared: bool
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def run_ablation(data: str | Path, out: str | Path, plan: AblationPlan, cache_dir: str | Path | None = None,
+                 progress: bool = True) -> list[AblationRow]:
+    """Train and score every cell; writes table.md, results.json and rate_distortion.png into `out`."""
+    import torch
+
+    from heartcare.beat.baseline import fit_baseline
+    from heartcare.beat.data import load_windows
+    from heartcare.beat.evaluate import evaluate_windows
+    from heartcare.beat.model import build_beat
+    from heartcare.train.loop import evaluate_logs, train
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[AblationRow] = []
+    baselines: dict[tuple[int, int], dict[str, float]] = {}
+    for config in plan.configs():
+        train_set = load_windows(data, "train", config, cache_dir=cache_dir, limit=plan.limit)
+        valid_set = load_windows(data, "valid", config, cache_dir=cache_dir, limit=plan.limit)
+        torch.manual_seed(plan.seed)
+        model = build_beat(config)
+        stage = StageConfig(name=f"K{config.codebook_size}-T{config.context}-{'shared' if config.shared_codebook else 'separate'}",
+                            epochs=10_000, max_steps=plan.steps, batch_size=plan.batch_size,
+                            learning_rate=plan.learning_rate, warmup_steps=min(50, plan.steps // 5),
+                            seed=plan.seed, progress=progress)
+        run_dir = out / "runs" / stage.name
+        train(model, train_set.tensors(), stage, run_dir)
+        logs = evaluate_logs(model, valid_set.tensors(), 64)
+        key = (config.codebook_size, config.context)
+        baseline = None
+        if key not in baselines:
+            baseline = fit_baseline(train_set.signal, config, seed=plan.seed)
+        scored = evaluate_windows(model, valid_set.signal, valid_set.lead_mask, baseline=baseline, clinical=False)
+        if baseline is not None:
+            baselines[key] = {"prd_percent": scored["baseline"]["prd_percent"], "mse": scored["baseline"]["mse"],
+                              "bits_per_second": scored["bits_per_second"]}
+        rows.append(AblationRow(config.codebook_size, config.context, config.shared_codebook, {
+            "loss": logs["loss"], "recon_mse": logs["recon/mse"], "pred_mse": logs["pred/mse"],
+            "code_usage_percent": scored["code"]["usage_percent"], "prd_percent": scored["recon"]["prd_percent"],
+            "bits_per_second": scored["bits_per_second"], "baseline": baselines[key],
+        }))
+        (out / "results.json").write_text(json.dumps([row.__dict__ for row in rows], indent=2))
+    (out / "table.md").write_text(markdown_table(rows))
+    plot_rate_distortion(rows, out / "rate_distortion.png")
+    return rows
+
+
+def markdown_table(rows: list[AblationRow]) -> str:
+    """Rows in the shape of the paper's Table 18 (plus PRD and the baseline's PRD)."""
+    lines = [
+        "| codebook | context | codebooks | total loss | recon | pred | Code% L1 | Code% L2 | PRD % | k-means PRD % | bits/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        m = row.metrics
+        usage = m["code_usage_percent"] + [float("nan")] * (2 - len(m["code_usage_percent"]))
+        lines.append(
+            f"| {row.codebook_size} | {row.context} | {'shared' if row.shared else 'separate'} | {m['loss']:.4f} | "
+            f"{m['recon_mse']:.4f} | {m['pred_mse']:.4f} | {usage[0]:.2f} | {usage[1]:.2f} | {m['prd_percent']:.1f} | "
+            f"{m['baseline']['prd_percent']:.1f} | {m['bits_per_second']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_rate_distortion(rows: list[AblationRow], path: Path) -> Path:
+    """Bits per second of ECG vs PRD for every run and the k-means baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for shared, marker in ((False, "o"), (True, "s")):
+        chosen = [row for row in rows if row.shared == shared]
+        axis.scatter([r.metrics["bits_per_second"] for r in chosen], [r.metrics["prd_percent"] for r in chosen],
+                     marker=marker, label=f"Beat ({'shared' if shared else 'separate'} codebooks)")
+    seen = {(r.codebook_size, r.context): r.metrics["baseline"] for r in rows}
+    axis.scatter([b["bits_per_second"] for b in seen.values()], [b["prd_percent"] for b in seen.values()],
+                 marker="x", color="black", label="k-means PQ baseline")
+    axis.set_xlabel("bits per second of ECG")
+    axis.set_ylabel("PRD % (validation, lower is better)")
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -1,0 +1,198 @@
+"""`heartcare beat ...`: train, evaluate, tokenize files, predict, ablate.
+
+Imports stay inside handlers so `heartcare --help` does not load torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("beat", help="Beat ECG tokenizer: train, eval, encode/decode/predict, ablate")
+    commands = parser.add_subparsers(dest="beat_command", metavar="BEAT_COMMAND")
+
+    train = commands.add_parser("train", help="train Beat on a PTB-XL-layout folder (folds 1-8 train, 9 valid)")
+    train.add_argument("--data", type=Path, required=True, help="PTB-XL-layout folder (real or `heartcare sim cohort`)")
+    train.add_argument("--out", type=Path, required=True, help="checkpoint folder (config.json + model.safetensors)")
+    train.add_argument("--preset", default="cpu-small", help="paper | cpu-small | tiny")
+    train.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/training exactly")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--limit", type=int, default=None, help="only the first N records per split")
+    train.add_argument("--cache", type=Path, default=None, help="window cache folder (default DATA/.heartcare_cache)")
+    train.set_defaults(handler=run_train)
+
+    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on a split or on single ECG files")
+    evaluate.add_argument("checkpoint", type=Path)
+    evaluate.add_argument("--data", type=Path, default=None, help="PTB-XL-layout folder")
+    evaluate.add_argument("--split", choices=["train", "valid", "test"], default="test")
+    evaluate.add_argument("--file", type=Path, action="append", default=[], help="evaluate on these ECG files instead")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.add_argument("--figure", type=Path, default=None, help="figure path (default CHECKPOINT/eval-SPLIT.png)")
+    evaluate.add_argument("--no-baseline", action="store_true", help="skip the k-means baseline")
+    evaluate.add_argument("--limit", type=int, default=None)
+    evaluate.add_argument("--cache", type=Path, default=None)
+    evaluate.set_defaults(handler=run_eval)
+
+    for name, help_text in (("encode", "ECG files/folders -> token files"),
+                            ("decode", "token files/folders -> ECG files (mV, model rate)"),
+                            ("predict", "ECG files/folders -> the next 2 s as ECG files")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("inputs", nargs="+", type=Path)
+        command.add_argument("--model", type=Path, required=True, help="Beat checkpoint folder")
+        command.add_argument("--out", type=Path, required=True, help="output folder")
+        command.add_argument("--fs", type=float, default=None, help="sampling rate for CSV/NPY inputs")
+        command.add_argument("--format", choices=["wfdb", "npy", "csv"], default="npy", help="ECG output format")
+        command.set_defaults(handler=run_files, beat_files=name)
+
+    ablate = commands.add_parser("ablate", help="codebook size x context x shared/separate ablation (Table 18)")
+    ablate.add_argument("--data", type=Path, required=True)
+    ablate.add_argument("--out", type=Path, default=Path("beat-ablation"))
+    ablate.add_argument("--steps", type=int, default=300, help="optimiser steps per run")
+    ablate.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    ablate.add_argument("--contexts", type=int, nargs="+", default=[500, 1000, 1500])
+    ablate.add_argument("--sharing", choices=["both", "separate", "shared"], default="both")
+    ablate.add_argument("--preset", default="cpu-small", help="base configuration")
+    ablate.add_argument("--limit", type=int, default=None)
+    ablate.add_argument("--cache", type=Path, default=None)
+    ablate.set_defaults(handler=run_ablate)
+    parser.set_defaults(handler=lambda args: parser.print_help() or 2)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from heartcare.beat.fit import fit
+
+    result = fit(args.data, args.out, args.preset, epochs=args.epochs, resume=args.resume, seed=args.seed,
+                 limit=args.limit, cache_dir=args.cache)
+    print(f"trained {result.steps} steps on {result.train_windows} windows in {result.seconds:.0f} s "
+          f"({result.skipped} records skipped); checkpoint in {result.out}")
+    for name, value in sorted(result.valid_logs.items()):
+        print(f"  valid {name}: {value:.4f}")
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    recon, pred, code = metrics["recon"], metrics["pred"], metrics["code"]
+    print(f"windows: {metrics['windows']}  bits/window: {metrics['bits_per_window']:.0f}  bits/s: {metrics['bits_per_second']:.0f}")
+    print(f"reconstruction: MSE {recon['mse']:.4f}  PRD {recon['prd_percent']:.1f}%  SNR {recon['snr_db']:.2f} dB  r {recon['pearson']:.3f}")
+    print("  per-lead r: " + " ".join(f"{k}={v:.2f}" for k, v in recon["pearson_per_lead"].items() if v is not None))
+    print(f"prediction: MSE {pred['mse']:.4f}  r {pred['pearson']:.3f}")
+    for level, (usage, perplexity) in enumerate(zip(code["usage_percent"], code["perplexity"]), start=1):
+        print(f"codebook level {level}: Code% {usage:.2f}  perplexity {perplexity:.1f}")
+    if "baseline" in metrics:
+        base = metrics["baseline"]
+        print(f"baseline ({base['name']}, {base['bits_per_window']:.0f} bits): MSE {base['mse']:.4f}  PRD {base['prd_percent']:.1f}%  SNR {base['snr_db']:.2f} dB")
+    clinical = metrics.get("clinical", {})
+    if clinical.get("available"):
+        print(f"clinical: |dHR| {clinical['hr_abs_error_bpm']} bpm ({clinical['hr_measured_pairs']} pairs)  "
+              f"|dQRS| {clinical['qrs_abs_error_ms']} ms ({clinical['qrs_measured_pairs']} pairs)")
+    elif clinical:
+        print(f"clinical: not measured ({clinical.get('reason')})")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from heartcare.beat.evaluate import evaluate_windows, plot_examples
+    from heartcare.beat.model import Beat
+    from heartcare.errors import ConfigError
+
+    model = Beat.from_pretrained(args.checkpoint)
+    config = model.config
+    baseline = None
+    if args.file:
+        from heartcare.beat.files import record_windows
+        from heartcare.ecg.read import read_ecg
+
+        parts = [record_windows(read_ecg(path), config) for path in args.file]
+        windows = np.concatenate([p[0] for p in parts])
+        masks = np.concatenate([p[1] for p in parts])
+        scales = np.concatenate([p[2] for p in parts])
+        label = "files"
+    elif args.data is not None:
+        from heartcare.beat.data import load_windows
+
+        subset = load_windows(args.data, args.split, config, cache_dir=args.cache, limit=args.limit)
+        windows, masks, scales, label = subset.signal, subset.lead_mask, subset.scales, args.split
+    else:
+        raise ConfigError("beat eval", "give --data DIR (with --split) or --file PATH")
+    if not args.no_baseline:
+        baseline = _baseline(model, args)
+    metrics = evaluate_windows(model, windows, masks, baseline=baseline, scales=scales)
+    outputs = metrics.pop("_outputs")
+    figure = plot_examples(windows, outputs, config.fs, args.figure or args.checkpoint / f"eval-{label}.png")
+    metrics["figure"] = str(figure)
+    metrics["split"] = label
+    (args.checkpoint / f"eval-{label}.json").write_text(json.dumps(metrics, indent=2))
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        _print_metrics(metrics)
+        print(f"figure: {figure}")
+    return 0
+
+
+def _baseline(model, args: argparse.Namespace):
+    """The same-bit-rate k-means baseline, fitted on the training fold once and kept in the checkpoint."""
+    from heartcare.beat.baseline import KMeansBaseline, fit_baseline
+    from heartcare.beat.data import load_windows
+
+    path = args.checkpoint / f"baseline-kmeans-{model.config.codebook_size}.safetensors"
+    if path.is_file():
+        return KMeansBaseline.load(path)
+    if args.data is None:
+        return None  # no training data to fit it on
+    train_set = load_windows(args.data, "train", model.config, cache_dir=args.cache, limit=args.limit)
+    baseline = fit_baseline(train_set.signal, model.config)
+    baseline.save(path)
+    return baseline
+
+
+def run_files(args: argparse.Namespace) -> int:
+    from heartcare.beat.files import decode_tokens, encode_ecg, expand_inputs, output_name, predict_ecg
+    from heartcare.beat.model import Beat
+    from heartcare.beat.tokens import TOKEN_SUFFIX, TokenFile
+    from heartcare.ecg.read import read_ecg
+    from heartcare.ecg.write import write_ecg
+    from heartcare.errors import HeartcareError
+
+    model = Beat.from_pretrained(args.model)
+    suffixes = (TOKEN_SUFFIX,) if args.beat_files == "decode" else None
+    paths = expand_inputs(args.inputs, suffixes) if suffixes else expand_inputs(args.inputs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    written, skipped = 0, []
+    for path in paths:
+        name = output_name(path)
+        try:
+            if args.beat_files == "encode":
+                tokens = encode_ecg(model, read_ecg(path, fs=args.fs) if args.fs else read_ecg(path))
+                tokens.save(args.out / f"{name}{TOKEN_SUFFIX}")
+            elif args.beat_files == "decode":
+                write_ecg(decode_tokens(model, TokenFile.load(path)), args.out / name, format=args.format)
+            else:
+                forecast = predict_ecg(model, read_ecg(path, fs=args.fs) if args.fs else read_ecg(path))
+                write_ecg(forecast.prediction, args.out / f"{name}.prediction", format=args.format)
+            written += 1
+        except HeartcareError as error:
+            skipped.append({"path": str(path), "reason": str(error)})
+    if skipped:
+        (args.out / f"skipped-{args.beat_files}.json").write_text(json.dumps(skipped, indent=2))
+        for item in skipped:
+            print(f"skipped {item['path']}: {item['reason']}")
+    print(f"{args.beat_files}: {written} written to {args.out}, {len(skipped)} skipped")
+    return 0 if written or not paths else 1
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    from heartcare.beat.ablate import AblationPlan, markdown_table, run_ablation
+
+    sharing = {"both": (False, True), "separate": (False,), "shared": (True,)}[args.sharing]
+    plan = AblationPlan(base=args.preset, sizes=tuple(args.sizes), contexts=tuple(args.contexts), sharing=sharing,
+                        steps=args.steps, limit=args.limit)
+    rows = run_ablation(args.data, args.out, plan, cache_dir=args.cache)
+    print(markdown_table(rows))
+    print(f"table, results.json and rate_distortion.png in {args.out}")
+    return 0

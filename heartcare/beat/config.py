@@ -1,0 +1,131 @@
+"""`BeatConfig`: every size and weight of the Beat tokenizer, saved in the checkpoint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from heartcare.errors import ConfigError
+
+
+def _default_loss_weights() -> dict[str, float]:
+    # Paper: loss = 1.0 recon + 0.5 pred + 0.25 VQ.
+    return {"recon": 1.0, "pred": 0.5, "vq": 0.25}
+
+
+@dataclass(frozen=True)
+class BeatConfig:
+    """Architecture and loss settings (defaults = the paper's Beat, sec. 3 / reference code)."""
+
+    leads: int = 12
+    fs: float = 250.0  # Hz; inputs are resampled to this rate before tokenizing
+    context: int = 1000  # samples per window (4 s)
+    horizon: int = 500  # samples the prediction head forecasts (2 s)
+    patch: int = 25  # samples per patch; one patch holds all leads
+    dim: int = 128  # model width
+    encoder_depth: int = 6
+    decoder_depth: int = 6
+    prediction_depth: int = 2  # small transformer of the prediction head (paper: unstated)
+    heads: int = 8
+    head_dim: int = 64
+    mlp_ratio: int = 4
+    queries: int | None = None  # None = context / 50 (20 for 1000 samples)
+    codebook_size: int = 512
+    levels: int = 2
+    shared_codebook: bool = False  # True = reference code's single codebook for all levels
+    ema_decay: float = 0.8
+    commitment: float = 1.0
+    diversity: float = 0.3
+    rotation_trick: bool = True
+    kmeans_init: bool = False
+    dead_code_threshold: float = 1e-3  # EMA usage below which a code is restarted
+    dropout: float = 0.0
+    loss_weights: dict[str, float] = field(default_factory=_default_loss_weights)
+
+    def __post_init__(self) -> None:
+        def fail(problem: str) -> None:
+            raise ConfigError("BeatConfig", problem)
+
+        for name in ("leads", "context", "horizon", "patch", "dim", "heads", "head_dim",
+                     "mlp_ratio", "codebook_size", "levels", "encoder_depth", "decoder_depth"):
+            if int(getattr(self, name)) <= 0:
+                fail(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.prediction_depth < 1:
+            fail(f"prediction_depth must be >= 1, got {self.prediction_depth}")
+        if self.fs <= 0:
+            fail(f"fs must be positive, got {self.fs}")
+        if self.context % self.patch or self.horizon % self.patch:
+            fail(f"context ({self.context}) and horizon ({self.horizon}) must be multiples of patch ({self.patch})")
+        if self.queries is None:
+            if self.context % 50:
+                fail(f"context {self.context} is not a multiple of 50; set queries explicitly")
+            object.__setattr__(self, "queries", self.context // 50)
+        if self.queries <= 0:
+            fail(f"queries must be positive, got {self.queries}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            fail(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0.0 <= self.dropout < 1.0:
+            fail(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.commitment < 0 or self.diversity < 0:
+            fail("commitment and diversity weights must be >= 0")
+        unknown = set(self.loss_weights) - {"recon", "pred", "vq"}
+        if unknown:
+            fail(f"unknown loss weight(s) {sorted(unknown)}; expected recon, pred, vq")
+        object.__setattr__(self, "loss_weights", {**_default_loss_weights(), **self.loss_weights})
+
+    @property
+    def patches(self) -> int:
+        """Patch tokens per context window."""
+        return self.context // self.patch
+
+    @property
+    def horizon_patches(self) -> int:
+        return self.horizon // self.patch
+
+    @property
+    def bits_per_window(self) -> float:
+        """Bits of the discrete code of one window: queries x levels x log2(codebook)."""
+        import math
+
+        return self.queries * self.levels * math.log2(self.codebook_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> BeatConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError("BeatConfig", f"unknown field(s) {sorted(unknown)}")
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> BeatConfig:
+        """A copy with some fields changed; `queries` follows `context` unless given."""
+        if "context" in changes and "queries" not in changes:
+            changes["queries"] = None
+        return replace(self, **changes)
+
+
+PresetName = Literal["paper", "cpu-small", "tiny"]
+
+# Named configurations. "cpu-small" keeps the paper's interface (250 Hz, 1000-sample
+# context, 20 queries, 2 x 512 codes) and shrinks only depth, so its tokens are
+# drop-in compatible; "tiny" is for tests.
+PRESETS: dict[str, BeatConfig] = {
+    "paper": BeatConfig(),
+    "cpu-small": BeatConfig(encoder_depth=2, decoder_depth=2, prediction_depth=1, heads=4, head_dim=32),
+    "tiny": BeatConfig(context=100, horizon=50, queries=5, dim=32, encoder_depth=1, decoder_depth=1,
+                       prediction_depth=1, heads=2, head_dim=16, mlp_ratio=2, codebook_size=16),
+}
+
+
+def preset(name: str) -> BeatConfig:
+    """The named preset; raises ConfigError listing the known names."""
+    if name not in PRESETS:
+        raise ConfigError("preset", f"unknown Beat preset {name!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,45 @@
+"""Beat decoder and prediction head: tokens at "mask" positions read the query latents."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from heartcare.beat.config import BeatConfig
+from heartcare.beat.transformer import Transformer
+
+
+class PatchDecoder(nn.Module):
+    """latents [B, queries, dim] -> signal [B, leads, patches * patch].
+
+    Learned position embeddings serve as mask tokens for the patches to produce;
+    they attend jointly with the latents, and each output token is projected back
+    to one 12-lead patch (Linear dim -> leads * patch).
+    """
+
+    def __init__(self, config: BeatConfig, patches: int, depth: int) -> None:
+        super().__init__()
+        self.config, self.patches = config, patches
+        self.mask_tokens = nn.Parameter(torch.randn(patches, config.dim) * 0.02)
+        self.query_positions = nn.Parameter(torch.randn(config.queries, config.dim) * 0.02)
+        self.latent_projection = nn.Linear(config.dim, config.dim)
+        self.transformer = Transformer(config.dim, depth, config.heads, config.head_dim, config.mlp_ratio, config.dropout)
+        self.to_patch = nn.Linear(config.dim, config.leads * config.patch)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        batch = latents.shape[0]
+        masks = self.mask_tokens.expand(batch, -1, -1)
+        hidden = self.transformer(torch.cat([masks, self.latent_projection(latents) + self.query_positions], dim=1))
+        patches = self.to_patch(hidden[:, : self.patches])  # (B, P, L * patch)
+        leads, size = self.config.leads, self.config.patch
+        return patches.reshape(batch, self.patches, leads, size).transpose(1, 2).reshape(batch, leads, -1)
+
+
+def build_decoder(config: BeatConfig) -> PatchDecoder:
+    """Reconstructs the context window from quantised latents."""
+    return PatchDecoder(config, config.patches, config.decoder_depth)
+
+
+def build_prediction_head(config: BeatConfig) -> PatchDecoder:
+    """Forecasts the next `horizon` samples from the unquantised latents."""
+    return PatchDecoder(config, config.horizon_patches, config.prediction_depth)

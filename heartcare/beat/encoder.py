@@ -1,0 +1,49 @@
+"""Beat encoder: 12-lead patches + learned queries -> Transformer -> query latents."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from heartcare.beat.config import BeatConfig
+from heartcare.beat.transformer import Transformer, transformer_flops
+
+
+class BeatEncoder(nn.Module):
+    """x: [B, leads, context] (normalised) -> latents [B, queries, dim].
+
+    Each patch holds `patch` samples of every lead (12 x 25 = 300 values ->
+    Linear -> dim), so leads mix from the first layer; only the query outputs leave.
+    """
+
+    def __init__(self, config: BeatConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.patch_embedding = nn.Linear(config.leads * config.patch, config.dim)
+        self.positions = nn.Parameter(torch.randn(config.patches, config.dim) * 0.02)
+        self.queries = nn.Parameter(torch.randn(config.queries, config.dim) * 0.02)
+        self.transformer = Transformer(
+            config.dim, config.encoder_depth, config.heads, config.head_dim, config.mlp_ratio, config.dropout
+        )
+
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, L, T] -> [B, T / patch, L * patch] (leads-major inside each patch)."""
+        batch, leads, samples = x.shape
+        patches = samples // self.config.patch
+        return x.reshape(batch, leads, patches, self.config.patch).transpose(1, 2).reshape(batch, patches, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch = x.shape[0]
+        tokens = self.patch_embedding(self.patchify(x)) + self.positions  # (B, P, D)
+        queries = self.queries.expand(batch, -1, -1)  # (B, Q, D)
+        hidden = self.transformer(torch.cat([tokens, queries], dim=1))
+        return hidden[:, -self.config.queries :]  # (B, Q, D)
+
+    def flops_per_window(self) -> int:
+        """Counted FLOPs for one window (patch embedding + transformer)."""
+        config = self.config
+        embedding = 2 * config.patches * config.leads * config.patch * config.dim
+        return embedding + transformer_flops(
+            config.patches + config.queries, config.dim, config.encoder_depth, config.heads,
+            config.head_dim, config.mlp_ratio,
+        )

@@ -1,0 +1,127 @@
+"""Beat on ECG files: encode to token files, decode them to ECGs, predict the next 2 s.
+
+Every entry point takes a file in any format `read_ecg` reads; folders are
+expanded to the ECG files inside them. Signals are resampled to the model's rate,
+cleaned and Beat-normalised over the whole record before tokenizing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from heartcare.beat.data import normalize_window, prepare_window, to_model_rate
+from heartcare.beat.tokens import TOKEN_SUFFIX, TokenFile
+from heartcare.ecg.leads import STANDARD_LEADS
+from heartcare.ecg.record import Ecg
+from heartcare.ecg.windows import denormalize_beat
+from heartcare.errors import UnreadableFileError
+
+# Suffixes that mark one ECG record inside a folder (a WFDB record is found by its header).
+ECG_SUFFIXES = (".hea", ".dcm", ".npy", ".csv", ".mat")
+
+
+def expand_inputs(paths: Iterable[str | Path], suffixes: tuple[str, ...] = ECG_SUFFIXES) -> list[Path]:
+    """Files as given, folders expanded (recursively, sorted) to files with `suffixes`."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            for candidate in sorted(path.rglob("*")):
+                name = candidate.name.lower()
+                if candidate.is_file() and any(name.endswith(suffix) for suffix in suffixes):
+                    # a WFDB .mat beside a .hea is read through the header
+                    if name.endswith(".mat") and candidate.with_suffix(".hea").exists():
+                        continue
+                    found.append(candidate)
+        elif path.exists() or path.with_suffix(".hea").exists():
+            found.append(path)
+        else:
+            raise UnreadableFileError(path, "no such file or folder")
+    return found
+
+
+def output_name(path: Path) -> str:
+    """A file stem without ECG/token suffixes, e.g. 'rec.hea' -> 'rec', 'rec.beat.safetensors' -> 'rec'."""
+    name = path.name
+    for suffix in (TOKEN_SUFFIX, *ECG_SUFFIXES):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def encode_ecg(model, ecg: Ecg) -> TokenFile:
+    """One ECG (any rate, length, lead set) -> TokenFile."""
+    config = model.config
+    prepared = to_model_rate(ecg, config)
+    mask = prepared.lead_mask
+    signal, stats = normalize_window(prepared.signal * mask[:, None])
+    codes = model.encode(signal * mask[:, None], mask)
+    return TokenFile(
+        codes=codes.codes[0].numpy(),
+        config=config,
+        windows=codes.windows,
+        padding=codes.padding,
+        stats=stats,
+        leads=list(prepared.leads),
+        lead_mask=[bool(v) for v in mask],
+        source=ecg.name,
+    )
+
+
+def decode_tokens(model, tokens: TokenFile) -> Ecg:
+    """TokenFile -> Ecg in mV at the model's rate (masked leads stay zero)."""
+    from heartcare.beat.model import BeatCodes
+
+    if tokens.config.to_dict() != model.config.to_dict():
+        raise UnreadableFileError(tokens.source or "tokens", "token file was made by a different Beat configuration")
+    import torch
+
+    codes = torch.from_numpy(tokens.codes).unsqueeze(0)
+    signal = model.decode(BeatCodes(codes, torch.empty(0), tokens.windows, tokens.padding))[0].numpy()
+    mask = np.asarray(tokens.lead_mask, dtype=bool)
+    signal = denormalize_beat(signal, tokens.stats) * mask[:, None]
+    return Ecg(signal, model.config.fs, tuple(tokens.leads), {"lead_mask": list(mask), "source": "beat-decode",
+                                                              "record_id": output_name(Path(tokens.source or "decoded"))})
+
+
+@dataclass
+class Forecast:
+    """The last context of a record and Beat's prediction of what follows, both in mV."""
+
+    context: Ecg
+    prediction: Ecg
+
+
+def predict_ecg(model, ecg: Ecg) -> Forecast:
+    """Predict the `horizon` samples after the end of `ecg` from its last `context` samples."""
+    config = model.config
+    window, mask, stats = prepare_window(ecg, config, length=config.context)
+    predicted = model.predict(window, mask)[0].numpy()
+    meta = {"lead_mask": [bool(v) for v in mask], "source": "beat-predict"}
+    context = Ecg(denormalize_beat(window, stats) * mask[:, None], config.fs, STANDARD_LEADS, dict(meta))
+    prediction = Ecg(denormalize_beat(predicted, stats) * mask[:, None], config.fs, STANDARD_LEADS, dict(meta))
+    return Forecast(context, prediction)
+
+
+def record_windows(ecg: Ecg, config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All (context + horizon) windows of one record, right-aligned, stride = horizon.
+
+    Returns (windows [N, leads, context + horizon] normalised, masks [N, leads], scales [N] mV).
+    Used to evaluate Beat on single real records (e.g. a DICOM export).
+    """
+    prepared = to_model_rate(ecg, config)
+    length = config.context + config.horizon
+    signal = prepared.signal * prepared.lead_mask[:, None]
+    if signal.shape[1] < length:
+        signal = np.pad(signal, ((0, 0), (length - signal.shape[1], 0)))
+    stops = list(range(signal.shape[1], length - 1, -config.horizon))[::-1]
+    windows, scales = [], []
+    for stop in stops:
+        window, stats = normalize_window(signal[:, stop - length : stop], reference=config.context)
+        windows.append(window * prepared.lead_mask[:, None])
+        scales.append(stats.std)
+    masks = np.repeat(prepared.lead_mask[None], len(windows), axis=0)
+    return np.stack(windows), masks, np.asarray(scales, np.float32)

@@ -1,0 +1,247 @@
+"""`Beat`: encoder -> residual quantiser -> decoder, plus a prediction head (paper sec. 3).
+
+Public surface: `encode`, `decode`, `predict`, `forward(batch) -> (loss, logs)`,
+`save_pretrained` / `from_pretrained` (config.json + model.safetensors).
+Inputs are Beat-normalised signals (see `heartcare.beat.data.normalize_window`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from heartcare.beat.config import BeatConfig
+from heartcare.beat.decoder import PatchDecoder, build_decoder, build_prediction_head
+from heartcare.beat.encoder import BeatEncoder
+from heartcare.beat.quantizer import ResidualQuantizer
+from heartcare.errors import InvalidSignalError, UnreadableFileError
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class BeatCodes:
+    """Tokens of one batch: codes [B, windows * queries, levels] long, latents
+    [B, windows * queries, dim] (quantised); `padding` zero samples were added on
+    the left before right-to-left segmentation, so decoding can drop them."""
+
+    codes: torch.Tensor
+    latents: torch.Tensor
+    windows: int
+    padding: int
+
+
+def segment_windows(x: torch.Tensor, length: int) -> tuple[torch.Tensor, int, int]:
+    """[B, L, T] -> ([B * W, L, length], W, padding): cut right-to-left, left-pad the first piece.
+
+    The newest samples always fill a whole window (as in the paper); only the
+    oldest piece is padded with zeros on its left.
+    """
+    batch, leads, samples = x.shape
+    windows = max(1, -(-samples // length))
+    padding = windows * length - samples
+    if padding:
+        x = torch.nn.functional.pad(x, (padding, 0))
+    pieces = x.reshape(batch, leads, windows, length).permute(0, 2, 1, 3)
+    return pieces.reshape(batch * windows, leads, length), windows, padding
+
+
+class Beat(nn.Module):
+    """The Beat tokenizer, composed from injected parts (see `build_beat`)."""
+
+    def __init__(
+        self,
+        config: BeatConfig,
+        encoder: BeatEncoder,
+        quantizer: ResidualQuantizer,
+        decoder: PatchDecoder,
+        prediction_head: PatchDecoder,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder, self.quantizer = encoder, quantizer
+        self.decoder, self.prediction_head = decoder, prediction_head
+
+    # ---- input handling -------------------------------------------------------------
+    def _as_batch(self, x: torch.Tensor | np.ndarray, lead_mask: torch.Tensor | np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Any [L, T] or [B, L, T] with L <= leads -> ([B, leads, T] float32, mask [B, leads] bool).
+
+        Fewer leads than the model's are taken as the first ones in canonical order
+        and zero-padded; masked leads are zeroed so they carry no information.
+        """
+        x = torch.as_tensor(np.asarray(x) if isinstance(x, np.ndarray) else x, dtype=torch.float32)
+        if x.ndim == 2:
+            x = x.unsqueeze(0)
+        if x.ndim != 3:
+            raise InvalidSignalError("Beat input", f"expected [leads, samples] or [batch, leads, samples], got shape {tuple(x.shape)}")
+        batch, leads, samples = x.shape
+        if leads > self.config.leads or leads == 0 or samples == 0:
+            raise InvalidSignalError("Beat input", f"got {leads} leads x {samples} samples; the model takes 1-{self.config.leads} leads and at least 1 sample")
+        if not torch.isfinite(x).all():
+            raise InvalidSignalError("Beat input", "signal contains NaN or infinite values")
+        mask = torch.zeros(batch, self.config.leads, dtype=torch.bool)
+        mask[:, :leads] = True
+        if lead_mask is not None:
+            given = torch.as_tensor(lead_mask, dtype=torch.bool)
+            given = given.expand(batch, -1) if given.ndim == 1 else given
+            if given.shape[1] != leads and given.shape[1] != self.config.leads:
+                raise InvalidSignalError("Beat input", f"lead_mask has {given.shape[1]} entries for {leads} leads")
+            mask[:, : given.shape[1]] &= given
+        if leads < self.config.leads:
+            x = torch.nn.functional.pad(x, (0, 0, 0, self.config.leads - leads))
+        return x * mask[:, :, None], mask
+
+    # ---- public API -----------------------------------------------------------------
+    @torch.inference_mode()
+    def encode(self, x: torch.Tensor | np.ndarray, lead_mask: torch.Tensor | np.ndarray | None = None) -> BeatCodes:
+        """x: [B, leads, T] or [leads, T] normalised, any T -> BeatCodes (windows in time order)."""
+        x, _ = self._as_batch(x, lead_mask)
+        windows, count, padding = segment_windows(x, self.config.context)
+        codes, latents = self.quantizer.encode(self.encoder(windows))
+        batch = x.shape[0]
+        return BeatCodes(
+            codes=codes.reshape(batch, count * self.config.queries, -1),
+            latents=latents.reshape(batch, count * self.config.queries, -1),
+            windows=count,
+            padding=padding,
+        )
+
+    @torch.inference_mode()
+    def decode(self, codes: BeatCodes | torch.Tensor) -> torch.Tensor:
+        """BeatCodes or codes [B, windows * queries, levels] -> signal [B, leads, samples]."""
+        padding = codes.padding if isinstance(codes, BeatCodes) else 0
+        tensor = codes.codes if isinstance(codes, BeatCodes) else torch.as_tensor(codes, dtype=torch.long)
+        if tensor.ndim == 2:
+            tensor = tensor.unsqueeze(0)
+        queries, levels = self.config.queries, self.config.levels
+        if tensor.ndim != 3 or tensor.shape[1] % queries or tensor.shape[2] != levels:
+            raise InvalidSignalError("Beat codes", f"expected [batch, windows * {queries}, {levels}], got {tuple(tensor.shape)}")
+        if tensor.min() < 0 or tensor.max() >= self.config.codebook_size:
+            raise InvalidSignalError("Beat codes", f"codes must lie in 0..{self.config.codebook_size - 1}")
+        batch, windows = tensor.shape[0], tensor.shape[1] // queries
+        latents = self.quantizer.lookup(tensor.reshape(batch * windows, queries, levels))
+        signal = self.decoder(latents)  # (B * W, L, context)
+        signal = signal.reshape(batch, windows, self.config.leads, -1).permute(0, 2, 1, 3).reshape(batch, self.config.leads, -1)
+        return signal[:, :, padding:]
+
+    @torch.inference_mode()
+    def predict(self, x: torch.Tensor | np.ndarray, lead_mask: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """The `horizon` samples after x: [B, leads, T] -> [B, leads, horizon] (from the last window)."""
+        x, _ = self._as_batch(x, lead_mask)
+        last = segment_windows(x[:, :, -self.config.context :], self.config.context)[0]
+        return self.prediction_head(self.encoder(last))
+
+    @torch.inference_mode()
+    def reconstruct(self, x: torch.Tensor | np.ndarray, lead_mask: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """encode then decode: [B, leads, T] -> [B, leads, T]."""
+        return self.decode(self.encode(x, lead_mask))
+
+    # ---- training -------------------------------------------------------------------
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """batch["signal"]: [B, leads, context + horizon] normalised; optional batch["lead_mask"]: [B, leads].
+
+        Returns the weighted loss and namespaced logs. Losses average over present
+        leads only, so zero-filled leads neither help nor hurt.
+        """
+        config = self.config
+        signal = batch["signal"]
+        if signal.ndim != 3 or signal.shape[1] != config.leads or signal.shape[2] != config.context + config.horizon:
+            raise InvalidSignalError("Beat batch", f"expected signal [B, {config.leads}, {config.context + config.horizon}], got {tuple(signal.shape)}")
+        mask = batch.get("lead_mask")
+        mask = torch.ones(signal.shape[:2], dtype=torch.bool) if mask is None else mask.bool()
+        weights = mask[:, :, None].to(signal.dtype)
+        signal = signal * weights
+        context, future = signal[:, :, : config.context], signal[:, :, config.context :]
+        latents = self.encoder(context)
+        quantized = self.quantizer(latents)
+        reconstruction = self.decoder(quantized.quantized)
+        prediction = self.prediction_head(latents)
+        present = weights.sum().clamp_min(1.0)
+        recon_mse = ((reconstruction - context) ** 2 * weights).sum() / (present * config.context)
+        pred_mse = ((prediction - future) ** 2 * weights).sum() / (present * config.horizon)
+        vq_loss = quantized.commit_loss + quantized.diversity_loss
+        w = config.loss_weights
+        loss = w["recon"] * recon_mse + w["pred"] * pred_mse + w["vq"] * vq_loss
+        logs = {
+            "loss": float(loss.detach()),
+            "recon/mse": float(recon_mse.detach()),
+            "pred/mse": float(pred_mse.detach()),
+            "vq/commit": float(quantized.commit_loss.detach()),
+            "vq/diversity": float(quantized.diversity_loss.detach()),
+        }
+        for level, value in enumerate(quantized.perplexity.tolist()):
+            logs[f"vq/perplexity{level + 1}"] = value
+        return loss, logs
+
+    # ---- checkpoints ----------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write config.json + model.safetensors (each atomically) into `directory`."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {name: tensor.detach().contiguous() for name, tensor in self.state_dict().items()}
+        _atomic_write(directory / WEIGHTS_FILE, lambda path: save_file(state, str(path), metadata={"format": "pt", "model": "beat"}))
+        _atomic_write(directory / CONFIG_FILE, lambda path: Path(path).write_text(self.config.to_json()))
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> Beat:
+        """Load a folder written by `save_pretrained` (no pickle involved)."""
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+        for path in (config_path, weights_path):
+            if not path.is_file():
+                raise UnreadableFileError(path, "missing; a Beat checkpoint folder holds config.json and model.safetensors")
+        try:
+            config = BeatConfig.from_dict(json.loads(config_path.read_text()))
+        except json.JSONDecodeError as error:
+            raise UnreadableFileError(config_path, f"not valid JSON ({error})") from error
+        model = build_beat(config)
+        try:
+            state = load_file(str(weights_path))
+        except Exception as error:  # safetensors raises its own error types
+            raise UnreadableFileError(weights_path, f"not a readable safetensors file ({error})") from error
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise UnreadableFileError(weights_path, f"weights do not match config: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        return model.eval()
+
+
+def build_beat(config: BeatConfig) -> Beat:
+    """Turn a config into a model of injected parts."""
+    quantizer = ResidualQuantizer(
+        dim=config.dim,
+        codebook_size=config.codebook_size,
+        levels=config.levels,
+        shared_codebook=config.shared_codebook,
+        decay=config.ema_decay,
+        commitment=config.commitment,
+        diversity=config.diversity,
+        rotation_trick=config.rotation_trick,
+        kmeans_init=config.kmeans_init,
+        dead_code_threshold=config.dead_code_threshold,
+    )
+    return Beat(config, BeatEncoder(config), quantizer, build_decoder(config), build_prediction_head(config))
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)

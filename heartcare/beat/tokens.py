@@ -1,0 +1,107 @@
+"""The Beat token file: codes of one ECG plus what is needed to turn them back into mV.
+
+`NAME.beat.safetensors`, a safetensors file holding
+    codes   int16 [windows * queries, levels]
+and string metadata
+    format "heartcare-beat-tokens", version "1", model_config (BeatConfig JSON),
+    windows, padding (left zero samples added before segmentation), fs, leads (JSON
+    list), lead_mask (JSON list), means (JSON list, mV), std (mV), source.
+Readers refuse other formats and newer versions, so old files stay readable and
+new ones fail loudly on old code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from heartcare.beat.config import BeatConfig
+from heartcare.ecg.windows import NormalizationStats
+from heartcare.errors import UnreadableFileError
+
+TOKEN_FORMAT = "heartcare-beat-tokens"
+TOKEN_VERSION = 1
+TOKEN_SUFFIX = ".beat.safetensors"
+
+
+@dataclass
+class TokenFile:
+    """codes: [windows * queries, levels]; stats: the normalisation to undo on decoding."""
+
+    codes: np.ndarray
+    config: BeatConfig
+    windows: int
+    padding: int
+    stats: NormalizationStats
+    leads: list[str]
+    lead_mask: list[bool]
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (temporary name, then rename)."""
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        metadata = {
+            "format": TOKEN_FORMAT,
+            "version": str(TOKEN_VERSION),
+            "model_config": self.config.to_json(),
+            "windows": str(self.windows),
+            "padding": str(self.padding),
+            "fs": str(self.config.fs),
+            "leads": json.dumps(self.leads),
+            "lead_mask": json.dumps([bool(v) for v in self.lead_mask]),
+            "means": json.dumps([float(v) for v in self.stats.means]),
+            "std": repr(float(self.stats.std)),
+            "source": self.source,
+            "extra": json.dumps(self.extra),
+        }
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            save_file({"codes": np.ascontiguousarray(self.codes, dtype=np.int16)}, temporary, metadata=metadata)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> TokenFile:
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise UnreadableFileError(path, "token file not found")
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                metadata = handle.metadata() or {}
+                codes = handle.get_tensor("codes")
+        except Exception as error:  # safetensors raises several error types for bad files
+            raise UnreadableFileError(path, f"not a Beat token file ({error})") from error
+        if metadata.get("format") != TOKEN_FORMAT:
+            raise UnreadableFileError(path, f"format is {metadata.get('format')!r}, expected {TOKEN_FORMAT!r}")
+        version = int(metadata.get("version", "0"))
+        if version > TOKEN_VERSION:
+            raise UnreadableFileError(path, f"token format version {version} is newer than this heartcare reads ({TOKEN_VERSION})")
+        try:
+            return cls(
+                codes=codes.astype(np.int64),
+                config=BeatConfig.from_dict(json.loads(metadata["model_config"])),
+                windows=int(metadata["windows"]),
+                padding=int(metadata["padding"]),
+                stats=NormalizationStats(np.asarray(json.loads(metadata["means"]), np.float32), float(metadata["std"])),
+                leads=json.loads(metadata["leads"]),
+                lead_mask=json.loads(metadata["lead_mask"]),
+                source=metadata.get("source", ""),
+                extra=json.loads(metadata.get("extra", "{}")),
+            )
+        except (KeyError, ValueError) as error:
+            raise UnreadableFileError(path, f"token metadata incomplete ({error})") from error

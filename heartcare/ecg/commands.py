@@ -1,0 +1,95 @@
+"""`heartcare info` and `heartcare convert`: look at one ECG file, or rewrite it.
+
+Imports stay inside the handlers so `heartcare --help` does not load wfdb/pydicom.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+# Keys `info --json` always prints, in this order (None where unknown).
+INFO_KEYS: tuple[str, ...] = (
+    "path", "source", "record_id", "fs", "leads", "missing_leads", "samples", "seconds",
+    "age", "sex", "hr_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "axis_deg",
+)
+MEASUREMENT_KEYS: tuple[str, ...] = ("hr_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "axis_deg")
+
+
+def ecg_info(path: Path, fs: float | None = None) -> dict[str, Any]:
+    """Summary and measurements of one ECG file as a flat JSON-ready dict."""
+    from heartcare.ecg.read import read_ecg
+
+    ecg = read_ecg(path, fs=fs)
+    summary = ecg.summary()
+    info: dict[str, Any] = {key: None for key in INFO_KEYS}
+    info.update(summary)
+    info["path"] = str(path)
+    info["original_fs"] = ecg.meta.get("original_fs")
+    info["original_units"] = ecg.meta.get("original_units")
+    try:
+        from heartcare.ecg.measure import measure
+    except ModuleNotFoundError as error:
+        if error.name != "heartcare.ecg.measure":
+            raise
+        # Without the measurement module info still reports the record itself.
+        info["measurement_reasons"] = {key: "heartcare.ecg.measure is not available" for key in MEASUREMENT_KEYS}
+        return info
+    measurements = measure(ecg)
+    values = measurements.to_dict()
+    for key in MEASUREMENT_KEYS:
+        value = values.get(key)
+        info[key] = None if value is None else round(float(value), 1)
+    reasons = getattr(measurements, "reasons", None)
+    if reasons:
+        info["measurement_reasons"] = dict(reasons)
+    return info
+
+
+def run_info(args: argparse.Namespace) -> int:
+    info = ecg_info(Path(args.path), fs=args.fs)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=Path(args.path).name, show_header=False)
+    for key, value in info.items():
+        if key == "measurement_reasons":
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        if value is None and key in MEASUREMENT_KEYS:
+            shown = f"- ({info.get('measurement_reasons', {}).get(key, 'not measured')})"
+        table.add_row(key, "-" if shown is None or shown == "" else str(shown))
+    Console().print(table)
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from heartcare.ecg.read import read_ecg
+    from heartcare.ecg.write import write_ecg
+
+    ecg = read_ecg(Path(args.path), fs=args.fs)
+    written = write_ecg(ecg, Path(args.out), format=args.to)
+    print(f"wrote {written} ({ecg.fs:g} Hz, {len(ecg.leads)} leads, {ecg.seconds:.2f} s)")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    info = subparsers.add_parser(
+        "info", help="print an ECG file's source, fs, leads, duration and measurements"
+    )
+    info.add_argument("path", help="ECG file: WFDB .hea/.dat/.mat, DICOM, CSV, NPY, Challenge record")
+    info.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    info.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (needed for CSV/NPY)")
+    info.set_defaults(handler=run_info)
+
+    convert = subparsers.add_parser("convert", help="rewrite an ECG file as WFDB, NumPy or CSV")
+    convert.add_argument("path", help="input ECG file (any format `info` reads)")
+    convert.add_argument("out", help="output path (WFDB: record path without extension)")
+    convert.add_argument("--to", choices=("wfdb", "npy", "csv"), required=True, help="output format")
+    convert.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (needed for CSV/NPY input)")
+    convert.set_defaults(handler=run_convert)

@@ -1,0 +1,67 @@
+"""Beat end to end on a small simulated PTB-XL-layout cohort: windows, train, resume, eval, ablate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from heartcare.beat.config import preset  # noqa: E402
+from heartcare.beat.data import SPLIT_FOLDS, load_windows  # noqa: E402
+from heartcare.cli import main  # noqa: E402
+from heartcare.errors import DatasetLayoutError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    from heartcare.sim.cohort import build_cohort
+
+    root = tmp_path_factory.mktemp("cohort")
+    build_cohort(20, root, seed=0, progress=False)
+    return root
+
+
+def test_windows_follow_folds_and_are_cached(cohort) -> None:
+    import pandas as pd
+
+    table = pd.read_csv(cohort / "ptbxl_database.csv")
+    config = preset("tiny")
+    train = load_windows(cohort, "train", config)
+    assert len(train) == int(table["strat_fold"].isin(SPLIT_FOLDS["train"]).sum())
+    assert train.signal.shape[1:] == (12, config.context + config.horizon)
+    assert np.allclose(train.signal[:, :, : config.context].mean(axis=2), 0, atol=1e-4)
+    assert list((cohort / ".heartcare_cache" / "beat").glob("train-*.safetensors"))
+    again = load_windows(cohort, "train", config)
+    assert np.array_equal(again.signal, train.signal) and again.record_ids == train.record_ids
+
+
+def test_bad_dataset_folder(tmp_path) -> None:
+    with pytest.raises(DatasetLayoutError, match="ptbxl_database.csv"):
+        load_windows(tmp_path, "train", preset("tiny"))
+
+
+def test_cli_train_resume_eval(cohort, tmp_path, capsys) -> None:
+    out = tmp_path / "beat"
+    assert main(["beat", "train", "--data", str(cohort), "--out", str(out), "--preset", "tiny", "--epochs", "1"]) == 0
+    assert (out / "config.json").is_file() and (out / "training" / "trainer.json").is_file()
+    steps = json.loads((out / "training" / "trainer.json").read_text())["step"]
+    assert main(["beat", "train", "--data", str(cohort), "--out", str(out), "--preset", "tiny", "--epochs", "2", "--resume"]) == 0
+    assert json.loads((out / "training" / "trainer.json").read_text())["step"] == 2 * steps
+    capsys.readouterr()
+    assert main(["beat", "eval", str(out), "--data", str(cohort), "--split", "test", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"recon", "pred", "code", "baseline", "clinical", "figure"} <= set(metrics)
+    assert len(metrics["code"]["usage_percent"]) == 2
+    assert (out / "eval-test.png").stat().st_size > 1000
+
+
+def test_cli_ablate_writes_table_and_plot(cohort, tmp_path) -> None:
+    out = tmp_path / "ablation"
+    assert main(["beat", "ablate", "--data", str(cohort), "--out", str(out), "--preset", "tiny", "--steps", "2",
+                 "--sizes", "16", "--contexts", "100"]) == 0
+    table = (out / "table.md").read_text().splitlines()
+    assert len(table) == 4 and "| 16 | 100 | separate |" in table[2] and "| 16 | 100 | shared |" in table[3]
+    assert (out / "rate_distortion.png").is_file()

@@ -1,0 +1,121 @@
+"""Beat on files and folders: token files, CLI train/eval/encode/decode/predict/ablate, baseline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from heartcare.beat.baseline import KMeansBaseline, fit_baseline  # noqa: E402
+from heartcare.beat.config import preset  # noqa: E402
+from heartcare.beat.data import normalize_window  # noqa: E402
+from heartcare.beat.evaluate import code_usage, distortion  # noqa: E402
+from heartcare.beat.files import decode_tokens, encode_ecg, predict_ecg, record_windows  # noqa: E402
+from heartcare.beat.model import build_beat  # noqa: E402
+from heartcare.beat.tokens import TOKEN_VERSION, TokenFile  # noqa: E402
+from heartcare.cli import main  # noqa: E402
+from heartcare.ecg.record import Ecg  # noqa: E402
+from heartcare.errors import UnreadableFileError  # noqa: E402
+
+
+def _ecg(seconds: float = 3.0, fs: float = 500.0, seed: int = 0) -> Ecg:
+    rng = np.random.default_rng(seed)
+    time = np.arange(int(seconds * fs)) / fs
+    beats = np.exp(-(((time % 0.8) - 0.4) ** 2) / 2e-4)  # a spike train at 75 bpm
+    gains = rng.uniform(0.3, 1.5, size=(12, 1))
+    return Ecg((gains * beats + 0.02 * rng.standard_normal((12, time.size))).astype(np.float32), fs)
+
+
+@pytest.fixture()
+def tiny():
+    torch.manual_seed(0)
+    return build_beat(preset("tiny")).eval()
+
+
+def test_normalize_window_uses_reference_part() -> None:
+    signal = np.vstack([np.r_[np.ones(10), 100 * np.ones(5)]] * 2) + np.arange(15)
+    window, stats = normalize_window(signal.astype(np.float32), reference=10)
+    assert np.allclose(window[:, :10].mean(axis=1), 0, atol=1e-5)
+    assert stats.std == pytest.approx(np.arange(10).std(), rel=1e-4)
+
+
+def test_token_file_roundtrip_and_decode(tiny, tmp_path) -> None:
+    tokens = encode_ecg(tiny, _ecg())
+    config = tiny.config
+    assert tokens.codes.shape == (tokens.windows * config.queries, config.levels)
+    path = tokens.save(tmp_path / "rec.beat.safetensors")
+    loaded = TokenFile.load(path)
+    assert np.array_equal(loaded.codes, tokens.codes) and loaded.config == config
+    assert loaded.padding == tokens.padding and loaded.stats.std == pytest.approx(tokens.stats.std)
+    decoded = decode_tokens(tiny, loaded)
+    assert decoded.fs == config.fs and decoded.samples == int(3.0 * config.fs)
+
+
+def test_token_file_rejects_other_files(tmp_path) -> None:
+    from safetensors.numpy import save_file
+
+    save_file({"codes": np.zeros((2, 2), np.int16)}, str(tmp_path / "x.safetensors"), metadata={"format": "other"})
+    with pytest.raises(UnreadableFileError, match="format"):
+        TokenFile.load(tmp_path / "x.safetensors")
+    save_file({"codes": np.zeros((2, 2), np.int16)}, str(tmp_path / "y.safetensors"),
+              metadata={"format": "heartcare-beat-tokens", "version": str(TOKEN_VERSION + 1)})
+    with pytest.raises(UnreadableFileError, match="newer"):
+        TokenFile.load(tmp_path / "y.safetensors")
+    (tmp_path / "z.safetensors").write_bytes(b"junk")
+    with pytest.raises(UnreadableFileError):
+        TokenFile.load(tmp_path / "z.safetensors")
+
+
+def test_predict_and_record_windows(tiny) -> None:
+    forecast = predict_ecg(tiny, _ecg())
+    assert forecast.prediction.signal.shape == (12, tiny.config.horizon)
+    windows, masks, scales = record_windows(_ecg(), tiny.config)
+    assert windows.shape[1:] == (12, tiny.config.context + tiny.config.horizon)
+    assert masks.shape == (len(windows), 12) and (scales > 0).all()
+
+
+def test_metrics_are_right_on_known_inputs() -> None:
+    x = np.random.default_rng(0).standard_normal((3, 12, 50)).astype(np.float32)
+    mask = np.ones((3, 12), bool)
+    perfect = distortion(x, x, mask)
+    assert perfect["mse"] == 0 and perfect["prd_percent"] == 0 and perfect["pearson"] == pytest.approx(1.0)
+    half = distortion(x, 0.5 * x, mask)
+    assert half["prd_percent"] == pytest.approx(50.0, rel=1e-4)
+    assert half["snr_db"] == pytest.approx(20 * np.log10(2), rel=1e-4)
+    usage = code_usage(np.array([[[0, 1], [1, 1]]]), codebook_size=4)
+    assert usage["usage_percent"] == [50.0, 25.0]
+    assert usage["perplexity"][0] == pytest.approx(2.0) and usage["perplexity"][1] == pytest.approx(1.0)
+
+
+def test_kmeans_baseline_matches_bits_and_learns(tmp_path) -> None:
+    config = preset("tiny")
+    rng = np.random.default_rng(0)
+    windows = np.repeat(rng.standard_normal((1, 12, config.context + config.horizon)), 40, axis=0).astype(np.float32)
+    baseline = fit_baseline(windows, config, iterations=5)
+    assert baseline.bits_per_window(config.context) == config.bits_per_window
+    rebuilt = baseline.reconstruct(np.ascontiguousarray(windows[:, :, : config.context]))
+    assert distortion(windows[:, :, : config.context], rebuilt, np.ones((40, 12), bool))["prd_percent"] < 20
+    baseline.save(tmp_path / "b.safetensors")
+    assert np.array_equal(KMeansBaseline.load(tmp_path / "b.safetensors").centroids, baseline.centroids)
+
+
+def test_cli_encode_decode_predict_on_folder(tiny, tmp_path, capsys) -> None:
+    tiny.save_pretrained(tmp_path / "model")
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for index in range(2):
+        np.save(inputs / f"rec{index}.npy", _ecg(seed=index).signal)
+    (inputs / "broken.npy").write_bytes(b"nope")
+    assert main(["beat", "encode", str(inputs), "--model", str(tmp_path / "model"), "--out", str(tmp_path / "tokens"), "--fs", "500"]) == 0
+    assert sorted(p.name for p in (tmp_path / "tokens").glob("*.beat.safetensors")) == ["rec0.beat.safetensors", "rec1.beat.safetensors"]
+    skipped = json.loads((tmp_path / "tokens" / "skipped-encode.json").read_text())
+    assert skipped[0]["path"].endswith("broken.npy")
+    assert main(["beat", "decode", str(tmp_path / "tokens"), "--model", str(tmp_path / "model"), "--out", str(tmp_path / "decoded")]) == 0
+    assert len(list((tmp_path / "decoded").glob("*.npy"))) == 2
+    assert main(["beat", "predict", str(inputs / "rec0.npy"), "--model", str(tmp_path / "model"), "--out", str(tmp_path / "pred"), "--fs", "500"]) == 0
+    assert len(list((tmp_path / "pred").glob("*"))) >= 1
+    assert main(["beat", "eval", str(tmp_path / "nowhere")]) == 1
+    assert "config.json" in capsys.readouterr().err

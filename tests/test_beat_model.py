@@ -1,0 +1,136 @@
+"""Beat model: shapes, segmentation, masks, determinism, checkpoints, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from heartcare.beat.config import BeatConfig, preset  # noqa: E402
+from heartcare.beat.model import Beat, build_beat, segment_windows  # noqa: E402
+from heartcare.errors import ConfigError, InvalidSignalError, UnreadableFileError  # noqa: E402
+
+
+@pytest.fixture()
+def tiny() -> Beat:
+    torch.manual_seed(0)
+    return build_beat(preset("tiny")).eval()
+
+
+def test_config_defaults_match_paper() -> None:
+    config = preset("paper")
+    assert (config.context, config.horizon, config.patch, config.dim, config.queries) == (1000, 500, 25, 128, 20)
+    assert (config.codebook_size, config.levels, config.ema_decay) == (512, 2, 0.8)
+    assert config.loss_weights == {"recon": 1.0, "pred": 0.5, "vq": 0.25}
+    assert config.bits_per_window == 20 * 2 * 9
+    assert BeatConfig.from_dict(json.loads(config.to_json())) == config
+    assert config.with_changes(context=1500).queries == 30
+
+
+@pytest.mark.parametrize("changes", [{"context": 1010}, {"dim": 0}, {"ema_decay": 1.0}, {"loss_weights": {"bogus": 1.0}}])
+def test_config_rejects_bad_values(changes: dict) -> None:
+    with pytest.raises(ConfigError):
+        BeatConfig(**changes)
+
+
+def test_encode_decode_shapes(tiny: Beat) -> None:
+    config = tiny.config
+    x = torch.randn(3, 12, config.context)
+    codes = tiny.encode(x)
+    assert codes.codes.shape == (3, config.queries, config.levels)
+    assert codes.latents.shape == (3, config.queries, config.dim)
+    assert codes.codes.dtype == torch.long and int(codes.codes.max()) < config.codebook_size
+    assert tiny.decode(codes).shape == (3, 12, config.context)
+    assert tiny.decode(codes.codes).shape == (3, 12, config.context)
+    assert tiny.predict(x).shape == (3, 12, config.horizon)
+
+
+def test_any_length_is_segmented_right_to_left(tiny: Beat) -> None:
+    context = tiny.config.context
+    x = torch.randn(2, 12, 2 * context + 30)
+    codes = tiny.encode(x)
+    assert codes.windows == 3 and codes.padding == context - 30
+    assert tiny.decode(codes).shape == (2, 12, 2 * context + 30)
+    # The newest window is a whole, unpadded window: its codes equal encoding it alone.
+    last = tiny.encode(x[:, :, -context:])
+    assert torch.equal(codes.codes[:, -tiny.config.queries :], last.codes)
+    pieces, count, padding = segment_windows(torch.arange(7.0).reshape(1, 1, 7), 3)
+    assert count == 3 and padding == 2
+    assert pieces[:, 0].tolist() == [[0, 0, 0], [1, 2, 3], [4, 5, 6]]
+
+
+def test_fewer_leads_are_zero_padded_and_masked(tiny: Beat) -> None:
+    x = torch.randn(12, tiny.config.context)
+    eight = tiny.encode(x[:8])
+    zeroed = x.clone()
+    zeroed[8:] = 0
+    assert torch.equal(eight.codes, tiny.encode(zeroed).codes)
+    mask = torch.ones(12, dtype=torch.bool)
+    mask[3] = False
+    noisy = x.clone()
+    noisy[3] = 100.0  # a masked lead must not influence the tokens
+    assert torch.equal(tiny.encode(noisy, mask).codes, tiny.encode(x, mask).codes)
+
+
+def test_forward_loss_ignores_masked_leads() -> None:
+    torch.manual_seed(0)
+    model = build_beat(preset("tiny")).eval()  # eval: no EMA updates between the two calls
+    config = model.config
+    signal = torch.randn(4, 12, config.context + config.horizon)
+    mask = torch.ones(4, 12, dtype=torch.bool)
+    mask[:, 5] = False
+    loss, logs = model({"signal": signal, "lead_mask": mask})
+    changed = signal.clone()
+    changed[:, 5] = 50.0
+    loss2, _ = model({"signal": changed, "lead_mask": mask})
+    assert torch.allclose(loss, loss2)
+    assert {"recon/mse", "pred/mse", "vq/commit", "vq/diversity", "loss"} <= set(logs)
+
+
+def test_encode_is_deterministic(tiny: Beat) -> None:
+    x = torch.randn(2, 12, tiny.config.context)
+    assert torch.equal(tiny.encode(x).codes, tiny.encode(x).codes)
+    torch.manual_seed(0)
+    again = build_beat(preset("tiny")).eval()
+    assert torch.equal(again.encode(x).codes, tiny.encode(x).codes)
+
+
+def test_save_load_roundtrip(tiny: Beat, tmp_path) -> None:
+    x = torch.randn(2, 12, tiny.config.context)
+    tiny.save_pretrained(tmp_path / "ckpt")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = Beat.from_pretrained(tmp_path / "ckpt")
+    assert loaded.config == tiny.config
+    for name, tensor in tiny.state_dict().items():
+        assert torch.equal(tensor, loaded.state_dict()[name]), name
+    assert torch.equal(loaded.encode(x).codes, tiny.encode(x).codes)
+    assert torch.equal(loaded.predict(x), tiny.predict(x))
+
+
+def test_shared_codebook_option() -> None:
+    model = build_beat(preset("tiny").with_changes(shared_codebook=True))
+    assert len(model.quantizer.codebooks) == 1
+    assert len(build_beat(preset("tiny")).quantizer.codebooks) == 2
+
+
+def test_bad_input_errors(tiny: Beat, tmp_path) -> None:
+    with pytest.raises(InvalidSignalError, match="leads"):
+        tiny.encode(torch.randn(2, 13, 100))
+    with pytest.raises(InvalidSignalError, match="NaN"):
+        tiny.encode(torch.full((12, 100), float("nan")))
+    with pytest.raises(InvalidSignalError, match="codes"):
+        tiny.decode(torch.full((1, tiny.config.queries, 2), tiny.config.codebook_size))
+    with pytest.raises(UnreadableFileError, match="config.json"):
+        Beat.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(preset("tiny").to_json())
+    (tmp_path / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(UnreadableFileError, match="safetensors"):
+        Beat.from_pretrained(tmp_path)
+
+
+def test_numpy_input_accepted(tiny: Beat) -> None:
+    x = np.random.default_rng(0).standard_normal((12, tiny.config.context)).astype(np.float32)
+    assert tiny.encode(x).codes.shape == (1, tiny.config.queries, 2)
