@@ -60,6 +60,8 @@ def main() -> None:
         "ptbxl_size_items_estimate": int(items_per_record * PTBXL_RECORDS),
         "ptbxl_size_minutes_estimate": round(PTBXL_RECORDS / max(result.records_per_second, 1e-9) / 60, 1),
         "cohort_seconds": round(cohort_s, 1),
+        # records stage (load .. shard write) vs merge + card, from the build's own report
+        "timing": json.loads((out / "build_report.json").read_text())["timing"],
     }
     print(json.dumps(figures, indent=1))
     if args.json:

@@ -47,6 +47,10 @@ def step_real_ecg(out: Path) -> None:
         table.add_row(key, "-" if value is None else f"{value:.1f}", str(reference))
     console.print(table)
     (out / "real_ecg_measurements.json").write_text(json.dumps(values, indent=2))
+    from heartcare.render import render
+
+    image = render(ecg, "3x4+II", path=out / "real_ecg.png")
+    console.print(f"drew it as ECG paper: {image}")
 
 
 STEPS: dict[str, Callable[[Path], None]] = {

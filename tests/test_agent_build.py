@@ -161,3 +161,43 @@ def test_loads_with_hugging_face_datasets(built):
         cache_dir=str(built.parent / "hf_cache"),
     )
     assert loaded["train"].num_rows > 0 and "choices" in loaded["train"].column_names
+
+
+def test_dicom_folder_source_hashes_file_names(tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    shutil.copy(get_testdata_file("waveform_ecg.dcm"), folder / "Doe_Jonathan_19500101.dcm")
+    dataset = pydicom.dcmread(folder / "Doe_Jonathan_19500101.dcm", stop_before_pixels=True)
+    out = tmp_path / "ds"
+    result = build_dataset(BuildConfig(sources=(f"dicom:{folder}",), out=str(out), images_per_record=0), progress=False)
+    assert result.records == 1
+    record = pq.read_table(out / "records.parquet").to_pylist()[0]
+    assert record["record_id"].startswith("dicom_") and record["source"] == "dicom"
+    text = _all_text(out)
+    assert "Doe_Jonathan" not in text and "19500101" not in text
+    assert "642341" not in text and "20130125" not in text and "2013-01-25" not in text  # patient id, date
+    assert record["date"] is not None and record["date"] < "2013-01-25"  # shifted, not dropped
+    name = str(dataset.get("PatientName", "") or "")
+    for part in (p for p in name.replace("^", " ").split() if len(p) >= 3):
+        assert part not in text, part
+
+
+def test_pdf_folder_source_feeds_the_build(records, tmp_path):
+    pytest.importorskip("pypdf")
+    from heartcare.render import render
+
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    render(records[0].ecg, "3x4+II", format="pdf", path=folder / "Gruber_Johanna.pdf")
+    (folder / "corrupt.pdf").write_bytes(b"%PDF-1.4 truncated")
+    out = tmp_path / "ds"
+    result = build_dataset(BuildConfig(sources=(f"pdf:{folder}",), out=str(out), images_per_record=0), progress=False)
+    assert result.records == 1 and result.skipped == 1
+    assert "Gruber" not in _all_text(out)
+    row = pq.read_table(out / "records.parquet").to_pylist()[0]
+    assert row["source"] == "pdf" and load_signal(out, row).shape == (12, 2500)

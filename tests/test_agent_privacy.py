@@ -7,7 +7,12 @@ import datetime as dt
 import numpy as np
 
 from heartcare.agent.deidentify import Deidentifier, safe_age, sensitive_values
-from heartcare.agent.splits import assign_split, drop_cross_split_duplicates, overlap_report, waveform_hash
+from heartcare.agent.splits import (
+    assign_split,
+    drop_cross_split_duplicates,
+    overlap_report,
+    waveform_hash,
+)
 
 PLANTED = (
     "Patient: Johanna Gruber, MRN 12345678, born 12.03.1950, tel +49 30 1234567, "
@@ -40,6 +45,8 @@ def test_dates_shift_consistently_per_patient():
     assert deidentifier.shift_date("2020-01-01", "p2") != first or deidentifier.date_shift_days("p2") == deidentifier.date_shift_days("p1")
     assert dt.date.fromisoformat(first) < dt.date(2020, 1, 1)  # never shifted into the future
     assert deidentifier.pseudonym("p1") == Deidentifier("salt").pseudonym("p1") != Deidentifier("other").pseudonym("p1")
+    dicom = deidentifier.shift_date("20200101093000", "p1")  # DICOM DT form
+    assert dicom == first
     assert safe_age(300) == 90 and safe_age("nan") is None
 
 

@@ -10,7 +10,12 @@ import pytest
 
 from heartcare.agent.description import RecordDescription, patient_phrase
 from heartcare.agent.questions.closed import closed_items
-from heartcare.agent.questions.comparison import balance_yes_no, comparison_items, consecutive_pairs, irrelevant_pairs
+from heartcare.agent.questions.comparison import (
+    balance_yes_no,
+    comparison_items,
+    consecutive_pairs,
+    irrelevant_pairs,
+)
 from heartcare.agent.questions.findings import closed_answer, hedge
 from heartcare.agent.questions.open import open_items
 from heartcare.agent.questions.prediction import prediction_items

@@ -79,3 +79,25 @@ def test_label_check_and_endpoint_forms():
     assert not keeps_labels("QRS 96 ms", "QRS 98 ms", [])
     assert endpoint("http://h:1") == "http://h:1/v1/chat/completions"
     assert endpoint("http://h:1/v1/") == "http://h:1/v1/chat/completions"
+
+
+def test_rewrite_table_rewrites_open_answers_only(server, tmp_path):
+    import numpy as np
+
+    from heartcare.agent.config import BuildConfig
+    from heartcare.agent.description import RecordDescription
+    from heartcare.agent.questions.closed import closed_items
+    from heartcare.agent.questions.open import open_items
+    from heartcare.agent.rewrite import rewrite_table
+    from heartcare.agent.writer import items_table
+
+    description = RecordDescription("r1", "p1", {"AFIB": 0.0, "IMI": 80.0}, 70, "F", {"hr_bpm": 110.0})
+    rng = np.random.default_rng(0)
+    items = closed_items(description, rng, ("S",)) + open_items(description, rng, ("S",))
+    config = BuildConfig(sources=("ptbxl:x",), out=str(tmp_path / "ds"), llm_url=server, llm_model="tiny",
+                         llm_requests_per_second=1000)
+    table, stats = rewrite_table(items_table(items), config, tmp_path / "cache")
+    rows = table.to_pylist()
+    assert all(r["answer"].startswith("In other words:") for r in rows if r["task"] == "open_qa")
+    assert not any(r["answer"].startswith("In other words:") for r in rows if r["task"] == "closed_qa")
+    assert stats["accepted"] == 4 and stats["rejected"] == 0

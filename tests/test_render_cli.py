@@ -55,3 +55,26 @@ def test_render_folder_skips_and_reports_bad_records(tmp_path, capsys):
 def test_render_missing_file_is_a_clean_error(tmp_path, capsys):
     assert main(["render", str(tmp_path / "nope.hea"), "-o", str(tmp_path / "x.png")]) == 1
     assert "nope.hea" in capsys.readouterr().err
+
+
+def test_render_ptbxl_layout_dataset_with_workers(tmp_path, capsys):
+    from heartcare.ecg.record import Ecg
+    from heartcare.ecg.write import write_ecg
+
+    root = tmp_path / "ptbxl"
+    rows = ["ecg_id,patient_id,age,sex,scp_codes,strat_fold,filename_lr,filename_hr"]
+    for ecg_id in (1, 2, 3):
+        name = f"records500/00000/{ecg_id:05d}_hr"
+        if ecg_id != 3:  # record 3 is listed but its files are missing
+            t = np.arange(5000) / 500.0
+            signal = np.tile(0.5 * np.sin(2 * np.pi * 1.1 * t), (12, 1)).astype(np.float32)
+            (root / "records500" / "00000").mkdir(parents=True, exist_ok=True)
+            write_ecg(Ecg(signal, 500.0), root / name, "wfdb")
+        rows.append(f"{ecg_id},{ecg_id}.0,50,0,\"{{'NORM': 100.0}}\",1,{name.replace('500', '100').replace('_hr', '_lr')},{name}")
+    (root / "ptbxl_database.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "images"
+    assert main(["render", str(root), "-o", str(out), "--workers", "2", "--dpi", "60", "--layout", "6x2"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["00001.png", "00002.png"]
+    skipped = json.loads((out / "skipped.json").read_text())
+    assert [entry["record"] for entry in skipped] == ["3"] and "00003_hr" in skipped[0]["reason"]
+    assert "2 written" in capsys.readouterr().out

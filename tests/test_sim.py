@@ -130,3 +130,22 @@ def test_fast_enough():
         simulate(spec, seed=seed)
     per_second = 20 / (time.perf_counter() - start)
     assert per_second > 25, f"{per_second:.0f} records/s"  # target 50/s on an idle core; CI machines are shared
+
+
+def test_noise_flags_and_likelihoods_follow_ptbxl_conventions():
+    noisy = simulate(SimulationSpec(conditions={"normal": 0.0}, noise=NoiseSpec(baseline_mv=0.3, motion_mv=0.5)), seed=1)
+    assert noisy.truth.noise_flags == {"baseline_drift": True, "static_noise": False, "burst_noise": True, "electrodes_problems": True}
+    assert noisy.truth.noise["motion_electrode"] is not None
+    # PTB-XL states likelihoods for diagnostic codes like CLBBB, not for rhythm codes like SR or AFIB.
+    block = quiet({"left_bundle_branch_block": 0.9, "atrial_fibrillation": 0.5}).labels
+    assert block["CLBBB"] == 100.0 and block["AFIB"] == 0.0 and "SR" not in block
+    mild = [quiet({"old_inferior_mi": 0.05}, seed=s).labels["IMI"] for s in range(8)]
+    assert max(mild) < 100.0
+
+
+def test_same_patient_keeps_traits_across_records():
+    first = simulate(SimulationSpec(conditions={"normal": 0.0}, patient_seed=42), seed=1).truth
+    second = simulate(SimulationSpec(conditions={"normal": 0.0}, patient_seed=42), seed=2).truth
+    stranger = simulate(SimulationSpec(conditions={"normal": 0.0}, patient_seed=43), seed=2).truth
+    assert first.axis_deg == second.axis_deg and first.qrs_ms == second.qrs_ms
+    assert (stranger.axis_deg, stranger.qrs_ms) != (first.axis_deg, first.qrs_ms)

@@ -99,6 +99,7 @@ def test_resume_redraws_only_missing_records_and_reproduces_them(tmp_path):
     (out / "ptbxl_database.csv").unlink()
     build_cohort(6, out, seed=2, progress=False)
     assert hea.is_file() and (out / (record_paths(3)[1] + ".dat")).read_bytes() == original
+    assert not (hea.parent / ".tmp-leftover").exists()
     assert kept.stat().st_mtime_ns == kept_mtime
     assert len(pd.read_csv(out / "ptbxl_database.csv")) == 6
     with pytest.raises(DatasetLayoutError, match="seed"):

@@ -61,8 +61,11 @@ class Deidentifier:
         if value is None or value == "":
             return None
         if isinstance(value, str):
+            text = value.strip().replace("Z", "")
+            if re.fullmatch(r"\d{8}(\d{2,6}(\.\d+)?)?", text):  # DICOM DA / DT: YYYYMMDD[HHMMSS]
+                text = f"{text[:4]}-{text[4:6]}-{text[6:8]}"
             try:
-                value = dt.datetime.fromisoformat(value.strip().replace("Z", ""))
+                value = dt.datetime.fromisoformat(text)
             except ValueError:
                 return None
         if isinstance(value, dt.datetime):

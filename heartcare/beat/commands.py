@@ -80,7 +80,7 @@ def _print_metrics(metrics: dict) -> None:
     print(f"reconstruction: MSE {recon['mse']:.4f}  PRD {recon['prd_percent']:.1f}%  SNR {recon['snr_db']:.2f} dB  r {recon['pearson']:.3f}")
     print("  per-lead r: " + " ".join(f"{k}={v:.2f}" for k, v in recon["pearson_per_lead"].items() if v is not None))
     print(f"prediction: MSE {pred['mse']:.4f}  r {pred['pearson']:.3f}")
-    for level, (usage, perplexity) in enumerate(zip(code["usage_percent"], code["perplexity"]), start=1):
+    for level, (usage, perplexity) in enumerate(zip(code["usage_percent"], code["perplexity"], strict=True), start=1):
         print(f"codebook level {level}: Code% {usage:.2f}  perplexity {perplexity:.1f}")
     if "baseline" in metrics:
         base = metrics["baseline"]
@@ -152,7 +152,13 @@ def _baseline(model, args: argparse.Namespace):
 
 
 def run_files(args: argparse.Namespace) -> int:
-    from heartcare.beat.files import decode_tokens, encode_ecg, expand_inputs, output_name, predict_ecg
+    from heartcare.beat.files import (
+        decode_tokens,
+        encode_ecg,
+        expand_inputs,
+        output_name,
+        predict_ecg,
+    )
     from heartcare.beat.model import Beat
     from heartcare.beat.tokens import TOKEN_SUFFIX, TokenFile
     from heartcare.ecg.read import read_ecg

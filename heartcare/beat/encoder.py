@@ -36,8 +36,8 @@ class BeatEncoder(nn.Module):
         batch = x.shape[0]
         tokens = self.patch_embedding(self.patchify(x)) + self.positions  # (B, P, D)
         queries = self.queries.expand(batch, -1, -1)  # (B, Q, D)
-        hidden = self.transformer(torch.cat([tokens, queries], dim=1))
-        return hidden[:, -self.config.queries :]  # (B, Q, D)
+        # Only the query outputs leave the encoder, so the last block computes just those.
+        return self.transformer(torch.cat([tokens, queries], dim=1), last=self.config.queries)  # (B, Q, D)
 
     def flops_per_window(self) -> int:
         """Counted FLOPs for one window (patch embedding + transformer)."""
@@ -45,5 +45,5 @@ class BeatEncoder(nn.Module):
         embedding = 2 * config.patches * config.leads * config.patch * config.dim
         return embedding + transformer_flops(
             config.patches + config.queries, config.dim, config.encoder_depth, config.heads,
-            config.head_dim, config.mlp_ratio,
+            config.head_dim, config.mlp_ratio, last=config.queries,
         )

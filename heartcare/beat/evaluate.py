@@ -67,7 +67,7 @@ def clinical_fidelity(original_mv: np.ndarray, reconstruction_mv: np.ndarray, fs
     from heartcare.ecg.record import Ecg
 
     hr_errors, qrs_errors = [], []
-    for original, rebuilt in zip(original_mv[:limit], reconstruction_mv[:limit]):
+    for original, rebuilt in zip(original_mv[:limit], reconstruction_mv[:limit], strict=True):
         first = measure(Ecg(original, fs)).to_dict()
         second = measure(Ecg(rebuilt, fs)).to_dict()
         if first.get("hr_bpm") is not None and second.get("hr_bpm") is not None:

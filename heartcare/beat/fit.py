@@ -18,7 +18,7 @@ from heartcare.train.config import StageConfig
 # stage that reaches a useful tokenizer on the simulated cohort in minutes.
 STAGES: dict[str, StageConfig] = {
     "paper": StageConfig(name="beat", epochs=50, batch_size=32, learning_rate=1e-4, warmup_steps=500),
-    "cpu-small": StageConfig(name="beat-cpu-small", epochs=30, batch_size=32, learning_rate=1e-3, warmup_steps=100,
+    "cpu-small": StageConfig(name="beat-cpu-small", epochs=12, batch_size=32, learning_rate=1e-3, warmup_steps=100,
                              min_learning_rate_ratio=0.05, threads=2),
     "tiny": StageConfig(name="beat-tiny", epochs=2, batch_size=8, learning_rate=1e-3, warmup_steps=2),
 }

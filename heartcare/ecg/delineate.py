@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal as scipy_signal
 
+from heartcare.ecg.detect import butterworth
+
 QRS_VELOCITY_FRACTION = 0.06
 COMPONENT_FRACTION = 0.12  # velocity of a late QRS component, relative to the QRS peak
 QRS_QUIET_S = 0.012  # the velocity must stay low this long to end (or start) the QRS
 P_MIN_AMPLITUDE_MV = 0.025
 T_MIN_AMPLITUDE_MV = 0.04
+P_MIN_CONSISTENCY = 0.45
+P_MIN_CONSISTENCY_IRREGULAR = 0.75
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,8 @@ class MedianBeats:
     fs: float
     count: int
     rr_s: float
-    spread: np.ndarray  # [leads, m] median absolute deviation of the beats around the median
+    stack: np.ndarray  # [beats, leads, m] the dominant beats the median was taken over
+    irregularity: float = 0.0  # coefficient of variation of all RR intervals
 
 
 @dataclass(frozen=True)
@@ -72,14 +77,15 @@ def median_beats(signal: np.ndarray, fs: float, peaks: np.ndarray, rr_s: float) 
             dominant = correlation >= np.median(correlation)
         stack = stack[dominant]
     median = np.median(stack, axis=0)
-    spread = np.median(np.abs(stack - median[None]), axis=0)
-    return MedianBeats(median, pre, fs, int(stack.shape[0]), rr_s, spread)
+    intervals = np.diff(peaks)
+    irregularity = float(intervals.std() / intervals.mean()) if intervals.size >= 2 else 0.0
+    return MedianBeats(median, pre, fs, int(stack.shape[0]), rr_s, stack, irregularity)
 
 
 def _smooth(data: np.ndarray, fs: float, cutoff: float) -> np.ndarray:
     if cutoff >= 0.45 * fs or data.shape[-1] < 16:
         return data
-    sos = scipy_signal.butter(2, cutoff, fs=fs, output="sos")
+    sos = butterworth(2, float(cutoff), "lowpass", float(fs))
     return scipy_signal.sosfiltfilt(sos, data, axis=-1, padlen=min(15, data.shape[-1] - 1))
 
 
@@ -88,7 +94,9 @@ def _slope(curve: np.ndarray) -> np.ndarray:
     return np.gradient(curve) if curve.size >= 2 else np.zeros_like(curve)
 
 
-def _first_quiet(velocity: np.ndarray, threshold: float, start: int, stop: int, quiet: int) -> int | None:
+def _first_quiet(
+    velocity: np.ndarray, threshold: float, start: int, stop: int, quiet: int
+) -> int | None:
     """First index i in [start, stop) (stepping toward stop) where velocity stays < threshold for `quiet` samples."""
     step = 1 if stop >= start else -1
     run = 0
@@ -102,7 +110,13 @@ def _first_quiet(velocity: np.ndarray, threshold: float, start: int, stop: int, 
 
 
 def _qrs_edge(
-    velocity: np.ndarray, threshold: float, peak_velocity: float, start: int, stop: int, quiet: int, fs: float
+    velocity: np.ndarray,
+    threshold: float,
+    peak_velocity: float,
+    start: int,
+    stop: int,
+    quiet: int,
+    fs: float,
 ) -> int | None:
     """QRS boundary walking from `start` toward `stop`: the first lasting quiet stretch,
     unless a slower QRS component (an RBBB R' or terminal S, a slurred onset) follows
@@ -124,6 +138,23 @@ def _qrs_edge(
     return edge
 
 
+def _consistency(segments: np.ndarray, weights: np.ndarray) -> float:
+    """Median correlation of each beat's segment with the median segment.
+
+    segments: [beats, leads, k]; each lead's straight line between the segment's ends is
+    removed first, so baseline offsets and slow wander do not count as shape.
+    """
+    beats, leads, length = segments.shape
+    ramp = np.linspace(0.0, 1.0, length)
+    detrended = segments - (segments[..., :1] + (segments[..., -1:] - segments[..., :1]) * ramp)
+    detrended = detrended * weights[None, :, None]
+    flat = detrended.reshape(beats, -1)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    template = np.median(flat, axis=0)
+    norms = np.linalg.norm(flat, axis=1) * (np.linalg.norm(template) + 1e-12) + 1e-12
+    return float(np.median(flat @ template / norms))
+
+
 def _trapezium(curve: np.ndarray, steep: int, far: int) -> int:
     """Knee of `curve` between its steepest point and a far reference (either side)."""
     if far == steep:
@@ -137,7 +168,9 @@ def _trapezium(curve: np.ndarray, steep: int, far: int) -> int:
 def delineate(median: MedianBeats, lead_weights: np.ndarray | None = None) -> Boundaries:
     """P onset, QRS onset/offset and T end of the median beats (sample indices)."""
     fs, fiducial = median.fs, median.fiducial
-    weights = np.ones(median.beats.shape[0]) if lead_weights is None else np.asarray(lead_weights, float)
+    weights = (
+        np.ones(median.beats.shape[0]) if lead_weights is None else np.asarray(lead_weights, float)
+    )
     beats = median.beats * weights[:, None]
     reasons: dict[str, str] = {}
     length = beats.shape[1]
@@ -152,8 +185,24 @@ def delineate(median: MedianBeats, lead_weights: np.ndarray | None = None) -> Bo
     threshold = max(QRS_VELOCITY_FRACTION * peak_velocity, 2.0 * floor)
     quiet = max(2, int(round(QRS_QUIET_S * fs)))
     left_peak = near.start + int(np.argmax(velocity[near.start : fiducial + 1]))
-    onset = _qrs_edge(velocity, threshold, peak_velocity, left_peak, max(0, fiducial - int(0.2 * fs)) - 1, quiet, fs)
-    offset = _qrs_edge(velocity, threshold, peak_velocity, fiducial, min(length, fiducial + int(0.24 * fs)), quiet, fs)
+    onset = _qrs_edge(
+        velocity,
+        threshold,
+        peak_velocity,
+        left_peak,
+        max(0, fiducial - int(0.2 * fs)) - 1,
+        quiet,
+        fs,
+    )
+    offset = _qrs_edge(
+        velocity,
+        threshold,
+        peak_velocity,
+        fiducial,
+        min(length, fiducial + int(0.24 * fs)),
+        quiet,
+        fs,
+    )
     if offset is None and onset is not None:
         # No isoelectric ST segment (a steep T right after a wide QRS): take the slowest
         # point between the QRS and the T wave.
@@ -165,7 +214,9 @@ def delineate(median: MedianBeats, lead_weights: np.ndarray | None = None) -> Bo
         return Boundaries(None, onset, offset, None, reasons)
     onset, offset = onset + 1, offset - 1
 
-    baseline = smooth[:, max(0, onset - int(0.02 * fs)) : max(1, onset - int(0.004 * fs))].mean(axis=1)
+    baseline = smooth[:, max(0, onset - int(0.02 * fs)) : max(1, onset - int(0.004 * fs))].mean(
+        axis=1
+    )
     magnitude = np.sqrt(((_smooth(beats, fs, 15.0) - baseline[:, None]) ** 2).sum(axis=0))
     rr = int(round(median.rr_s * fs))
 
@@ -174,7 +225,9 @@ def delineate(median: MedianBeats, lead_weights: np.ndarray | None = None) -> Bo
     return Boundaries(p_onset, onset, offset, t_end, reasons)
 
 
-def _t_end(magnitude: np.ndarray, qrs_offset: int, fiducial: int, rr: int, fs: float, reasons: dict) -> int | None:
+def _t_end(
+    magnitude: np.ndarray, qrs_offset: int, fiducial: int, rr: int, fs: float, reasons: dict
+) -> int | None:
     start = qrs_offset + int(0.06 * fs)
     limit = min(magnitude.size - 1, fiducial + int(0.9 * rr), fiducial + int(0.7 * fs))
     if limit - start < int(0.08 * fs):
@@ -201,8 +254,14 @@ def _t_end(magnitude: np.ndarray, qrs_offset: int, fiducial: int, rr: int, fs: f
 
 
 def _p_onset(
-    median: MedianBeats, magnitude: np.ndarray, qrs_onset: int, fiducial: int,
-    t_end: int | None, rr: int, weights: np.ndarray, reasons: dict,
+    median: MedianBeats,
+    magnitude: np.ndarray,
+    qrs_onset: int,
+    fiducial: int,
+    t_end: int | None,
+    rr: int,
+    weights: np.ndarray,
+    reasons: dict,
 ) -> int | None:
     fs = median.fs
     earliest = qrs_onset - int(0.42 * fs)
@@ -221,11 +280,19 @@ def _p_onset(
     if amplitude < P_MIN_AMPLITUDE_MV:
         reasons["pr"] = "no P wave found before the QRS (atrial fibrillation or junctional rhythm?)"
         return None
-    # A real P wave repeats beat after beat; fibrillatory waves cancel in the median and
-    # leave a bump no larger than the beat-to-beat spread.
-    spread = float(np.sqrt(((median.spread[:, earliest:latest] * weights[:, None]) ** 2).sum(axis=0)).mean())
-    if median.count >= 3 and amplitude < 1.5 * spread:
+    # A real P wave repeats beat after beat; fibrillatory waves do not, and only leave
+    # a small bump in the median. Compare each beat's detrended P window with the median's.
+    # An irregular rhythm (AF's hallmark) must show a clearer P wave to be believed.
+    required = P_MIN_CONSISTENCY if median.irregularity < 0.1 else P_MIN_CONSISTENCY_IRREGULAR
+    if median.count >= 3 and _consistency(median.stack[:, :, earliest:latest], weights) < required:
         reasons["pr"] = "no consistent P wave before the QRS (atrial fibrillation or flutter?)"
+        return None
+    # Flutter waves: a second wave as large as the "P" repeats 160-300 ms away (sawtooth).
+    waves, _ = scipy_signal.find_peaks(
+        magnitude[earliest:latest], prominence=0.6 * amplitude, distance=max(1, int(0.14 * fs))
+    )
+    if waves.size >= 2 and np.any((np.diff(waves) >= 0.16 * fs) & (np.diff(waves) <= 0.3 * fs)):
+        reasons["pr"] = "repeating atrial waves before the QRS (atrial flutter?): no single P wave"
         return None
     rising = _slope(magnitude[earliest : peak + 1])
     steep = earliest + int(np.argmax(rising)) if rising.size else peak

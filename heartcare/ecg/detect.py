@@ -10,6 +10,7 @@ beat, as multi-lead machines do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import signal as scipy_signal
@@ -36,11 +37,20 @@ class QrsDetection:
         return np.diff(self.peaks)
 
 
+@lru_cache(maxsize=64)
+def butterworth(
+    order: int, cutoff: float | tuple[float, float], btype: str, fs: float
+) -> np.ndarray:
+    """Second-order sections of a Butterworth filter; cached, since designing costs more
+    than filtering a 10-s record."""
+    return scipy_signal.butter(order, cutoff, btype=btype, fs=fs, output="sos")
+
+
 def slope_energy(signal: np.ndarray, fs: float, weights: np.ndarray | None = None) -> np.ndarray:
     """Sum over leads of the squared 5-25 Hz slope: [leads, n] mV -> [n] (mV/s)^2."""
     data = np.asarray(signal, dtype=np.float64)
     high = min(25.0, 0.45 * fs)
-    sos = scipy_signal.butter(2, [5.0, high], btype="bandpass", fs=fs, output="sos")
+    sos = butterworth(2, (5.0, high), "bandpass", float(fs))
     padlen = min(15, data.shape[1] - 1)
     filtered = scipy_signal.sosfiltfilt(sos, data, axis=1, padlen=padlen) if padlen > 0 else data
     slope = np.gradient(filtered, axis=1) * fs
@@ -83,27 +93,36 @@ def detect_qrs(signal: np.ndarray, fs: float, weights: np.ndarray | None = None)
         # Refinement can pull two detections of one wide QRS together; keep the stronger.
         close = np.diff(fiducials) < refractory * 0.6
         if close.any():
-            drop = [i + 1 if energy[fiducials[i]] >= energy[fiducials[i + 1]] else i for i in np.where(close)[0]]
+            drop = [
+                i + 1 if energy[fiducials[i]] >= energy[fiducials[i + 1]] else i
+                for i in np.where(close)[0]
+            ]
             fiducials = np.delete(fiducials, drop)
     return QrsDetection(fiducials.astype(np.int64), energy)
 
 
 def _search_back(
-    peaks: np.ndarray, candidates: np.ndarray, heights: np.ndarray, reference: float, refractory: int
+    peaks: np.ndarray,
+    candidates: np.ndarray,
+    heights: np.ndarray,
+    reference: float,
+    refractory: int,
 ) -> np.ndarray:
     """Re-admit weaker candidates inside gaps longer than 1.66 median RR (Pan-Tompkins)."""
     if peaks.size < 3:
         return peaks
     median_rr = np.median(np.diff(peaks))
     added = []
-    for left, right in zip(peaks[:-1], peaks[1:]):
+    for left, right in zip(peaks[:-1], peaks[1:], strict=True):
         if right - left <= 1.66 * median_rr:
             continue
         inside = (candidates > left + refractory) & (candidates < right - refractory)
         inside &= heights >= SEARCH_BACK_FRACTION * reference
         if inside.any():
             added.append(candidates[inside][np.argmax(heights[inside])])
-    return np.sort(np.concatenate([peaks, np.asarray(added, dtype=peaks.dtype)])) if added else peaks
+    return (
+        np.sort(np.concatenate([peaks, np.asarray(added, dtype=peaks.dtype)])) if added else peaks
+    )
 
 
 def _drop_t_waves(peaks: np.ndarray, energy: np.ndarray, window: int) -> np.ndarray:

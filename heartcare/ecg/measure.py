@@ -17,15 +17,33 @@ import numpy as np
 
 from heartcare.ecg.delineate import Boundaries, MedianBeats, delineate, median_beats
 from heartcare.ecg.detect import detect_qrs
+from heartcare.ecg.quality import assess
 from heartcare.ecg.record import Ecg
 
 # Working rate: 500 Hz resolves 2 ms; higher rates only cost time.
 MAX_WORKING_FS = 500.0
 # Frontal-plane direction (degrees) and gain of each limb lead under Einthoven's
 # triangle: augmented leads see the heart vector scaled by sqrt(3)/2.
-LIMB_LEADS = {"I": (0, 1.0), "II": (60, 1.0), "III": (120, 1.0),
-              "aVR": (-150, math.sqrt(3) / 2), "aVL": (-30, math.sqrt(3) / 2), "aVF": (90, math.sqrt(3) / 2)}
-FIELDS = ("hr_bpm", "rr_irregularity", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms", "axis_deg")
+LIMB_LEADS = {
+    "I": (0, 1.0),
+    "II": (60, 1.0),
+    "III": (120, 1.0),
+    "aVR": (-150, math.sqrt(3) / 2),
+    "aVL": (-30, math.sqrt(3) / 2),
+    "aVF": (90, math.sqrt(3) / 2),
+}
+QUALITY_FLOOR = 0.25  # even a poor lead keeps a quarter of its say: low kurtosis can be real
+AXIS_MIN_WEIGHT = 0.0  # a small (perpendicular) limb lead is information, not noise
+FIELDS = (
+    "hr_bpm",
+    "rr_irregularity",
+    "pr_ms",
+    "qrs_ms",
+    "qt_ms",
+    "qtc_bazett_ms",
+    "qtc_fridericia_ms",
+    "axis_deg",
+)
 
 
 @dataclass(frozen=True)
@@ -46,10 +64,15 @@ class Measurements:
         """JSON-ready dict; `qtc_ms` is the Bazett QTc (what most reports print)."""
         values = asdict(self)
         return {
-            "hr_bpm": values["hr_bpm"], "rr_irregularity": values["rr_irregularity"],
-            "pr_ms": values["pr_ms"], "qrs_ms": values["qrs_ms"], "qt_ms": values["qt_ms"],
-            "qtc_ms": values["qtc_bazett_ms"], "qtc_bazett_ms": values["qtc_bazett_ms"],
-            "qtc_fridericia_ms": values["qtc_fridericia_ms"], "axis_deg": values["axis_deg"],
+            "hr_bpm": values["hr_bpm"],
+            "rr_irregularity": values["rr_irregularity"],
+            "pr_ms": values["pr_ms"],
+            "qrs_ms": values["qrs_ms"],
+            "qt_ms": values["qt_ms"],
+            "qtc_ms": values["qtc_bazett_ms"],
+            "qtc_bazett_ms": values["qtc_bazett_ms"],
+            "qtc_fridericia_ms": values["qtc_fridericia_ms"],
+            "axis_deg": values["axis_deg"],
             "reasons": dict(self.reasons),
         }
 
@@ -61,11 +84,10 @@ def _missing(reason: str, **known: Any) -> Measurements:
 
 def _working_signal(ecg: Ecg) -> tuple[np.ndarray, float, np.ndarray]:
     """(signal [leads, n] mV at <= 500 Hz, its fs, usable-lead weights [leads])."""
-    from heartcare.ecg.preprocess import remove_baseline, resample
+    from heartcare.ecg.preprocess import resample
 
     if ecg.fs > MAX_WORKING_FS:
         ecg = resample(ecg, MAX_WORKING_FS)
-    ecg = remove_baseline(ecg)
     signal = ecg.signal.astype(np.float64)
     peak_to_peak = np.ptp(signal, axis=1)
     usable = ecg.lead_mask & (peak_to_peak > 0.02)
@@ -74,7 +96,31 @@ def _working_signal(ecg: Ecg) -> tuple[np.ndarray, float, np.ndarray]:
         # A lead far louder than the rest is usually artefact: cap its say at 3x the median.
         scale = np.median(peak_to_peak[usable])
         weights[usable] = np.minimum(1.0, 3 * scale / peak_to_peak[usable])
-    return signal, ecg.fs, weights
+    # Noisy leads (low kurtosis, power outside the QRS band) keep only a small say.
+    # Every second sample is enough to judge noise and kurtosis, at half the cost.
+    step = 2 if ecg.fs >= 400 else 1
+    quality = assess(signal[:, ::step], ecg.fs / step).score
+    return signal, ecg.fs, weights * (QUALITY_FLOOR + (1 - QUALITY_FLOOR) * quality)
+
+
+def _remove_wander(signal: np.ndarray, fs: float, peaks: np.ndarray) -> np.ndarray:
+    """Subtract a baseline interpolated through one knot per beat, 70 ms before each R.
+
+    Knots sit at the same phase of every beat, so the correction is a per-lead constant
+    for a steady signal and follows wander between beats; far cheaper than median
+    filtering the whole record.
+    """
+    half = max(1, int(0.01 * fs))
+    knots = np.clip(peaks - int(0.07 * fs), half, signal.shape[1] - half - 1)
+    if knots.size == 0:
+        return signal - np.median(signal, axis=1, keepdims=True)
+    offsets = np.arange(-half, half + 1)
+    levels = signal[:, knots[:, None] + offsets[None, :]].mean(axis=2)  # [leads, beats]
+    if knots.size == 1:
+        return signal - levels
+    times = np.arange(signal.shape[1])
+    baseline = np.stack([np.interp(times, knots, row) for row in levels])
+    return signal - baseline
 
 
 def _rate(peaks: np.ndarray, fs: float) -> tuple[float, float | None, float]:
@@ -85,7 +131,9 @@ def _rate(peaks: np.ndarray, fs: float) -> tuple[float, float | None, float]:
     return heart_rate, irregularity, float(np.median(rr))
 
 
-def _axis(median: MedianBeats, leads: tuple[str, ...], usable: np.ndarray, onset: int, offset: int) -> float | None:
+def _axis(
+    median: MedianBeats, leads: tuple[str, ...], usable: np.ndarray, onset: int, offset: int
+) -> float | None:
     """Frontal QRS axis (degrees, -180..180) from net QRS areas, least squares over limb leads."""
     rows, areas = [], []
     for name, (angle, gain) in LIMB_LEADS.items():
@@ -138,11 +186,13 @@ def _measure(ecg: Ecg) -> Measurements:
     else:
         reasons["hr_bpm"] = reasons["rr_irregularity"] = "fewer than two beats detected"
         rr_s = 1.0  # assume 60 bpm only to size the median-beat window
-    median = median_beats(signal, fs, peaks, rr_s)
+    median = median_beats(_remove_wander(signal, fs, peaks), fs, peaks, rr_s)
     bounds = delineate(median, weights)
     known.update(_intervals(bounds, fs, known.get("hr_bpm"), reasons))
     if bounds.qrs_onset is not None and bounds.qrs_offset is not None:
-        axis = _axis(median, ecg.leads, weights > 0, bounds.qrs_onset, bounds.qrs_offset)
+        axis = _axis(
+            median, ecg.leads, weights > AXIS_MIN_WEIGHT, bounds.qrs_onset, bounds.qrs_offset
+        )
         if axis is None:
             reasons["axis_deg"] = "fewer than two independent limb leads"
         known["axis_deg"] = axis
@@ -152,7 +202,9 @@ def _measure(ecg: Ecg) -> Measurements:
     return Measurements(**{name: known.get(name) for name in FIELDS}, reasons=reasons)
 
 
-def _intervals(bounds: Boundaries, fs: float, heart_rate: float | None, reasons: dict[str, str]) -> dict[str, float]:
+def _intervals(
+    bounds: Boundaries, fs: float, heart_rate: float | None, reasons: dict[str, str]
+) -> dict[str, float]:
     values: dict[str, float] = {}
     to_ms = 1000.0 / fs
     if bounds.qrs_onset is None or bounds.qrs_offset is None:
@@ -169,7 +221,9 @@ def _intervals(bounds: Boundaries, fs: float, heart_rate: float | None, reasons:
     qt = (bounds.t_end - bounds.qrs_onset) * to_ms
     values["qt_ms"] = round(qt, 1)
     if heart_rate is None:
-        reasons["qtc_bazett_ms"] = reasons["qtc_fridericia_ms"] = "QTc needs the heart rate (two beats)"
+        reasons["qtc_bazett_ms"] = reasons["qtc_fridericia_ms"] = (
+            "QTc needs the heart rate (two beats)"
+        )
         return values
     rr_s = 60.0 / heart_rate
     values["qtc_bazett_ms"] = round(qt / math.sqrt(rr_s), 1)  # Bazett 1920

@@ -33,17 +33,24 @@ def resample(ecg: Ecg, fs: float) -> Ecg:
         return ecg
     ratio = Fraction(float(fs) / ecg.fs).limit_denominator(MAX_RATIO_DENOMINATOR)
     if ratio.numerator == 0:
-        raise SamplingRateError(ecg.name, f"cannot resample {ecg.fs:g} Hz to {fs:g} Hz (ratio too small)")
+        raise SamplingRateError(
+            ecg.name, f"cannot resample {ecg.fs:g} Hz to {fs:g} Hz (ratio too small)"
+        )
     # Remove each lead's mean before filtering so the FIR edges do not ring on a DC offset.
     means = ecg.signal.mean(axis=1, keepdims=True)
-    resampled = scipy_signal.resample_poly(
-        ecg.signal - means, ratio.numerator, ratio.denominator, axis=1
-    ) + means
+    resampled = (
+        scipy_signal.resample_poly(ecg.signal - means, ratio.numerator, ratio.denominator, axis=1)
+        + means
+    )
     target_samples = max(1, int(round(ecg.samples * fs / ecg.fs)))
     resampled = resampled[:, :target_samples]
     if resampled.shape[1] < target_samples:
-        resampled = np.pad(resampled, ((0, 0), (0, target_samples - resampled.shape[1])), mode="edge")
-    return ecg.with_signal(resampled.astype(np.float32), fs=float(fs), original_fs=ecg.meta.get("original_fs", ecg.fs))
+        resampled = np.pad(
+            resampled, ((0, 0), (0, target_samples - resampled.shape[1])), mode="edge"
+        )
+    return ecg.with_signal(
+        resampled.astype(np.float32), fs=float(fs), original_fs=ecg.meta.get("original_fs", ecg.fs)
+    )
 
 
 def _check_band(ecg: Ecg, low: float | None, high: float | None) -> None:
@@ -109,7 +116,11 @@ def remove_baseline(ecg: Ecg, cutoff_hz: float = 0.5) -> Ecg:
     else:
         data = data - np.median(data, axis=1, keepdims=True)
     cleaned = ecg.with_signal(data.astype(np.float32))
-    return bandpass(cleaned, low=cutoff_hz, high=None, order=1) if ecg.seconds >= 2 / cutoff_hz else cleaned
+    return (
+        bandpass(cleaned, low=cutoff_hz, high=None, order=1)
+        if ecg.seconds >= 2 / cutoff_hz
+        else cleaned
+    )
 
 
 def _odd(width: float) -> int:
@@ -135,7 +146,9 @@ def detect_mains(ecg: Ecg) -> float | None:
     """50 or 60 when that line frequency stands out of the spectrum, else None."""
     if ecg.fs <= 130 or ecg.seconds < 1:
         return None
-    freqs, power = scipy_signal.welch(ecg.signal, fs=ecg.fs, nperseg=min(ecg.samples, int(ecg.fs * 2)), axis=1)
+    freqs, power = scipy_signal.welch(
+        ecg.signal, fs=ecg.fs, nperseg=min(ecg.samples, int(ecg.fs * 2)), axis=1
+    )
     total = power.sum(axis=0)
     scores = {}
     for mains in (50.0, 60.0):
@@ -149,7 +162,12 @@ def detect_mains(ecg: Ecg) -> float | None:
 CleanMethod = Literal["heartcare", "neurokit"]
 
 
-def clean(ecg: Ecg, method: CleanMethod = "heartcare", mains_hz: float | None = None, high_hz: float = 100.0) -> Ecg:
+def clean(
+    ecg: Ecg,
+    method: CleanMethod = "heartcare",
+    mains_hz: float | None = None,
+    high_hz: float = 100.0,
+) -> Ecg:
     """The standard conditioning chain: baseline removal, mains notch, low-pass.
 
     method="heartcare": median-filter baseline removal, a notch at `mains_hz` (or at
@@ -162,7 +180,9 @@ def clean(ecg: Ecg, method: CleanMethod = "heartcare", mains_hz: float | None = 
     if method == "neurokit":
         return _clean_neurokit(ecg)
     if method != "heartcare":
-        raise ConfigError(ecg.name, f"unknown clean method {method!r}; use 'heartcare' or 'neurokit'")
+        raise ConfigError(
+            ecg.name, f"unknown clean method {method!r}; use 'heartcare' or 'neurokit'"
+        )
     result = remove_baseline(ecg)
     mains = mains_hz if mains_hz is not None else detect_mains(result)
     if mains is not None:
@@ -174,11 +194,15 @@ def _clean_neurokit(ecg: Ecg) -> Ecg:
     try:
         import neurokit2 as nk
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ConfigError(ecg.name, "clean(method='neurokit') needs neurokit2: pip install 'heartcare[neurokit]'") from error
+        raise ConfigError(
+            ecg.name, "clean(method='neurokit') needs neurokit2: pip install 'heartcare[neurokit]'"
+        ) from error
     rows = []
     for row in ecg.signal.astype(np.float64):
         if np.ptp(row) == 0:
             rows.append(row)
             continue
-        rows.append(np.asarray(nk.ecg_clean(row, sampling_rate=int(round(ecg.fs)), method="neurokit")))
+        rows.append(
+            np.asarray(nk.ecg_clean(row, sampling_rate=int(round(ecg.fs)), method="neurokit"))
+        )
     return ecg.with_signal(np.stack(rows).astype(np.float32))

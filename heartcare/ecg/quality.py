@@ -73,7 +73,8 @@ def assess(signal: np.ndarray, fs: float) -> LeadQuality:
         baseline = _ramp(1 - wander_share, 0.5, 0.85)
 
     centred = data / (data.std(axis=1, keepdims=True) + 1e-12)
-    kurtosis = (centred**4).mean(axis=1)
+    squared = centred * centred  # not centred**4: float pow is ~20x slower
+    kurtosis = (squared * squared).mean(axis=1)
     kurtosis_score = _ramp(kurtosis, 3.0, 5.0)
     return LeadQuality(flatline, clipping, noise, baseline, kurtosis_score)
 
@@ -113,4 +114,6 @@ def best_window(ecg: Ecg, seconds: float, step_seconds: float = 0.5) -> Ecg:
         if value > best_score + 1e-9:
             best_start, best_score = start, value
     window = ecg.signal[:, best_start : best_start + length]
-    return ecg.with_signal(window, window_start_s=best_start / ecg.fs, window_quality=round(best_score, 4))
+    return ecg.with_signal(
+        window, window_start_s=best_start / ecg.fs, window_quality=round(best_score, 4)
+    )

@@ -35,7 +35,9 @@ def normalize_beat(signal: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, N
     """
     data = np.asarray(signal, dtype=np.float64)
     if data.ndim != 2 or data.shape[1] == 0:
-        raise InvalidSignalError(None, f"normalize_beat expects [leads, samples], got shape {data.shape}")
+        raise InvalidSignalError(
+            None, f"normalize_beat expects [leads, samples], got shape {data.shape}"
+        )
     means = data.mean(axis=1)
     centred = data - means[:, None]
     live = np.any(data != 0, axis=1)
@@ -47,7 +49,9 @@ def normalize_beat(signal: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, N
 
 def denormalize_beat(signal: np.ndarray, stats: NormalizationStats) -> np.ndarray:
     """Inverse of `normalize_beat`: [leads, n] unitless -> [leads, n] mV."""
-    return (np.asarray(signal, dtype=np.float32) * stats.std + stats.means[:, None]).astype(np.float32)
+    return (np.asarray(signal, dtype=np.float32) * stats.std + stats.means[:, None]).astype(
+        np.float32
+    )
 
 
 def segment(signal: np.ndarray, length: int = BEAT_CONTEXT) -> np.ndarray:

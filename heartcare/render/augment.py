@@ -5,6 +5,12 @@ crumpled printout.
 A preset is data: an ordered list of (step, probability, parameter ranges).
 `augment` draws every parameter from one seeded generator and returns them with
 the image, so `replay(image, result.steps)` reproduces it bit for bit.
+
+Speed: the recipe runs on one Pillow image (one conversion in, one out). A run of
+consecutive geometric steps (rotation, perspective, scale_crop) is composed into one
+homography and resampled once; a run of consecutive shading steps (creases, shadow)
+multiplies its gain fields and applies them once. `replay` is the definition: the
+same records always give the same pixels, whether produced by `augment` or stored.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from heartcare.errors import ConfigError
+from heartcare.render.augment_geometry import warp
+from heartcare.render.augment_shading import shade
 from heartcare.render.augment_steps import STEPS
 from heartcare.render.paper import PaperColours
 
@@ -38,6 +46,7 @@ class StepChoice:
 
 
 # Ordered as light reaches a camera: paper colours, handling, lighting, geometry, optics, sensor, codec.
+# (Pen marks and patches come before folds and shadows, which shade them too.)
 PRESETS: dict[str, tuple[StepChoice, ...]] = {
     "clean": (),
     "print": (
@@ -49,8 +58,8 @@ PRESETS: dict[str, tuple[StepChoice, ...]] = {
     ),
     "scan": (
         StepChoice("recolour", 1.0, {"greyscale_p": 0.5, "no_grid_p": 0.2, "tint": 0.6}),
-        StepChoice("creases", 0.3, {"count": (1, 2), "strength": (0.05, 0.15), "wrinkle": (0.0, 0.03)}),
         StepChoice("pen_marks", 0.3),
+        StepChoice("creases", 0.3, {"count": (1, 2), "strength": (0.05, 0.15), "wrinkle": (0.0, 0.03)}),
         StepChoice("rotation", 1.0, {"degrees": (-2.0, 2.0)}),
         StepChoice("scale_crop", 0.5, {"zoom": (1.0, 1.05)}),
         StepChoice("brightness_contrast", 1.0, {"brightness": (-15, 15), "contrast": (0.85, 1.1)}),
@@ -60,9 +69,9 @@ PRESETS: dict[str, tuple[StepChoice, ...]] = {
     ),
     "photo": (
         StepChoice("recolour", 1.0, {"greyscale_p": 0.1, "no_grid_p": 0.05, "tint": 1.0}),
-        StepChoice("creases", 0.8, {"count": (1, 4), "strength": (0.1, 0.3)}),
         StepChoice("pen_marks", 0.4),
         StepChoice("occlusion", 0.3),
+        StepChoice("creases", 0.8, {"count": (1, 4), "strength": (0.1, 0.3)}),
         StepChoice("shadow", 0.7),
         StepChoice("perspective", 1.0, {"shift": (0.0, 0.06)}),
         StepChoice("rotation", 1.0, {"degrees": (-5.0, 5.0)}),
@@ -133,11 +142,28 @@ def augment(
 
 
 def replay(image: np.ndarray, steps: list[dict[str, Any]]) -> np.ndarray:
-    """Apply recorded steps (from `AugmentResult.steps`) again: same input, same output."""
+    """Apply recorded steps (from `AugmentResult.steps`) again: same input, same output.
+
+    image: [H, W, 3] (or [H, W]) uint8; returns a new [H, W, 3] uint8 array.
+    """
+    from PIL import Image
+
     image = _as_rgb(image)
     for record in steps:
-        params = {key: value for key, value in record.items() if key != "step"}
         if record.get("step") not in STEPS:
             raise ConfigError(None, f"unknown augmentation step {record.get('step')!r} in recorded parameters")
-        image = STEPS[record["step"]].apply(image, **params)
-    return image
+    picture = Image.fromarray(image)
+    index = 0
+    while index < len(steps):
+        kind = STEPS[steps[index]["step"]].kind
+        if kind in ("geometry", "shading"):
+            end = index
+            while end < len(steps) and STEPS[steps[end]["step"]].kind == kind:
+                end += 1
+            picture = (warp if kind == "geometry" else shade)(picture, list(steps[index:end]))
+            index = end
+            continue
+        params = {key: value for key, value in steps[index].items() if key != "step"}
+        picture = STEPS[steps[index]["step"]].picture(picture, **params)
+        index += 1
+    return np.array(picture)

@@ -77,7 +77,7 @@ def polylines_coverage(lines: list[Polyline], width: float) -> tuple[np.ndarray,
     sample_slice = np.floor((all_x - shift[sample_line] - left[sample_line]) * SUBCOLUMNS).astype(np.int64)
     inside = (sample_slice >= 0) & (sample_slice < slices_per_line[sample_line])
     target = sample_slice[inside] + slice_start[sample_line[inside]]
-    np.minimum.at(low, target, all_y[inside])
+    np.minimum.at(low, target, all_y[inside])  # numpy >= 1.25 runs these unbuffered ufuncs fast
     np.maximum.at(high, target, all_y[inside])
     slice_left, slice_right = edge_x[left_edge], edge_x[left_edge + 1]
     drawn = (slice_right > first_x[segment]) & (slice_left < last_x[segment])

@@ -157,6 +157,19 @@ def _check_manifest(out: Path, n: int, seed: int) -> None:
     _atomic_write_text(manifest, json.dumps({"generator": "heartcare.sim", "n": n, "seed": seed}))
 
 
+def remove_leftovers(out: Path) -> None:
+    """Delete temporary files a killed run left behind (one writer per cohort folder)."""
+    import shutil
+
+    for folder in ("records100", "records500", "sim_records"):
+        for leftover in (out / folder).glob("*/.tmp-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in (out / folder).glob("*/.*.tmp"):
+            leftover.unlink(missing_ok=True)
+    for leftover in out.glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
 def build_cohort(n: int, out: str | Path, seed: int = 0, workers: int = 1, progress: bool = True) -> Path:
     """Write (or finish writing) an n-record simulated PTB-XL-layout cohort under `out`."""
     from rich.progress import (
@@ -172,6 +185,7 @@ def build_cohort(n: int, out: str | Path, seed: int = 0, workers: int = 1, progr
         raise DatasetLayoutError(out, f"a cohort needs at least 1 record, got n={n}")
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, n, seed)
+    remove_leftovers(out)
     plans = plan_cohort(n, seed)
     todo = [plan for plan in plans if not (out / record_paths(plan.ecg_id)[2]).exists()]
     columns = [TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]

@@ -93,9 +93,9 @@ def _left_bundle_branch_block(heart: HeartState, severity: float, rng: np.random
     qrs = Wave.of(
         [
             (0.10, 0.04, (0.20, 0.05, -0.12)),
-            (0.30, 0.07, (0.62, 0.22, -0.80)),
-            (0.50, 0.06, (0.30, 0.08, -0.45)),
-            (0.70, 0.07, (0.75, 0.12, -0.65)),
+            (0.30, 0.075, (0.60, 0.20, -0.75)),
+            (0.50, 0.075, (0.48, 0.12, -0.60)),
+            (0.70, 0.075, (0.72, 0.12, -0.62)),
             (0.89, 0.044, (0.30, 0.0, -0.25)),
         ]
     )
@@ -116,9 +116,10 @@ def _right_bundle_branch_block(heart: HeartState, severity: float, rng: np.rando
     qrs = heart.qrs.copy()
     keep = slice(0, 3)  # drop the normal terminal lobe; the right ventricle now ends the QRS
     qrs = Wave(qrs.position[keep] * share, qrs.width[keep] * share, qrs.vectors[keep])
-    reach = 0.45 + 0.25 * severity
-    # The R' lobe starts where the left-ventricular lobes fade and ends at the QRS end.
-    width = (1.0 - share) / 3.2
+    reach = (0.6 + 0.3 * severity) * heart.voltage
+    # The R' lobe overlaps the fading left-ventricular lobes (no pause inside the QRS)
+    # and ends at the QRS end; it is as steep as any activation front.
+    width = (1.0 - share) / 4.5
     qrs.add(1.0 - 2.5 * width, width, (-0.42 * reach, -0.1 * reach, 0.62 * reach))
     heart.qrs = qrs
     heart.t_wave.vectors = heart.t_wave.vectors + np.array([0.02, 0.0, -0.16])
@@ -127,7 +128,7 @@ def _right_bundle_branch_block(heart: HeartState, severity: float, rng: np.rando
 def _left_anterior_fascicular_block(heart: HeartState, severity: float, rng: np.random.Generator) -> None:
     """Left axis (-45 to -80 deg), qR in I/aVL, rS in II/III/aVF, QRS barely widened."""
     heart.axis_deg = -45.0 - 35.0 * severity
-    heart.qrs_ms = min(heart.qrs_ms + 10.0, 112.0)
+    heart.qrs_ms = max(heart.qrs_ms, min(heart.qrs_ms + 10.0, 112.0))  # never narrows a bundle-branch block
     heart.qrs.vectors = rotate_frontal(heart.qrs.vectors, heart.axis_deg - _frontal_axis(heart.qrs))
     # Initial forces point inferior-rightward: small q in I and aVL, small r in II, III, aVF.
     heart.qrs.vectors[0] = np.array([-0.12, 0.22, 0.12]) * heart.voltage
@@ -143,7 +144,7 @@ def _left_ventricular_hypertrophy(heart: HeartState, severity: float, rng: np.ra
     """Larger left-ventricular forces (voltage criteria); strain ST-T when marked."""
     gain = 1.55 + 0.75 * severity
     heart.qrs.vectors[1:3] *= gain
-    heart.qrs_ms = min(heart.qrs_ms + 8.0, 114.0)
+    heart.qrs_ms = max(heart.qrs_ms, min(heart.qrs_ms + 8.0, 114.0))  # never narrows a bundle-branch block
     if severity > 0.45:
         # Strain: ST depression and T inversion opposite to the dominant QRS force.
         main = heart.qrs.vectors[2] / np.linalg.norm(heart.qrs.vectors[2])
@@ -213,7 +214,7 @@ CONDITIONS: dict[str, Condition] = {
     for condition in [
         Condition("normal", "normal ECG", ("NORM",), "NORM", "no change", _normal),
         Condition("left_bundle_branch_block", "complete left bundle branch block", ("CLBBB",), "CD", "QRS 132-172 ms (nominal)", _left_bundle_branch_block),
-        Condition("right_bundle_branch_block", "complete right bundle branch block", ("CRBBB",), "CD", "QRS 132-164 ms (nominal), R' 0.4-0.7 mV", _right_bundle_branch_block),
+        Condition("right_bundle_branch_block", "complete right bundle branch block", ("CRBBB",), "CD", "QRS 132-164 ms (nominal), R' 0.6-0.9 mV x voltage", _right_bundle_branch_block),
         Condition("left_anterior_fascicular_block", "left anterior fascicular block", ("LAFB",), "CD", "axis -45 to -80 deg", _left_anterior_fascicular_block),
         Condition("paced", "ventricular paced rhythm", ("PACE",), "RHYTHM", "paced QRS 143-170 ms", _paced),
         Condition("left_ventricular_hypertrophy", "left ventricular hypertrophy", ("LVH", "VCLVH"), "HYP", "LV forces x1.55-2.3, strain above 0.45", _left_ventricular_hypertrophy),

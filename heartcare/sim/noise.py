@@ -58,18 +58,24 @@ def electrode_noise(spec: NoiseSpec, fs: float, samples: int, rng: np.random.Gen
     """[9, samples] noise in mV for the electrodes, and the electrode with motion bursts."""
     time = np.arange(samples) / fs
     noise = np.zeros((len(ELECTRODES), samples))
+    count = len(ELECTRODES)
+
+    def shifted_sines(frequency: float, amplitude: np.ndarray, phase: np.ndarray) -> np.ndarray:
+        # sin(wt + phi) = sin(wt) cos(phi) + cos(wt) sin(phi): two sines per record, not nine.
+        angle = 2 * np.pi * frequency * time
+        return np.outer(amplitude * np.cos(phase), np.sin(angle)) + np.outer(amplitude * np.sin(phase), np.cos(angle))
+
     if spec.baseline_mv > 0:
         # Respiration moves all electrodes together but by different amounts.
         for _ in range(2):
             frequency = rng.uniform(0.05, 0.5)
-            phase = rng.uniform(0, 2 * np.pi, size=(len(ELECTRODES), 1))
-            gains = rng.uniform(0.3, 1.0, size=(len(ELECTRODES), 1))
-            noise += spec.baseline_mv * gains * np.sin(2 * np.pi * frequency * time + phase)
+            phase = rng.uniform(0, 2 * np.pi, size=count)
+            noise += shifted_sines(frequency, spec.baseline_mv * rng.uniform(0.3, 1.0, size=count), phase)
     if spec.powerline_mv > 0:
-        gains = rng.uniform(0.2, 1.0, size=(len(ELECTRODES), 1))
-        noise += spec.powerline_mv * gains * np.sin(2 * np.pi * spec.powerline_hz * time + rng.uniform(0, 6.3))
+        gains = spec.powerline_mv * rng.uniform(0.2, 1.0, size=count)
+        noise += shifted_sines(spec.powerline_hz, gains, np.full(count, rng.uniform(0, 6.3)))
     if spec.muscle_mv > 0:
-        white = rng.standard_normal((len(ELECTRODES), samples + 1))
+        white = rng.standard_normal((count, samples + 1), dtype=np.float32)
         noise += spec.muscle_mv * np.diff(white, axis=1) / np.sqrt(2)  # high-pass: EMG is broadband above ~20 Hz
     electrode = None
     if spec.motion_mv > 0:

@@ -16,7 +16,6 @@ from heartcare.sim.heart import HeartState, normal_heart
 from heartcare.sim.noise import NoiseSpec, electrode_noise
 from heartcare.sim.rhythm import BeatEvent, atrial_activity, beat_schedule
 
-
 PACING_SPIKE_LEAD_MS = 5.0  # the pacing spike comes this long before the paced QRS
 QRS_VISIBLE_FRACTION = 0.015  # about 20 uV on a normal 1.3 mV QRS
 P_VISIBLE_FRACTION = 0.06  # about 10 uV on a normal P wave
@@ -92,8 +91,16 @@ def _ventricular_ectopic(rng: np.random.Generator, voltage: float) -> tuple[Wave
     direction /= np.linalg.norm(direction)
     side = np.cross(direction, rng.normal(size=3))
     side /= np.linalg.norm(side)
-    size = rng.uniform(1.1, 1.7) * voltage
-    qrs = Wave.of([(0.3, 0.12, tuple(direction * size)), (0.66, 0.13, tuple((direction * 0.6 + side * 0.5) * size))])
+    # Large (1.5-3 mV) and wide, but with steep upstrokes: it spreads muscle-to-muscle,
+    # slowly overall, yet each region's wavefront is as abrupt as in a normal beat.
+    size = rng.uniform(1.3, 2.0) * voltage
+    qrs = Wave.of(
+        [
+            (0.2, 0.08, tuple(direction * size * 0.7)),
+            (0.45, 0.08, tuple(direction * size)),
+            (0.72, 0.09, tuple((direction * 0.5 + side * 0.6) * size)),
+        ]
+    )
     t_wave = Wave.of([(0.55, 0.17, tuple(-direction * 0.3)), (0.75, 0.1, tuple(-direction * 0.3))])
     return qrs, t_wave
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from heartcare.agent.description import QaItem, RecordDescription, item_id, patient_phrase
-from heartcare.agent.questions.findings import findings, hedged_phrase
+from heartcare.agent.questions.findings import findings, hedge
 from heartcare.agent.templates import choose, fill, template_bank
-from heartcare.agent.vocabulary import NORMAL_PHRASES, misc_facts
+from heartcare.agent.vocabulary import NORMAL_PHRASES, describe_code, misc_facts
 
 MISC_NAMES = {
     "axis": "Electrical axis",
@@ -36,8 +36,15 @@ def open_answer(description: RecordDescription, dimension: str) -> tuple[str, li
     ranked = findings(description, dimension)
     if not ranked:
         return f"{OPENINGS[dimension]} unremarkable: {NORMAL_PHRASES[dimension]}.", []
-    phrases = [hedged_phrase(code, likelihood) for code, likelihood in ranked]
-    return f"{OPENINGS[dimension]} {_join(phrases)}.", [code for code, _ in ranked]
+    # One hedge per likelihood band ("consistent with A and B; possible C"), strongest first.
+    bands: dict[str, list[str]] = {}
+    for code, likelihood in ranked:
+        bands.setdefault(hedge(likelihood), []).append(describe_code(code))
+    phrases = [
+        f"{_join(names)} cannot be excluded" if word == "cannot exclude" else f"{word} {_join(names)}"
+        for word, names in bands.items()
+    ]
+    return f"{OPENINGS[dimension]} {'; '.join(phrases)}.", [code for code, _ in ranked]
 
 
 def open_items(

@@ -1,0 +1,26 @@
+"""Optimizer: resample to 250 Hz, remove baseline wander and mains hum, keep the window."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from heartcare.agent.optimizer import optimize
+from heartcare.ecg.record import Ecg
+
+
+def test_optimize_resamples_and_removes_wander_and_mains():
+    fs, seconds = 500.0, 10.0
+    time = np.arange(int(fs * seconds)) / fs
+    beat = np.sin(2 * np.pi * 1.2 * time) ** 31  # sharp, QRS-like peaks at 72 bpm
+    wander = 1.5 * np.sin(2 * np.pi * 0.08 * time)
+    hum = 0.2 * np.sin(2 * np.pi * 50 * time)
+    signal = np.tile(beat + wander + hum, (12, 1)).astype(np.float32)
+    stored = optimize(Ecg(signal, fs), fs=250, seconds=10.0)
+    assert stored.fs == 250.0 and stored.signal.shape == (12, 2500) and stored.signal.dtype == np.float32
+    lead = stored.signal[0]
+    spectrum = np.abs(np.fft.rfft(lead)) / lead.size
+    frequencies = np.fft.rfftfreq(lead.size, 1 / 250)
+    assert spectrum[np.argmin(np.abs(frequencies - 50))] < 0.01  # mains gone
+    assert abs(float(np.median(lead))) < 0.2  # wander of 1.5 mV gone
+    reference = beat[::2]
+    assert np.corrcoef(lead, reference)[0, 1] > 0.9  # the beats survive
