@@ -53,8 +53,61 @@ def step_real_ecg(out: Path) -> None:
     console.print(f"drew it as ECG paper: {image}")
 
 
+# Small enough for a laptop in minutes, large enough that every fold and condition appears.
+COHORT_SIZE = 120
+
+
+def cohort_folder(out: Path) -> Path:
+    return out / "cohort"
+
+
+def step_cohort(out: Path) -> None:
+    from heartcare.sim import build_cohort
+    from heartcare.sim.commands import print_validation
+    from heartcare.sim.validate import validate_cohort
+
+    root = build_cohort(COHORT_SIZE, cohort_folder(out), seed=0, workers=2)
+    console.print(f"simulated cohort in PTB-XL's layout: {root}")
+    print_validation(validate_cohort(root))
+
+
+def step_draw(out: Path) -> None:
+    from heartcare.render import augment, render
+    from heartcare.sources.ptbxl import PtbXlDataset
+
+    dataset = PtbXlDataset(cohort_folder(out), fs=500)
+    folder = out / "images"
+    folder.mkdir(exist_ok=True)
+    for index, record in zip(range(3), dataset, strict=False):
+        codes = ", ".join(code for code, likelihood in record.labels.items() if likelihood >= 50) or "-"
+        path = render(record.ecg, "3x4+II", path=folder / f"{record.record_id}.png")
+        photo = augment(render(record.ecg, "3x4+II"), "photo", seed=index)
+        from PIL import Image
+
+        Image.fromarray(photo.image).save(folder / f"{record.record_id}_photo.jpg", quality=90)
+        console.print(f"{record.record_id} ({codes}): {path} and a 'photo' variant")
+
+
+def step_dataset(out: Path) -> None:
+    from heartcare.agent import BuildConfig, build_dataset
+    from heartcare.agent.commands import dataset_stats
+
+    config = BuildConfig(
+        sources=(f"ptbxl:{cohort_folder(out)}",),
+        out=str(out / "dataset"),
+        workers=2,
+        image_presets=("clean", "print", "scan", "photo"),
+        resume=True,
+    )
+    build_dataset(config)
+    console.print(dataset_stats(out / "dataset"), markup=False)
+
+
 STEPS: dict[str, Callable[[Path], None]] = {
     "real-ecg": step_real_ecg,
+    "cohort": step_cohort,
+    "draw": step_draw,
+    "dataset": step_dataset,
 }
 
 

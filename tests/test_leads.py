@@ -32,7 +32,7 @@ def test_missing_leads_are_zero_and_masked_and_limb_leads_derived() -> None:
     rng = np.random.default_rng(0)
     lead_i, lead_ii = rng.normal(size=(2, 100)).astype(np.float32)
     result = to_standard_leads(np.stack([lead_i, lead_ii]), ["I", "II"])
-    s = dict(zip(STANDARD_LEADS, result.signal))
+    s = dict(zip(STANDARD_LEADS, result.signal, strict=True))
     np.testing.assert_allclose(s["III"], lead_ii - lead_i, atol=1e-6)
     np.testing.assert_allclose(s["aVR"], -(lead_i + lead_ii) / 2, atol=1e-6)
     np.testing.assert_allclose(s["aVL"] + s["aVF"] + s["aVR"], 0, atol=1e-5)

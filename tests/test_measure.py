@@ -246,3 +246,15 @@ def test_single_lead_record() -> None:
     result = measure(ecg)
     assert result.hr_bpm == pytest.approx(70, abs=1.5) and result.qrs_ms is not None
     assert result.axis_deg is None and "limb leads" in result.reasons["axis_deg"]
+
+
+def test_neurokit_cross_check_is_guarded() -> None:
+    pytest.importorskip("neurokit2")
+    from heartcare.ecg.measure import cross_check_neurokit
+
+    opinion = cross_check_neurokit(beat_train(heart_rate=72.0))
+    assert opinion["hr_bpm"] == pytest.approx(72, abs=2)
+    for ecg in (beat_train(seconds=1.0), Ecg(np.zeros((12, 5000), np.float32), 500.0)):
+        opinion = cross_check_neurokit(ecg)  # neurokit raises on these; the guard answers
+        assert set(opinion) >= {"hr_bpm", "pr_ms", "qrs_ms", "qt_ms"}
+    assert "error" in cross_check_neurokit(Ecg(np.zeros((1, 500), np.float32), 500.0, leads=("I",)))

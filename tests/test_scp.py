@@ -1,7 +1,13 @@
 import pytest
 
 from heartcare.errors import HeartcareError
-from heartcare.sources.scp import group_by_kind, parse_scp_codes, statement, statements, superclasses
+from heartcare.sources.scp import (
+    group_by_kind,
+    parse_scp_codes,
+    statement,
+    statements,
+    superclasses,
+)
 
 
 def test_table_has_ptbxl_71_statements() -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from heartcare.beat.config import BeatConfig
-from heartcare.beat.transformer import Transformer
+from heartcare.beat.transformer import Transformer, query_centres, sinusoidal_positions
 
 
 class PatchDecoder(nn.Module):
@@ -20,16 +21,25 @@ class PatchDecoder(nn.Module):
     def __init__(self, config: BeatConfig, patches: int, depth: int) -> None:
         super().__init__()
         self.config, self.patches = config, patches
-        self.mask_tokens = nn.Parameter(torch.randn(patches, config.dim) * 0.02)
-        self.query_positions = nn.Parameter(torch.randn(config.queries, config.dim) * 0.02)
+        # Mask tokens sit at their patch positions; latents at the centre of the context
+        # stretch they summarise (the prediction head's patches follow the context).
+        offset = config.patches if patches != config.patches else 0
+        self.mask_tokens = nn.Parameter(sinusoidal_positions(torch.arange(patches) + offset, config.dim))
+        self.query_positions = nn.Parameter(sinusoidal_positions(query_centres(config.queries, config.patches), config.dim))
         self.latent_projection = nn.Linear(config.dim, config.dim)
         self.transformer = Transformer(config.dim, depth, config.heads, config.head_dim, config.mlp_ratio, config.dropout)
         self.to_patch = nn.Linear(config.dim, config.leads * config.patch)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         batch = latents.shape[0]
-        masks = self.mask_tokens.expand(batch, -1, -1)
-        hidden = self.transformer(torch.cat([masks, self.latent_projection(latents) + self.query_positions], dim=1))
+        projected = self.latent_projection(latents)  # (B, Q, D)
+        if self.patches == self.config.patches:
+            # Mask tokens start from the latent of the stretch they lie in (nearest
+            # upsampling), mirroring the encoder's pooling; attention does the rest.
+            masks = self.mask_tokens + F.interpolate(projected.transpose(1, 2), size=self.patches, mode="nearest").transpose(1, 2)
+        else:
+            masks = self.mask_tokens.expand(batch, -1, -1)
+        hidden = self.transformer(torch.cat([masks, projected + self.query_positions], dim=1))
         patches = self.to_patch(hidden[:, : self.patches])  # (B, P, L * patch)
         leads, size = self.config.leads, self.config.patch
         return patches.reshape(batch, self.patches, leads, size).transpose(1, 2).reshape(batch, leads, -1)

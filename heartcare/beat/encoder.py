@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from heartcare.beat.config import BeatConfig
-from heartcare.beat.transformer import Transformer, transformer_flops
+from heartcare.beat.transformer import Transformer, query_centres, sinusoidal_positions, transformer_flops
 
 
 class BeatEncoder(nn.Module):
@@ -20,8 +21,9 @@ class BeatEncoder(nn.Module):
         super().__init__()
         self.config = config
         self.patch_embedding = nn.Linear(config.leads * config.patch, config.dim)
-        self.positions = nn.Parameter(torch.randn(config.patches, config.dim) * 0.02)
-        self.queries = nn.Parameter(torch.randn(config.queries, config.dim) * 0.02)
+        # Learned, but started from sin-cos positions (see sinusoidal_positions).
+        self.positions = nn.Parameter(sinusoidal_positions(torch.arange(config.patches), config.dim))
+        self.queries = nn.Parameter(sinusoidal_positions(query_centres(config.queries, config.patches), config.dim))
         self.transformer = Transformer(
             config.dim, config.encoder_depth, config.heads, config.head_dim, config.mlp_ratio, config.dropout
         )
@@ -35,7 +37,11 @@ class BeatEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
         tokens = self.patch_embedding(self.patchify(x)) + self.positions  # (B, P, D)
-        queries = self.queries.expand(batch, -1, -1)  # (B, Q, D)
+        # Each query starts from the mean of the patches of its own stretch (plus its
+        # learned embedding): a locality prior that makes the bottleneck informative
+        # from the first step; attention then refines what each query summarises.
+        pooled = F.adaptive_avg_pool1d(tokens.transpose(1, 2), self.config.queries).transpose(1, 2)
+        queries = self.queries + pooled  # (B, Q, D)
         # Only the query outputs leave the encoder, so the last block computes just those.
         return self.transformer(torch.cat([tokens, queries], dim=1), last=self.config.queries)  # (B, Q, D)
 

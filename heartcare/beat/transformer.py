@@ -77,6 +77,23 @@ class Transformer(nn.Module):
         return self.norm(x)
 
 
+def sinusoidal_positions(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sin-cos embeddings [N, dim] of (possibly fractional) positions [N] (Vaswani et al. 2017).
+
+    Used to initialise Beat's learned positions: patch p at p, query q at the centre
+    of the stretch of patches it summarises, so each query starts out attending
+    to its own stretch (a locality prior that lets the bottleneck learn quickly).
+    """
+    frequencies = torch.exp(-torch.arange(0, dim, 2, dtype=torch.float32) * (torch.log(torch.tensor(100.0)) / dim))
+    angles = positions.float()[:, None] * frequencies[None, :]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)[:, :dim]
+
+
+def query_centres(queries: int, patches: int) -> torch.Tensor:
+    """[queries] positions, in patch units, of the middle of each query's stretch."""
+    return (torch.arange(queries, dtype=torch.float32) + 0.5) * patches / queries - 0.5
+
+
 def transformer_flops(tokens: int, dim: int, depth: int, heads: int, head_dim: int, mlp_ratio: int,
                       last: int | None = None) -> int:
     """Multiply-add FLOPs (2 per MAC) of one sequence through `depth` blocks.

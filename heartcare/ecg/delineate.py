@@ -6,7 +6,10 @@ all leads, on the median beats' spatial curves rather than lead by lead:
   fraction of its QRS peak and stays there;
 - T end and P onset: the trapezium-area method (Vazquez-Seisdedos et al. 2011, IEEE
   TBME 58(10):2867-2877) on the spatial magnitude sqrt(sum_l (B_l - baseline_l)^2),
-  whose knee is where the wave meets the baseline.
+  whose knee is where the wave meets the baseline;
+- a P wave counts only when it repeats: each beat's P window must correlate with the
+  median's (stricter for irregular rhythms), and a second wave of the same size
+  160-300 ms away marks flutter; atrial fibrillation and flutter so give no PR.
 A boundary that cannot be placed comes back as None with the reason.
 """
 

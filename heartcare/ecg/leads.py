@@ -69,7 +69,7 @@ def to_standard_leads(
         raise LeadError(source, f"lead(s) {sorted(duplicates)} appear more than once")
     out = np.zeros((len(STANDARD_LEADS), signal.shape[1]), dtype=np.float32)
     present = [False] * len(STANDARD_LEADS)
-    for row, name in zip(signal, canonical):
+    for row, name in zip(signal, canonical, strict=True):
         index = STANDARD_LEADS.index(name)
         out[index] = row
         present[index] = True

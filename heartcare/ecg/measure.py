@@ -171,13 +171,16 @@ def _measure(ecg: Ecg) -> Measurements:
     if not weights.any():
         return _missing("no usable lead (all flat or missing)")
     detection = detect_qrs(signal, fs, weights)
-    peaks = detection.peaks
+    # Beats are aligned on the energy centroid: the argmax can hop between R up- and
+    # down-stroke from beat to beat, which would blur the median beat.
+    positions = detection.positions
+    peaks = np.round(positions).astype(np.int64)
     if peaks.size == 0:
         return _missing("no QRS complex detected")
     known: dict[str, Any] = {}
     reasons: dict[str, str] = {}
     if peaks.size >= 2:
-        heart_rate, irregularity, rr_s = _rate(peaks, fs)
+        heart_rate, irregularity, rr_s = _rate(positions, fs)
         known["hr_bpm"] = round(heart_rate, 1)
         if irregularity is None:
             reasons["rr_irregularity"] = "needs at least three beats"
@@ -229,3 +232,46 @@ def _intervals(
     values["qtc_bazett_ms"] = round(qt / math.sqrt(rr_s), 1)  # Bazett 1920
     values["qtc_fridericia_ms"] = round(qt / rr_s ** (1 / 3), 1)  # Fridericia 1920
     return values
+
+
+def cross_check_neurokit(ecg: Ecg, lead: str = "II") -> dict[str, Any]:
+    """An independent single-lead opinion from neurokit2 (optional `neurokit` extra).
+
+    Returns {"hr_bpm", "pr_ms", "qrs_ms", "qt_ms"} (None where neurokit found nothing)
+    plus "error" when neurokit failed: it raises on short signals, flat leads, high
+    rates and missing waves, so every call is guarded and nothing propagates.
+    """
+    result: dict[str, Any] = {"hr_bpm": None, "pr_ms": None, "qrs_ms": None, "qt_ms": None}
+    try:
+        import neurokit2 as nk
+    except ImportError:
+        result["error"] = "neurokit2 is not installed: pip install 'heartcare[neurokit]'"
+        return result
+    if lead not in ecg.leads:
+        result["error"] = f"lead {lead} not in the record"
+        return result
+    fs = int(round(ecg.fs))
+    try:
+        signal = nk.ecg_clean(ecg.lead(lead).astype(np.float64), sampling_rate=fs)
+        _, info = nk.ecg_peaks(signal, sampling_rate=fs)
+        peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+        if peaks.size >= 2:
+            result["hr_bpm"] = round(60.0 * fs / float(np.diff(peaks).mean()), 1)
+        _, waves = nk.ecg_delineate(signal, peaks, sampling_rate=fs, method="dwt")
+    except Exception as error:  # noqa: BLE001 - third-party code; any failure is an answer
+        result["error"] = f"neurokit2 failed: {type(error).__name__}: {error}"
+        return result
+
+    def median_ms(start_key: str, stop_key: str) -> float | None:
+        start = np.asarray(waves.get(start_key, []), dtype=np.float64)
+        stop = np.asarray(waves.get(stop_key, []), dtype=np.float64)
+        if start.size == 0 or start.size != stop.size:
+            return None
+        spans = (stop - start)[np.isfinite(stop - start)]
+        spans = spans[spans > 0]
+        return round(float(np.median(spans)) * 1000.0 / fs, 1) if spans.size else None
+
+    result["pr_ms"] = median_ms("ECG_P_Onsets", "ECG_R_Onsets")
+    result["qrs_ms"] = median_ms("ECG_R_Onsets", "ECG_R_Offsets")
+    result["qt_ms"] = median_ms("ECG_R_Onsets", "ECG_T_Offsets")
+    return result

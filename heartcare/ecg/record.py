@@ -88,7 +88,7 @@ class Ecg:
             "record_id": self.meta.get("record_id"),
             "fs": self.fs,
             "leads": list(self.leads),
-            "missing_leads": [n for n, ok in zip(self.leads, self.lead_mask) if not ok],
+            "missing_leads": [n for n, ok in zip(self.leads, self.lead_mask, strict=True) if not ok],
             "samples": self.samples,
             "seconds": round(self.seconds, 3),
             "age": self.meta.get("age"),

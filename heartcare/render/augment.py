@@ -152,6 +152,8 @@ def replay(image: np.ndarray, steps: list[dict[str, Any]]) -> np.ndarray:
     for record in steps:
         if record.get("step") not in STEPS:
             raise ConfigError(None, f"unknown augmentation step {record.get('step')!r} in recorded parameters")
+    if not steps:
+        return image.copy()  # "clean": no round trip through Pillow
     picture = Image.fromarray(image)
     index = 0
     while index < len(steps):

@@ -108,7 +108,7 @@ def shade(picture, steps: list[Params]):
         field = step_field if field is None else field * step_field
     assert field is not None, "shade() needs at least one step"
     # Pillow multiplies a * b / 255, so store gain / peak in 0..255 and scale by the peak afterwards
-    peak = float(min(max(field.max(), 1e-3), MAX_GAIN))
+    peak = float(min(max(field.max(), 1.0), MAX_GAIN))  # 1.0 when only darkening: no second pass
     coarse = Image.fromarray(np.clip(field * np.float32(255.0 / peak) + 0.5, 0, 255).astype(np.uint8))
     gain = coarse.resize(picture.size, Image.Resampling.BILINEAR)
     shaded = ImageChops.multiply(picture, Image.merge("RGB", (gain, gain, gain)))

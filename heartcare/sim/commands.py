@@ -54,13 +54,21 @@ def run_cohort(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from heartcare.sim.validate import validate_cohort
+
+    result = validate_cohort(args.root, limit=args.limit)
+    print_validation(result)
+    if args.json:
+        args.json.write_text(json.dumps(result.records, indent=1, default=str))
+    return 0 if result.ok else 1
+
+
+def print_validation(result) -> None:
+    """Per-condition table and the issue's targets, as `heartcare sim validate` prints them."""
     from rich.console import Console
     from rich.table import Table
 
-    from heartcare.sim.validate import validate_cohort
-
     console = Console()
-    result = validate_cohort(args.root, limit=args.limit)
     table = Table(title=f"measure() vs ground truth, {len(result.records)} records")
     table.add_column("condition", no_wrap=True)
     for header in ("records", "HR<=3bpm", "PR<=25ms", "QRS<=20ms", "axis<=15deg", "median QRS err ms"):
@@ -76,13 +84,9 @@ def run_validate(args: argparse.Namespace) -> int:
                       f"({percent(target.rate)}, need {100 * target.required:.0f}%)")
     for ecg_id, reason in result.skipped:
         console.print(f"[yellow]skipped[/] record {ecg_id}: {reason}")
-    if args.json:
-        args.json.write_text(json.dumps(result.records, indent=1, default=str))
     if not result.ok:
         failed = ", ".join(t.name for t in result.targets if not t.met)
         console.print(f"[red]validation failed[/]: {failed}")
-        return 1
-    return 0
 
 
 def run_record(args: argparse.Namespace) -> int:

@@ -1,0 +1,23 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from heartcare.demo import STEPS, run_demo
+
+
+def test_real_ecg_step_measures_and_draws(tmp_path: Path) -> None:
+    run_demo(tmp_path, ["real-ecg"])
+    values = json.loads((tmp_path / "real_ecg_measurements.json").read_text())
+    assert abs(values["hr_bpm"] - 61) <= 2
+    assert (tmp_path / "real_ecg.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_whole_demo_runs_and_resumes(tmp_path: Path) -> None:
+    run_demo(tmp_path)
+    assert (tmp_path / "dataset" / "dataset.json").is_file()
+    first = sorted(p.relative_to(tmp_path) for p in (tmp_path / "dataset" / "qa").glob("*.parquet"))
+    run_demo(tmp_path, ["cohort", "dataset"])  # finished work is kept, not redone
+    assert first == sorted(p.relative_to(tmp_path) for p in (tmp_path / "dataset" / "qa").glob("*.parquet"))
+    assert set(STEPS) >= {"real-ecg", "cohort", "draw", "dataset"}
