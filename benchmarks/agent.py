@@ -1,6 +1,7 @@
 """HeartAgent end-to-end speed: records per second with one image per record.
 
     python benchmarks/agent.py --records 200 --workers 2
+    python benchmarks/agent.py --records 120 --profile 50   # one worker's path, cProfile + stages
 
 Builds (or reuses) a simulated PTB-XL-layout cohort, then times `build_dataset` over
 it: read -> optimize -> measure -> de-identify -> render + augment -> QA -> Parquet.
@@ -29,6 +30,8 @@ def main() -> None:
     parser.add_argument("--image-dpi", type=float, default=100.0)
     parser.add_argument("--cohort", type=Path, default=Path(tempfile.gettempdir()) / "heartcare_bench_cohort")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="instead of a build: N records through one in-process worker under cProfile")
     args = parser.parse_args()
 
     from heartcare.agent.build import build_dataset
@@ -40,6 +43,9 @@ def main() -> None:
     build_cohort(args.records, cohort, seed=0, workers=args.workers, progress=False)  # resumes when present
     cohort_s = time.perf_counter() - started
 
+    if args.profile:
+        profile_worker(cohort, args)
+        return
     out = Path(tempfile.mkdtemp(prefix="heartcare_bench_agent_")) / "dataset"
     config = BuildConfig(
         sources=(f"ptbxl:{cohort}",), out=str(out), workers=args.workers, images_per_record=args.images_per_record,
@@ -67,6 +73,41 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
     shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def profile_worker(cohort: Path, args: argparse.Namespace) -> None:
+    """One worker's per-record path (load -> process_record), warm, under cProfile:
+    prints ms per record by stage and the 25 most expensive calls."""
+    import cProfile
+    import pstats
+
+    from heartcare.agent.config import BuildConfig
+    from heartcare.agent.inputs import PtbXlSource
+    from heartcare.agent.process import process_record
+    from heartcare.agent.stages import StageClock
+
+    source = PtbXlSource(cohort)
+    keys = source.keys()[: args.profile + 1]
+    config = BuildConfig(sources=(f"ptbxl:{cohort}",), out=str(cohort / "unused"), images_per_record=args.images_per_record,
+                         image_presets=tuple(args.presets.split(",")), image_dpi=args.image_dpi)
+    record, extras = source.load(keys[0])
+    process_record(record, extras, config, source.kind, keys[0], 0)  # warm-up: imports, fonts, caches
+    clock = StageClock()
+
+    def run() -> None:
+        for key in keys[1:]:
+            with clock.stage("load"):
+                loaded, found = source.load(key)
+            process_record(loaded, found, config, source.kind, key, 0, clock)
+
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.runcall(run)
+    elapsed = time.perf_counter() - started
+    count = len(keys) - 1
+    print(json.dumps({"records": count, "ms_per_record_under_cprofile": round(1000 * elapsed / count, 1),
+                      "stage_ms_per_record": clock.per_record_ms(count)}, indent=1))
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
 
 if __name__ == "__main__":

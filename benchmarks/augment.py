@@ -80,8 +80,9 @@ def time_steps(sheet: np.ndarray, repeats: int = 5) -> dict[str, tuple[float, fl
     results = {}
     for name, step in STEPS.items():
         params = step.sample(rng, sheet.shape)
-        new = per_image(lambda _: replay(sheet, [{"step": name, **params}]), range(repeats))[0]
-        old = per_image(lambda _: augment_baseline.STEPS[name].apply(sheet, **params), range(repeats))[0]
+        record = [{"step": name, **params}]
+        new = per_image(lambda _, r=record: replay(sheet, r), range(repeats))[0]
+        old = per_image(lambda _, n=name, p=params: augment_baseline.STEPS[n].apply(sheet, **p), range(repeats))[0]
         results[name] = (new, old)
     return results
 

@@ -82,6 +82,41 @@ def test_items_reference_records_of_their_own_split(built):
             assert all(split_of[e["record_id"]] == split for e in ecgs)
 
 
+def test_every_single_ecg_task_has_matching_signal_and_image_items(built):
+    from collections import Counter
+
+    counts: Counter = Counter()
+    for split in ("train", "valid", "test"):
+        for row in pq.read_table(built / "qa" / f"{split}.parquet").to_pylist():
+            if row["modality"] in ("S", "I"):
+                counts[(row["task"], row["dimension"], row["modality"])] += 1
+            if row["task"] == "signal_prediction" and row["modality"] == "I":
+                meta = json.loads(row["meta"])
+                assert (built / meta["image"]).is_file() and meta["image"].endswith("_context.png")
+    single_tasks = {task for task, _, _ in counts}
+    assert single_tasks == {"closed_qa", "open_qa", "report", "signal_prediction"}
+    for task, dimension, _ in list(counts):
+        assert counts[(task, dimension, "S")] == counts[(task, dimension, "I")] > 0, (task, dimension)
+    rows = pq.read_table(built / "records.parquet").to_pylist()
+    assert all(row["context_image"] and (built / row["context_image"]).is_file() for row in rows)
+
+
+def test_card_embeds_the_label_plot_and_stats_prints_readable_text(built):
+    from heartcare.agent.commands import dataset_stats
+
+    readme = (built / "README.md").read_text()
+    lines = readme.splitlines()
+    link = lines.index("![labels](card/label_distribution.png)")  # relative to README.md, its own paragraph
+    assert lines[link - 1] == "" and lines[link + 1] == ""
+    assert (built / "card" / "label_distribution.png").read_bytes().startswith(b"\x89PNG")
+    for heading in ("## Totals", "## Items per task x dimension x modality x split", "## Build config"):
+        assert lines[lines.index(heading) + 1] == ""  # blank line after headings: tables and lists render
+    text = dataset_stats(built)
+    assert "plot: card/label_distribution.png" in text and "![" not in text
+    assert "- images_per_record: 1" in text and "stage_ms_per_record: " in text
+    assert all(len(line) < 200 for line in text.splitlines() if not line.startswith("|"))
+
+
 def _all_text(root: Path) -> str:
     chunks = []
     for path in sorted(root.rglob("*")):

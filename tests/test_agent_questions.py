@@ -11,14 +11,13 @@ import pytest
 from heartcare.agent.description import RecordDescription, patient_phrase
 from heartcare.agent.questions.closed import closed_items
 from heartcare.agent.questions.comparison import (
-    balance_yes_no,
-    comparison_items,
+    comparison_set,
     consecutive_pairs,
     irrelevant_pairs,
 )
 from heartcare.agent.questions.findings import closed_answer, hedge
 from heartcare.agent.questions.open import open_items
-from heartcare.agent.questions.prediction import prediction_items
+from heartcare.agent.questions.prediction import prediction_items, prediction_window
 from heartcare.agent.questions.report import build_report
 from heartcare.agent.templates import distinct_n, phrasing_counts, template_bank
 from heartcare.agent.vocabulary import axis_class, rate_band
@@ -93,14 +92,23 @@ def test_report_has_every_section_and_the_measurements():
     assert "QRS 96 ms" in report and "left axis deviation" in report and "inferior myocardial infarction" in report
 
 
-def test_prediction_items_use_beat_windows():
-    items = prediction_items(describe({}), 2500, np.random.default_rng(0))
-    horizons = sorted(item.meta["target"][1] - item.meta["target"][0] for item in items)
-    assert horizons == [250, 500]
+def test_prediction_items_use_beat_windows_in_signal_and_image_form():
+    rng = np.random.default_rng(0)
+    start = prediction_window(2500, rng)
+    items = prediction_items(describe({}), 2500, start, rng, ("S", "I"), "images/00000/r_context.png")
+    assert sorted((item.modality, item.meta["target"][1] - item.meta["target"][0]) for item in items) == [
+        ("I", 250), ("I", 500), ("S", 250), ("S", 500)
+    ]
     for item in items:
-        assert item.meta["context"][1] - item.meta["context"][0] == 1000
+        assert item.meta["context"] == [start, start + 1000]  # one context window for every horizon
         assert item.meta["context"][1] == item.meta["target"][0] and item.meta["target"][1] <= 2500
-    assert prediction_items(describe({}), 1200, np.random.default_rng(0)) == []  # too short for 4 s + 1 s
+        assert item.ecgs == (("r1", item.modality),)
+        assert ("image" in item.meta) == (item.modality == "I")
+    assert len({item.id for item in items}) == 4
+    # only the 1-s horizon fits into 5.2 s; nothing fits into 4.8 s
+    short = prediction_items(describe({}), 1300, prediction_window(1300, rng), rng)
+    assert [item.meta["target"][1] - item.meta["target"][0] for item in short] == [250]
+    assert prediction_window(1200, rng) is None and prediction_items(describe({}), 1200, None, rng) == []
 
 
 def test_comparison_pairs_and_balanced_answers():
@@ -113,18 +121,38 @@ def test_comparison_pairs_and_balanced_answers():
     assert consecutive and all(a.patient_id == b.patient_id and a.date <= b.date for a, b in consecutive)
     irrelevant = irrelevant_pairs(descriptions, seed=0)
     assert irrelevant and all(a.patient_id != b.patient_id for a, b in irrelevant)
-    items = []
-    for relation, pairs in (("consecutive", consecutive), ("irrelevant", irrelevant)):
-        for first, second in pairs:
-            items += comparison_items(first, second, relation, np.random.default_rng(len(items)))
+    items = comparison_set(descriptions, seed=0)
     assert {item.modality for item in items} == {"C-SS", "C-II", "C-SI"}
-    balanced = balance_yes_no(items, seed=0)
-    same = Counter(item.answer for item in balanced if item.meta["kind"] == "same_rhythm")
-    assert same["Yes"] == same["No"] > 0
-    faster = Counter(item.answer_index for item in items if item.meta["kind"] == "higher_rate")
-    assert faster[0] > 0 and faster[1] > 0
+    for relation in ("consecutive", "irrelevant"):
+        for modality in ("C-SS", "C-II", "C-SI"):
+            group = [item for item in items if item.meta["relation"] == relation and item.modality == modality]
+            same = Counter(item.answer for item in group if item.meta["kind"] == "same_rhythm")
+            assert same["Yes"] == same["No"] > 0, (relation, modality, same)
+            faster = Counter(item.answer_index for item in group if item.meta["kind"] == "higher_rate")
+            assert abs(faster[0] - faster[1]) <= 1 and faster[0] > 0, (relation, modality, faster)
+            letters = Counter(item.answer_index for item in group if item.meta["kind"] == "new_finding")
+            assert max(letters.values()) - min(letters[i] for i in range(4)) <= 1, (relation, modality, letters)
+    for item in items:
+        if item.meta["kind"] == "higher_rate":  # the dealt letter really is the faster ECG
+            rates = {d.record_id: d.measurements["hr_bpm"] for d in descriptions}
+            first, second = (rates[record_id] for record_id, _ in item.ecgs)
+            assert item.answer_index == (0 if first > second else 1)
     si = next(item for item in items if item.modality == "C-SI")
     assert [modality for _, modality in si.ecgs] == ["S", "I"]
+    assert [item.id for item in comparison_set(list(reversed(descriptions)), seed=0)] != []  # order-free input
+
+
+def test_same_rhythm_keeps_both_answers_when_successive_pairs_have_one():
+    # one patient AFIB -> SR -> AFIB: both successive pairs answer "No"; only the
+    # non-successive (first, third) pair answers "Yes" - it must be used, not everything dropped
+    rhythms = ({"AFIB": 0.0}, {"SR": 0.0}, {"AFIB": 0.0})
+    descriptions = [describe(labels, record_id=f"r{i}", patient="p1", date=f"2020-01-0{i + 1}") for i, labels in enumerate(rhythms)]
+    items = [item for item in comparison_set(descriptions, seed=0, modalities=("C-SS",)) if item.meta["kind"] == "same_rhythm"]
+    assert sorted(item.answer for item in items) == ["No", "Yes"]
+    assert all(item.meta["relation"] == "consecutive" for item in items)
+    # a single class with no pair of the other stays out (nothing to balance it with)
+    alike = [describe({"SR": 0.0}, record_id=f"s{i}", patient="p2", date=f"2020-01-0{i + 1}") for i in range(3)]
+    assert not [item for item in comparison_set(alike, seed=0) if item.meta["kind"] == "same_rhythm"]
 
 
 def test_template_bank_has_30_phrasings_per_task_and_distinct_n_works():

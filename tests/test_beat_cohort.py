@@ -43,6 +43,7 @@ def test_bad_dataset_folder(tmp_path) -> None:
         load_windows(tmp_path, "train", preset("tiny"))
 
 
+@pytest.mark.slow
 def test_cli_train_resume_eval(cohort, tmp_path, capsys) -> None:
     out = tmp_path / "beat"
     assert main(["beat", "train", "--data", str(cohort), "--out", str(out), "--preset", "tiny", "--epochs", "1"]) == 0

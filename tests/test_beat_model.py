@@ -134,3 +134,23 @@ def test_bad_input_errors(tiny: Beat, tmp_path) -> None:
 def test_numpy_input_accepted(tiny: Beat) -> None:
     x = np.random.default_rng(0).standard_normal((12, tiny.config.context)).astype(np.float32)
     assert tiny.encode(x).codes.shape == (1, tiny.config.queries, 2)
+
+
+def test_last_positions_shortcut_equals_full_computation() -> None:
+    from heartcare.beat.transformer import Transformer
+
+    torch.manual_seed(0)
+    transformer = Transformer(dim=16, depth=2, heads=2, head_dim=8, mlp_ratio=2).eval()
+    x = torch.randn(3, 10, 16)
+    full = transformer(x.clone())[:, -4:]
+    with torch.inference_mode():
+        assert torch.allclose(transformer(x.clone(), last=4), full, atol=1e-5)
+    assert torch.allclose(transformer(x.clone(), last=4), full, atol=1e-5)
+
+
+def test_bfloat16_encode_keeps_shapes_and_mostly_codes(tiny: Beat) -> None:
+    x = torch.randn(4, 12, tiny.config.context)
+    reference = tiny.encode(x)
+    fast = tiny.encode(x, bfloat16=True)
+    assert fast.codes.shape == reference.codes.shape and fast.latents.dtype == torch.float32
+    assert (fast.codes == reference.codes).float().mean() > 0.5

@@ -26,6 +26,9 @@ def build_ptbxl(root: Path) -> None:
             "sex": ecg_id % 2, "height": np.nan, "weight": 63.0, "recording_date": "1984-11-09 09:17:34",
             "report": f"report {ecg_id}", "scp_codes": codes[ecg_id - 1], "strat_fold": ecg_id + 7,
             "filename_lr": name_lr, "filename_hr": name_hr,
+            "baseline_drift": [", I-AVR,", "  ", np.nan][ecg_id - 1], "static_noise": np.nan,
+            "infarction_stadium1": ["Stadium II", np.nan, np.nan][ecg_id - 1], "heart_axis": ["LAD", "MID", np.nan][ecg_id - 1],
+            "extra_beats": [np.nan, "1ES", np.nan][ecg_id - 1], "pacemaker": np.nan,
         })
     pd.DataFrame(rows).to_csv(root / "ptbxl_database.csv", index=False)
     data = root / "records500/00000/00003_hr.dat"
@@ -43,6 +46,12 @@ def test_ptbxl_iterates_labelled_records_and_skips_bad_ones(tmp_path: Path) -> N
     assert first.patient_id == "15710" and first.meta["sex"] == "F" and first.meta["age"] == 56
     assert first.meta["strat_fold"] == 8 and first.meta["weight"] == 63.0 and "height" not in first.meta
     assert second.meta["sex"] == "M" and second.meta["age"] is None  # PTB-XL's 300 = over 89
+    # annotations: always present, text or None (empty / whitespace / missing column)
+    assert first.meta["baseline_drift"] == ", I-AVR," and second.meta["baseline_drift"] is None
+    assert first.meta["infarction_stadium1"] == "Stadium II" and first.meta["heart_axis"] == "LAD"
+    assert second.meta["extra_beats"] == "1ES" and first.meta["extra_beats"] is None
+    for absent in ("static_noise", "pacemaker", "burst_noise", "electrodes_problems", "infarction_stadium2"):
+        assert first.meta[absent] is None and second.meta[absent] is None
     assert "IMI" in group_by_kind(second.labels)["diagnostic"]
     assert first.ecg.fs == 500 and first.ecg.meta["source"] == "ptbxl"
     assert first.ecg.meta["record_id"] == "ptbxl_1" and first.ecg.meta["patient_id"] == "15710"

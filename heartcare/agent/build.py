@@ -41,24 +41,50 @@ class BuildResult:
     records_per_second: float
 
 
+# What the record path imports on its first record (scipy.signal alone takes 1-2 s):
+# imported once in the parent before the pool forks, so workers start warm.
+WARM_MODULES = (
+    "heartcare.agent.process", "heartcare.agent.images", "heartcare.agent.png", "heartcare.ecg.preprocess",
+    "heartcare.ecg.quality", "heartcare.ecg.measure", "heartcare.render", "heartcare.render.sheet",
+    "heartcare.render.augment", "scipy.signal", "PIL.Image", "PIL.PngImagePlugin", "pyarrow.parquet", "isal.isal_zlib",
+)
+
+
+def warm_imports() -> None:
+    import importlib
+
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # optional extras (isal) or modules not built yet
+            continue
+
+
 def _init_worker(sources: list[RecordSource], config: BuildConfig) -> None:
     global _WORKER_SOURCES, _WORKER_CONFIG
     _WORKER_SOURCES, _WORKER_CONFIG = sources, config
 
 
-def run_shard(shard: int, jobs: list[tuple[int, str]]) -> tuple[int, int, int]:
-    """Process and write one shard in this process; returns (shard, records, skipped)."""
+def run_shard(shard: int, jobs: list[tuple[int, str]]) -> tuple[int, int, int, dict[str, float]]:
+    """Process and write one shard in this process; returns (shard, records, skipped, stage seconds)."""
     from heartcare.agent.process import process_record
+    from heartcare.agent.stages import StageClock
 
     config = _WORKER_CONFIG
     assert config is not None
     out = Path(config.out)
+    clock = StageClock()
     rows, signals, items, images, skipped = [], [], [], [], []
     for source_index, key in jobs:
         source = _WORKER_SOURCES[source_index]
         try:
-            record, extras = source.load(key)
-            processed = process_record(record, extras, config, source.kind, key, shard)
+            with clock.stage("load"):
+                record, extras = source.load(key)
+            inner = sum(clock.seconds.values())
+            started = time.perf_counter()
+            processed = process_record(record, extras, config, source.kind, key, shard, clock)
+            # what process_record spends outside its timed stages (de-identification, row building)
+            clock.seconds["deidentify_row"] += time.perf_counter() - started - (sum(clock.seconds.values()) - inner)
         except HeartcareError as error:
             # The message names the file; a key may be a path, so keep only what the error says.
             reason, shown_key = str(error), key
@@ -72,8 +98,9 @@ def run_shard(shard: int, jobs: list[tuple[int, str]]) -> tuple[int, int, int]:
         signals.append(processed.signal)
         items.extend(processed.items)
         images.extend(processed.images)
-    write_shard(out, shard, rows, signals, items, skipped, images)
-    return shard, len(rows), len(skipped)
+    with clock.stage("write_shard"):
+        write_shard(out, shard, rows, signals, items, skipped, images)
+    return shard, len(rows), len(skipped), dict(clock.seconds)
 
 
 def _prepare_folder(out: Path, config: BuildConfig) -> None:
@@ -117,33 +144,44 @@ def build_dataset(
         jobs = jobs[: config.limit]
     shards = [jobs[i : i + config.shard_size] for i in range(0, len(jobs), config.shard_size)]
     pending = [index for index in range(len(shards)) if not shard_done(out, index)]
-    _run_shards(sources, config, shards, pending, progress)
+    stages = _run_shards(sources, config, shards, pending, progress)
     stage_one = time.perf_counter() - started
 
     from heartcare.agent.finalize import finalize
 
-    summary = finalize(out, config, len(shards), timing={"records_stage_s": round(stage_one, 1)}, started=started, progress=progress)
+    timing = {"records_stage_s": round(stage_one, 1), "stage_ms_per_record": stages}
+    summary = finalize(out, config, len(shards), timing=timing, started=started, progress=progress)
     shutil.rmtree(out / PARTS, ignore_errors=True)
     elapsed = time.perf_counter() - started
     return BuildResult(out, summary["records"], summary["items"], summary["skipped"], elapsed, summary["records"] / max(elapsed, 1e-9))
 
 
-def _run_shards(sources, config: BuildConfig, shards, pending: list[int], progress: bool) -> None:
+def _run_shards(sources, config: BuildConfig, shards, pending: list[int], progress: bool) -> dict[str, float]:
+    """Runs the pending shards; returns worker ms per record by stage (this run's records only)."""
     from rich.progress import Progress
 
+    from heartcare.agent.stages import StageClock
+
+    clock, records = StageClock(), 0
     with Progress(disable=not progress, transient=False) as bar:
         task = bar.add_task("records", total=sum(len(shards[i]) for i in pending))
         if config.workers == 1 or len(pending) <= 1:
             _init_worker(sources, config)
             for index in pending:
-                run_shard(index, shards[index])
+                _, done, skipped, seconds = run_shard(index, shards[index])
+                clock.merge(seconds)
+                records += done + skipped
                 bar.advance(task, len(shards[index]))
-            return
+            return clock.per_record_ms(records)
+        warm_imports()
         with ProcessPoolExecutor(config.workers, initializer=_init_worker, initargs=(sources, config)) as pool:
             futures = [pool.submit(run_shard, index, shards[index]) for index in pending]
             for future in futures:
-                shard, _, _ = future.result()
+                shard, done, skipped, seconds = future.result()
+                clock.merge(seconds)
+                records += done + skipped
                 bar.advance(task, len(shards[shard]))
+    return clock.per_record_ms(records)
 
 
 def _result_from_card(out: Path, started: float) -> BuildResult:

@@ -117,8 +117,11 @@ def write_card(
     return card
 
 
-def render_markdown(card: dict[str, Any], skipped: list[dict[str, str]], timing: dict[str, float] | None) -> str:
-    """The human card; `heartcare agent stats` prints the same text."""
+def render_markdown(
+    card: dict[str, Any], skipped: list[dict[str, str]], timing: dict[str, Any] | None, terminal: bool = False
+) -> str:
+    """The human card (README.md); `terminal=True` is the same text for `heartcare agent stats`,
+    naming the plot's file instead of embedding it."""
     lines = [
         f"# {card['name']}: a HeartAgent ECG instruction dataset",
         "",
@@ -126,6 +129,7 @@ def render_markdown(card: dict[str, Any], skipped: list[dict[str, str]], timing:
         "`datasets.load_dataset(\"parquet\", data_files={\"train\": \"qa/train.parquet\", ...})`.",
         "",
         "## Totals",
+        "",
         f"- records: {card['totals']['records']} ({', '.join(f'{k} {v}' for k, v in card['totals']['records_per_split'].items())})",
         f"- QA items: {card['totals']['items']} ({', '.join(f'{k} {v}' for k, v in card['totals']['items_per_split'].items())})",
         f"- skipped records: {card['totals']['skipped']} (reasons in build_report.json)",
@@ -133,6 +137,7 @@ def render_markdown(card: dict[str, Any], skipped: list[dict[str, str]], timing:
         f"waveforms in several splits: {card['split_overlap']['waveforms_in_several_splits']}",
         "",
         "## Items per task x dimension x modality x split",
+        "",
         "| task | dimension | modality | " + " | ".join(card["counts"]) + " |",
         "|---|---|---|" + "---|" * len(card["counts"]),
     ]
@@ -142,18 +147,26 @@ def render_markdown(card: dict[str, Any], skipped: list[dict[str, str]], timing:
     for task, dimension, modality in keys:
         values = [str(card["counts"][s].get(task, {}).get(dimension, {}).get(modality, 0)) for s in card["counts"]]
         lines.append(f"| {task} | {dimension} | {modality} | " + " | ".join(values) + " |")
-    lines += ["", "## Template diversity", "| task | phrasings | distinct-1 | distinct-2 | distinct-3 |", "|---|---|---|---|---|"]
+    lines += ["", "## Template diversity", "", "| task | phrasings | distinct-1 | distinct-2 | distinct-3 |", "|---|---|---|---|---|"]
     for task, stats in card["diversity"].items():
         lines.append(
             f"| {task} | {card['template_phrasings'].get(task, '-')} | {stats['distinct_1']} | {stats['distinct_2']} | {stats['distinct_3']} |"
         )
-    lines += ["", "## Label distribution (records per SCP-ECG code)"]
-    if card["files"].get("label_plot"):
-        lines.append(f"![labels]({card['files']['label_plot']})")
+    lines += ["", "## Label distribution (records per SCP-ECG code)", ""]
+    plot = card["files"].get("label_plot")
+    if plot:
+        # its own paragraph, path relative to this README (the dataset folder)
+        lines += [f"plot: {plot} (in the dataset folder)" if terminal else f"![labels]({plot})", ""]
     lines.append(", ".join(f"{code} {count}" for code, count in list(card["label_distribution"].items())[:40]))
-    lines += ["", "## Build config", "```json", json.dumps(card["build_config"], indent=1, sort_keys=True), "```"]
+    lines += ["", "## Build config", ""]
+    lines += [f"- {key}: {json.dumps(value)}" for key, value in sorted(card["build_config"].items())]
     if skipped:
-        lines += ["", "## Skipped records (first 20)"] + [f"- {s['source']} {s['key']}: {s['reason']}" for s in skipped[:20]]
+        lines += ["", "## Skipped records (first 20)", ""] + [f"- {s['source']} {s['key']}: {s['reason']}" for s in skipped[:20]]
     if timing:
-        lines += ["", TIMING_HEADING] + [f"- {key}: {value}" for key, value in timing.items()]
+        lines += ["", TIMING_HEADING, ""]
+        for key, value in timing.items():
+            if isinstance(value, dict):  # e.g. worker ms per record by stage
+                lines.append(f"- {key}: " + ", ".join(f"{name} {number}" for name, number in value.items()))
+            else:
+                lines.append(f"- {key}: {value}")
     return "\n".join(lines) + "\n"

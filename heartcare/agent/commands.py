@@ -79,4 +79,4 @@ def dataset_stats(dataset: Path) -> str:
     card = json.loads(card_file.read_text())
     report_file = Path(dataset) / "build_report.json"
     report = json.loads(report_file.read_text()) if report_file.is_file() else {}
-    return render_markdown(card, report.get("skipped", []), report.get("timing"))
+    return render_markdown(card, report.get("skipped", []), report.get("timing"), terminal=True)

@@ -10,29 +10,14 @@ from typing import Any
 from heartcare.agent.config import BuildConfig
 from heartcare.agent.description import QaItem
 from heartcare.agent.process import description_from_row
-from heartcare.agent.questions.comparison import (
-    balance_yes_no,
-    comparison_items,
-    consecutive_pairs,
-    irrelevant_pairs,
-)
+from heartcare.agent.questions.comparison import comparison_set
 from heartcare.agent.splits import SPLITS, drop_cross_split_duplicates, overlap_report
 from heartcare.agent.writer import atomic_write_bytes, items_table, read_shard, write_table
 
 
 def _comparison(descriptions, config: BuildConfig) -> list[QaItem]:
-    from heartcare.agent.build import record_rng
-
     modalities = ("C-SS", "C-II", "C-SI") if config.images_per_record > 0 else ("C-SS",)
-    items: list[QaItem] = []
-    for relation, pairs in (
-        ("consecutive", consecutive_pairs(descriptions)),
-        ("irrelevant", irrelevant_pairs(descriptions, config.seed, config.comparison_per_record)),
-    ):
-        for first, second in pairs:
-            rng = record_rng(config.seed, "pair", relation, first.record_id, second.record_id)
-            items.extend(comparison_items(first, second, relation, rng, modalities))
-    return balance_yes_no(items, config.seed)
+    return comparison_set(descriptions, config.seed, config.comparison_per_record, modalities)
 
 
 def _one_split_per_patient(records):

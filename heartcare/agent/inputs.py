@@ -45,20 +45,19 @@ class PtbXlSource:
         return [str(int(key)) for key in self.dataset.table.index]
 
     def load(self, key: str) -> tuple[LabelledRecord, dict[str, Any]]:
-        ecg_id = int(key)
-        record = self.dataset.read(ecg_id)
-        row = self.dataset.table.loc[ecg_id]
-        extras = {
+        record = self.dataset.read(int(key))
+        meta = record.meta  # the adapter puts the annotations there: text, or None when empty
+        extras: dict[str, Any] = {
             # PTB-XL writes the affected leads into these columns; any text means "present".
-            "noise": tuple(flag for flag in NOISE_FLAGS if _text(row.get(flag))),
-            "infarct_stage": _text(row.get("infarction_stadium1")) or None,
-            "extra_beats": _text(row.get("extra_beats")) or None,
-            "pacemaker": bool(_text(row.get("pacemaker"))),
-            "strat_fold": record.meta.get("strat_fold"),
+            "noise": tuple(flag for flag in NOISE_FLAGS if _text(meta.get(flag))),
+            "infarct_stage": _text(meta.get("infarction_stadium1")) or None,
+            "extra_beats": _text(meta.get("extra_beats")) or None,
+            "pacemaker": bool(_text(meta.get("pacemaker"))),
+            "strat_fold": meta.get("strat_fold"),
         }
-        for private in ("nurse", "validated_by", "site", "device"):
-            if _text(row.get(private)):
-                extras.setdefault("sensitive", []).append(_text(row.get(private)))
+        sensitive = [_text(meta.get(private)) for private in ("nurse", "validated_by", "site", "device")]
+        if any(sensitive):
+            extras["sensitive"] = [value for value in sensitive if value]
         return record, extras
 
 

@@ -19,9 +19,15 @@ from heartcare.agent.description import QaItem, RecordDescription, stable_hash
 from heartcare.agent.optimizer import optimize
 from heartcare.agent.questions.closed import closed_items
 from heartcare.agent.questions.open import open_items
-from heartcare.agent.questions.prediction import prediction_items
+from heartcare.agent.questions.prediction import (
+    CONTEXT_LAYOUT,
+    CONTEXT_SAMPLES,
+    prediction_items,
+    prediction_window,
+)
 from heartcare.agent.questions.report import build_report, report_items
 from heartcare.agent.splits import assign_split, waveform_hash
+from heartcare.agent.stages import StageClock, timed
 from heartcare.ecg.record import Ecg
 from heartcare.sources.record import LabelledRecord
 
@@ -66,47 +72,62 @@ def public_record_id(record: LabelledRecord, source_kind: str, key: str, salt: s
 
 
 def process_record(
-    record: LabelledRecord, extras: dict[str, Any], config: BuildConfig, source_kind: str, key: str, shard: int
+    record: LabelledRecord, extras: dict[str, Any], config: BuildConfig, source_kind: str, key: str, shard: int,
+    clock: StageClock | None = None,
 ) -> ProcessedRecord:
-    """Raises `HeartcareError` for an unusable record (the caller skips it)."""
+    """Raises `HeartcareError` for an unusable record (the caller skips it); `clock` times the stages."""
     deidentifier = Deidentifier(config.salt)
     record_id = public_record_id(record, source_kind, key, config.salt)
     rng = np.random.default_rng([config.seed, stable_hash(record_id)])
     raw_patient = str(record.patient_id or record_id)
-    stored = optimize(record.ecg, config.signal_fs, config.seconds)
+    with timed(clock, "optimize"):
+        stored = optimize(record.ecg, config.signal_fs, config.seconds)
     signal = stored.signal
     meta = {**record.ecg.meta, **record.meta}
     age = safe_age(meta.get("age"))
     sex = meta.get("sex") if meta.get("sex") in ("M", "F") else None
+    with timed(clock, "measure"):
+        measured = measurements_of(stored, meta)
     description = RecordDescription(
         record_id=record_id,
         patient_id=deidentifier.pseudonym(raw_patient),
         labels={code: float(value) for code, value in sorted(record.labels.items())},
         age=age,
         sex=sex,
-        measurements=measurements_of(stored, meta),
+        measurements=measured,
         noise=tuple(extras.get("noise", ())),
         infarct_stage=extras.get("infarct_stage"),
         extra_beats=extras.get("extra_beats"),
         pacemaker=bool(extras.get("pacemaker", False)),
         date=deidentifier.shift_date(str(meta.get("recording_date") or "") or None, raw_patient),
     )
-    report = build_report(description)
-    modalities = ("S", "I") if config.images_per_record > 0 else ("S",)
-    items = closed_items(description, rng, modalities)
-    items += open_items(description, rng, modalities)
-    items += report_items(description, rng, modalities, report)
-    items += prediction_items(description, signal.shape[1], rng)
+    with timed(clock, "qa_items"):
+        report = build_report(description)
+        modalities = ("S", "I") if config.images_per_record > 0 else ("S",)
+        items = closed_items(description, rng, modalities)
+        items += open_items(description, rng, modalities)
+        items += report_items(description, rng, modalities, report)
+        start = prediction_window(signal.shape[1], rng)
+        context_image = None
+        if start is not None and config.images_per_record > 0:
+            context_image = f"images/{shard:05d}/{record_id}_context.png"
+        items += prediction_items(description, signal.shape[1], start, rng, modalities, context_image)
 
     images, image_parameters = [], []
     if config.images_per_record > 0:
-        from heartcare.agent.images import draw_images
+        from heartcare.agent.images import draw_context, draw_images
 
         for index, (data, parameters) in enumerate(
-            draw_images(stored, config.images_per_record, config.image_presets, rng, config.image_dpi, age, sex)
+            draw_images(stored, config.images_per_record, config.image_presets, rng, config.image_dpi, age, sex, clock)
         ):
             images.append((f"images/{shard:05d}/{record_id}_{index}.png", data))
             image_parameters.append(parameters)
+        if context_image is not None:
+            mask = {"lead_mask": list(map(bool, stored.lead_mask))}
+            window = Ecg(stored.signal[:, start : start + CONTEXT_SAMPLES], stored.fs, stored.leads, mask)
+            with timed(clock, "context_image"):
+                data, parameters = draw_context(window, CONTEXT_LAYOUT, config.image_dpi, age, sex)
+            context_parameters = {"start": start, "samples": CONTEXT_SAMPLES, **parameters}
 
     known = [*sensitive_values(meta), *extras.get("sensitive", [])]
     if len(raw_patient) >= 5:
@@ -133,7 +154,11 @@ def process_record(
         "waveform_hash": waveform_hash(signal),
         "images": [path for path, _ in images],
         "image_parameters": json.dumps(image_parameters, sort_keys=True),
+        "context_image": context_image,
+        "context_image_parameters": json.dumps(context_parameters, sort_keys=True) if context_image else None,
     }
+    if context_image is not None:
+        images.append((context_image, data))
     return ProcessedRecord(row=row, signal=signal, images=images, items=items)
 
 

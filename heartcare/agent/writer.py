@@ -67,6 +67,8 @@ def records_schema():
             ("waveform_hash", pa.string()),
             ("images", pa.list_(pa.string())),
             ("image_parameters", pa.string()),  # JSON list, one entry per image
+            ("context_image", pa.string()),  # the prediction context drawn as paper (I prediction items)
+            ("context_image_parameters", pa.string()),  # JSON: window start/samples + render parameters
             ("signal_file", pa.string()),
             ("signal_offset", pa.int64()),
         ]

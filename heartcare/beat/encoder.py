@@ -7,7 +7,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from heartcare.beat.config import BeatConfig
-from heartcare.beat.transformer import Transformer, query_centres, sinusoidal_positions, transformer_flops
+from heartcare.beat.transformer import (
+    Transformer,
+    query_centres,
+    sinusoidal_positions,
+    transformer_flops,
+)
 
 
 class BeatEncoder(nn.Module):
@@ -35,7 +40,6 @@ class BeatEncoder(nn.Module):
         return x.reshape(batch, leads, patches, self.config.patch).transpose(1, 2).reshape(batch, patches, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch = x.shape[0]
         tokens = self.patch_embedding(self.patchify(x)) + self.positions  # (B, P, D)
         # Each query starts from the mean of the patches of its own stretch (plus its
         # learned embedding): a locality prior that makes the bottleneck informative

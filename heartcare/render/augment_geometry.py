@@ -97,6 +97,40 @@ def warp(picture, steps: list[Params]):
         if fill is None and "fill" in params:
             fill = tuple(int(value) for value in params["fill"])
     matrix = matrix / matrix[2, 2]
+    width, height = picture.size
+    box = (matrix[0, 2], matrix[1, 2], matrix[0, 2] + matrix[0, 0] * width, matrix[1, 2] + matrix[1, 1] * height)
+    axis_aligned = not matrix[0, 1] and not matrix[1, 0] and not matrix[2, 0] and not matrix[2, 1]
+    if axis_aligned and box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height and box[2] > box[0] and box[3] > box[1]:
+        # a zoom/crop alone (inside the sheet): Pillow's separable resize, ~3x faster than transform
+        return picture.resize(picture.size, Image.Resampling.BILINEAR, box=tuple(float(v) for v in box))
+    warped = _warp_with_opencv(picture, matrix, fill or (128, 128, 128))
+    if warped is not None:
+        return warped
     coefficients = tuple(float(value) for value in matrix.reshape(-1)[:8])
     return picture.transform(picture.size, Image.Transform.PERSPECTIVE, coefficients,
                              Image.Resampling.BILINEAR, fillcolor=fill or (128, 128, 128))
+
+
+def _warp_with_opencv(picture, matrix: np.ndarray, fill: tuple[int, int, int]):
+    """The same bilinear inverse-mapped warp through OpenCV (~4x faster than Pillow), if installed.
+
+    The `fast` extra installs it; without it Pillow does the work. The two differ by
+    rounding only (about 1 grey level), so a replay is pixel-exact on the same install.
+    """
+    try:
+        import cv2
+    except ImportError:
+        return None
+    from PIL import Image
+
+    # Data-engine workers are separate processes: OpenCV's own thread pool would only contend.
+    cv2.setNumThreads(1)
+    # Pillow samples at pixel centres, OpenCV at pixel corners: shift by half a pixel.
+    half = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    centred = np.linalg.inv(half) @ matrix @ half
+    array = cv2.warpPerspective(
+        np.asarray(picture), centred, picture.size,
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(int(v) for v in fill),
+    )
+    return Image.fromarray(array)

@@ -17,10 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from heartcare.render.augment_geometry import (
-    HOMOGRAPHIES, sample_perspective, sample_rotation, sample_scale_crop, warp,
-)
 from heartcare.render.augment_filters import blur, gaussian_noise
+from heartcare.render.augment_geometry import (
+    HOMOGRAPHIES,
+    sample_perspective,
+    sample_rotation,
+    sample_scale_crop,
+    warp,
+)
 from heartcare.render.augment_shading import FIELDS, sample_creases, sample_shadow, shade
 from heartcare.render.paper import PaperColours
 

@@ -26,12 +26,16 @@ from heartcare.sources.scp import parse_scp_codes
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "ecg_id", "patient_id", "scp_codes", "strat_fold", "filename_lr", "filename_hr",
 )
-# Columns copied into meta when present: demographics, the infarct stage, and the
-# signal-quality / ectopy annotations the QA builder asks about.
+# Columns copied into meta when present: demographics and recording context.
 OPTIONAL_COLUMNS: tuple[str, ...] = (
-    "height", "weight", "device", "site", "nurse", "heart_axis", "validated_by_human",
-    "infarction_stadium1", "infarction_stadium2", "baseline_drift", "static_noise",
-    "burst_noise", "electrodes_problems", "extra_beats", "pacemaker",
+    "height", "weight", "device", "site", "nurse", "validated_by", "validated_by_human",
+)
+# Annotations every record's meta carries (the QA builder asks about them): the
+# cardiologist's free text (PTB-XL writes the affected leads, e.g. ", I-AVR,"), as a
+# stripped string, or None when the cell (or the whole column) is empty.
+ANNOTATION_COLUMNS: tuple[str, ...] = (
+    "baseline_drift", "static_noise", "burst_noise", "electrodes_problems",
+    "infarction_stadium1", "infarction_stadium2", "extra_beats", "pacemaker", "heart_axis",
 )
 # PTB-XL ships each record at 100 Hz (filename_lr) and 500 Hz (filename_hr).
 NATIVE_FILE_COLUMN: dict[int, str] = {100: "filename_lr", 500: "filename_hr"}
@@ -66,7 +70,18 @@ def row_meta(ecg_id: int, row: Any) -> dict[str, Any]:
     for extra in OPTIONAL_COLUMNS:
         if extra in row.index and clean_value(row[extra]) is not None:
             meta[extra] = clean_value(row[extra])
+    for column in ANNOTATION_COLUMNS:
+        meta[column] = annotation_text(row.get(column))
     return meta
+
+
+def annotation_text(value: Any) -> str | None:
+    """An annotation cell as text: NaN / empty / whitespace -> None, numbers -> str."""
+    value = clean_value(value)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
 
 
 class PtbXlDataset:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from heartcare.agent.description import RecordDescription
 from heartcare.agent.vocabulary import (
     ANSWER_THRESHOLD,
@@ -17,6 +19,12 @@ from heartcare.sources.scp import statements
 SINUS_CODES = frozenset({"SR", "STACH", "SBRAD", "SARRH"})
 
 
+@lru_cache(maxsize=1)
+def _statement_order() -> dict[str, int]:
+    """SCP code -> position in PTB-XL's table (built once: comparison pairs call `findings` ~10^5 times)."""
+    return {code: index for index, code in enumerate(statements())}
+
+
 def findings(description: RecordDescription, dimension: str) -> list[tuple[str, float]]:
     """(code, effective likelihood) of the dimension's labels, strongest first.
 
@@ -25,7 +33,7 @@ def findings(description: RecordDescription, dimension: str) -> list[tuple[str, 
     """
     kind = DIMENSION_KIND[dimension]
     table = statements()
-    order = {code: index for index, code in enumerate(table)}
+    order = _statement_order()
     normal = NORMAL_CODES.get(dimension)
     chosen = [
         (code, likelihood)
