@@ -27,15 +27,24 @@ class PatchDecoder(nn.Module):
         self.mask_tokens = nn.Parameter(sinusoidal_positions(torch.arange(patches) + offset, config.dim))
         self.query_positions = nn.Parameter(sinusoidal_positions(query_centres(config.queries, config.patches), config.dim))
         self.latent_projection = nn.Linear(config.dim, config.dim)
+        # Each latent seeds the mask tokens of the patches of its own stretch through a
+        # separate linear map per patch position (an information-preserving mirror of the
+        # encoder's stretch embedding). The prediction head seeds its patches from the
+        # latents of the context's last `horizon` samples (a persistence prior).
+        self.per_query = config.patches // config.queries if config.patches % config.queries == 0 else 0
+        seeded = self.per_query and patches % self.per_query == 0 and patches // self.per_query <= config.queries
+        self.seed_projection = nn.Linear(config.dim, config.dim * self.per_query, bias=False) if seeded else None
         self.transformer = Transformer(config.dim, depth, config.heads, config.head_dim, config.mlp_ratio, config.dropout)
         self.to_patch = nn.Linear(config.dim, config.leads * config.patch)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         batch = latents.shape[0]
         projected = self.latent_projection(latents)  # (B, Q, D)
-        if self.patches == self.config.patches:
-            # Mask tokens start from the latent of the stretch they lie in (nearest
-            # upsampling), mirroring the encoder's pooling; attention does the rest.
+        if self.seed_projection is not None:
+            sources = latents[:, latents.shape[1] - self.patches // self.per_query :]  # (B, patches / per, D)
+            masks = self.mask_tokens + self.seed_projection(sources).reshape(batch, self.patches, -1)
+        elif self.patches == self.config.patches:
+            # Mask tokens start from the latent of the stretch they lie in (nearest upsampling).
             masks = self.mask_tokens + F.interpolate(projected.transpose(1, 2), size=self.patches, mode="nearest").transpose(1, 2)
         else:
             masks = self.mask_tokens.expand(batch, -1, -1)

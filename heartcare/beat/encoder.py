@@ -29,6 +29,10 @@ class BeatEncoder(nn.Module):
         # Learned, but started from sin-cos positions (see sinusoidal_positions).
         self.positions = nn.Parameter(sinusoidal_positions(torch.arange(config.patches), config.dim))
         self.queries = nn.Parameter(sinusoidal_positions(query_centres(config.queries, config.patches), config.dim))
+        # Each query's own stretch of context_samples / queries samples (all leads),
+        # linearly embedded: its starting value, an information-preserving locality prior.
+        self.stretch = config.context // config.queries if config.context % config.queries == 0 else 0
+        self.stretch_embedding = nn.Linear(config.leads * self.stretch, config.dim, bias=False) if self.stretch else None
         self.transformer = Transformer(
             config.dim, config.encoder_depth, config.heads, config.head_dim, config.mlp_ratio, config.dropout
         )
@@ -41,11 +45,18 @@ class BeatEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.patch_embedding(self.patchify(x)) + self.positions  # (B, P, D)
-        # Each query starts from the mean of the patches of its own stretch (plus its
-        # learned embedding): a locality prior that makes the bottleneck informative
-        # from the first step; attention then refines what each query summarises.
-        pooled = F.adaptive_avg_pool1d(tokens.transpose(1, 2), self.config.queries).transpose(1, 2)
-        queries = self.queries + pooled  # (B, Q, D)
+        # Each query starts from a linear embedding of its own stretch of the signal (plus
+        # its learned embedding): a locality prior that makes the bottleneck informative
+        # from the first step (a linear autoencoder path; an average of the stretch's
+        # patch tokens would lose which half of the stretch held what), and attention
+        # then refines what each query summarises.
+        if self.stretch_embedding is not None:
+            batch, leads, samples = x.shape
+            stretches = x.reshape(batch, leads, self.config.queries, self.stretch).transpose(1, 2)
+            start = self.stretch_embedding(stretches.reshape(batch, self.config.queries, leads * self.stretch))
+        else:  # context not divisible by queries: pool the patch tokens instead
+            start = F.adaptive_avg_pool1d(tokens.transpose(1, 2), self.config.queries).transpose(1, 2)
+        queries = self.queries + start  # (B, Q, D)
         # Only the query outputs leave the encoder, so the last block computes just those.
         return self.transformer(torch.cat([tokens, queries], dim=1), last=self.config.queries)  # (B, Q, D)
 
@@ -53,6 +64,8 @@ class BeatEncoder(nn.Module):
         """Counted FLOPs for one window (patch embedding + transformer)."""
         config = self.config
         embedding = 2 * config.patches * config.leads * config.patch * config.dim
+        if self.stretch_embedding is not None:  # the queries' stretch embedding
+            embedding += 2 * config.queries * config.leads * self.stretch * config.dim
         return embedding + transformer_flops(
             config.patches + config.queries, config.dim, config.encoder_depth, config.heads,
             config.head_dim, config.mlp_ratio, last=config.queries,

@@ -65,13 +65,16 @@ def train(
     valid_data: dict | None = None,
     resume: bool = False,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    batch_transform: Callable[[dict, object], dict] | None = None,
 ) -> TrainResult:
     """Train `model` for `stage` and keep `out/training/` as a resumable checkpoint.
 
     train_data / valid_data: {name: Tensor [N, ...]}. With `resume`, model,
     optimiser, RNG and counters come back from the checkpoint and training goes on
     as if never interrupted. `on_epoch_end(epoch, valid_logs)` lets callers save
-    their own artefacts (e.g. `save_pretrained`).
+    their own artefacts (e.g. `save_pretrained`). `batch_transform(batch, generator)`
+    turns each sliced batch into the model's input (e.g. random crops); its
+    generator is seeded by the step, so resumed runs draw the same randomness.
     """
     import torch
 
@@ -126,6 +129,8 @@ def train(
             while state.batch < len(batches) and state.step < total_steps:
                 index = batches[state.batch]
                 batch = {name: tensor[index] for name, tensor in train_data.items()}
+                if batch_transform is not None:
+                    batch = batch_transform(batch, torch.Generator().manual_seed(stage.seed * 1_000_003 + state.step))
                 for group in optimizer.param_groups:
                     group["lr"] = stage.learning_rate * cosine_with_warmup(
                         state.step, total_steps, stage.warmup_steps, stage.min_learning_rate_ratio

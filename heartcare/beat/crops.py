@@ -1,0 +1,162 @@
+"""Random-offset training crops: many (context, target) windows per record per epoch.
+
+`load_windows` gives one quality-chosen 6-s window per record, which is what
+evaluation uses. For training, a 10-s record holds many more: `load_records`
+caches every record once, resampled to 250 Hz and cleaned (in mV), and
+`RecordCrops` turns a batch of record indices into freshly cropped,
+Beat-normalised windows at random offsets. Offsets come from a generator seeded
+by the training step, so a resumed run draws exactly the crops a straight run would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from heartcare.beat.config import BeatConfig
+from heartcare.beat.data import SPLIT_FOLDS, Split, to_model_rate
+from heartcare.errors import DatasetLayoutError, HeartcareError
+
+RECORD_CACHE_VERSION = 1
+
+
+@dataclass
+class RecordSet:
+    """Whole records of one split at the model's rate: signal [N, leads, S] mV (right-aligned,
+    left-padded with zeros when shorter than S), lengths [N] real samples, lead_mask [N, leads]."""
+
+    signal: np.ndarray
+    lengths: np.ndarray
+    lead_mask: np.ndarray
+    record_ids: list[str]
+    skipped: list[dict] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+
+def _record_cache_path(root: Path, split: str, config: BeatConfig, cache_dir: Path | None, limit: int | None) -> Path:
+    key = json.dumps([RECORD_CACHE_VERSION, str(root.resolve()), split, config.fs, limit])
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    folder = cache_dir or root / ".heartcare_cache" / "beat"
+    return folder / f"records-{split}-{int(config.fs)}hz-{digest}.safetensors"
+
+
+def load_records(
+    root: str | Path, split: Split, config: BeatConfig, cache_dir: str | Path | None = None,
+    limit: int | None = None, source_fs: int = 500,
+) -> RecordSet:
+    """Every record of a split, resampled and cleaned once, then cached (safetensors + JSON)."""
+    from safetensors.numpy import load_file, save_file
+
+    root = Path(root)
+    if split not in SPLIT_FOLDS:
+        raise DatasetLayoutError(root, f"unknown split {split!r}; choose from {sorted(SPLIT_FOLDS)}")
+    if not (root / "ptbxl_database.csv").is_file():
+        raise DatasetLayoutError(root, "no ptbxl_database.csv: not a PTB-XL-layout folder")
+    path = _record_cache_path(root, split, config, Path(cache_dir) if cache_dir else None, limit)
+    if path.is_file():
+        arrays = load_file(str(path))
+        meta = json.loads(path.with_suffix(".json").read_text())
+        return RecordSet(arrays["signal"], arrays["lengths"], arrays["lead_mask"].astype(bool), meta["record_ids"], meta["skipped"])
+    from heartcare.sources.ptbxl import PtbXlDataset
+
+    dataset = PtbXlDataset(root, fs=source_fs, folds=SPLIT_FOLDS[split])
+    signals, masks, ids, skipped = [], [], [], []
+    for index, record in enumerate(dataset):
+        if limit is not None and index >= limit:
+            break
+        record_id = str(record.ecg.meta.get("record_id", index))
+        try:
+            ecg = to_model_rate(record.ecg, config)
+        except HeartcareError as error:
+            skipped.append({"record_id": record_id, "reason": str(error)})
+            continue
+        mask = ecg.lead_mask.copy()
+        signals.append((ecg.signal * mask[:, None]).astype(np.float32))
+        masks.append(mask)
+        ids.append(record_id)
+    skipped += [{"record_id": str(s.record_id), "reason": str(s.reason)} for s in getattr(dataset, "skipped", [])]
+    if not signals:
+        raise DatasetLayoutError(root, f"no usable records in split {split!r} (folds {SPLIT_FOLDS[split]})")
+    lengths = np.asarray([s.shape[1] for s in signals], dtype=np.int64)
+    longest = int(lengths.max())
+    stacked = np.zeros((len(signals), signals[0].shape[0], longest), np.float32)
+    for row, signal in enumerate(signals):
+        stacked[row, :, longest - signal.shape[1]:] = signal
+    result = RecordSet(stacked, lengths, np.stack(masks).astype(bool), ids, skipped)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(handle)
+    save_file({"signal": result.signal, "lengths": result.lengths, "lead_mask": result.lead_mask.astype(np.uint8)}, temporary)
+    path.with_suffix(".json").write_text(json.dumps({"record_ids": ids, "skipped": skipped}))
+    os.replace(temporary, path)
+    return result
+
+
+def normalize_batch(signal, lead_mask, reference: int):
+    """Torch twin of `normalize_window` for a batch: per-lead means and one global std of the
+    first `reference` samples (recorded, non-zero leads only) applied to the whole window.
+
+    signal: [B, leads, T] mV, lead_mask: [B, leads] bool -> [B, leads, T] normalised (masked leads 0).
+    """
+    import torch
+
+    head = signal[:, :, :reference].double()
+    means = head.mean(dim=2, keepdim=True)
+    centred = head - means
+    live = (lead_mask & (head != 0).any(dim=2)).double()[:, :, None]  # [B, leads, 1]
+    count = (live.sum(dim=(1, 2)) * reference).clamp_min(1.0)
+    # std over live leads' samples (population std, as numpy's .std()).
+    mean_live = (centred * live).sum(dim=(1, 2)) / count
+    variance = (((centred - mean_live[:, None, None]) ** 2) * live).sum(dim=(1, 2)) / count
+    std = variance.sqrt()
+    std = torch.where(std < 1e-6, torch.ones_like(std), std)
+    normalised = (signal.double() - means) / std[:, None, None]
+    return (normalised * lead_mask[:, :, None]).float()
+
+
+class RecordCrops:
+    """Batch transform for `heartcare.train.loop.train`: {"record": [B] indices} ->
+    {"signal": [B, leads, context + horizon] normalised, "lead_mask": [B, leads]}.
+
+    Offsets are uniform over each record's real samples (a record shorter than
+    the window is used whole, left-padded as Beat segments).
+    """
+
+    def __init__(self, records: RecordSet, config: BeatConfig) -> None:
+        import torch
+
+        self.signal = torch.from_numpy(records.signal)
+        self.lengths = torch.from_numpy(records.lengths)
+        self.lead_mask = torch.from_numpy(records.lead_mask)
+        self.window, self.context = config.context + config.horizon, config.context
+        if self.signal.shape[2] < self.window:
+            pad = self.window - self.signal.shape[2]
+            self.signal = torch.nn.functional.pad(self.signal, (pad, 0))
+
+    def index_data(self, crops_per_record: int) -> dict:
+        """The loop's data: each record index repeated `crops_per_record` times per epoch."""
+        import torch
+
+        return {"record": torch.arange(len(self.lengths)).repeat(crops_per_record)}
+
+    def __call__(self, batch: dict, generator) -> dict:
+        import torch
+
+        index = batch["record"]
+        total = self.signal.shape[2]
+        first = (total - self.lengths[index]).clamp(max=total - self.window)  # first real sample
+        span = (total - self.window - first + 1).clamp_min(1)
+        offsets = first + (torch.rand(len(index), generator=generator) * span).long().clamp(max=span - 1)
+        positions = offsets[:, None] + torch.arange(self.window)[None, :]  # [B, window]
+        rows = self.signal[index]  # [B, leads, total]
+        crops = torch.gather(rows, 2, positions[:, None, :].expand(-1, rows.shape[1], -1))
+        mask = self.lead_mask[index]
+        return {"signal": normalize_batch(crops, mask, self.context), "lead_mask": mask}

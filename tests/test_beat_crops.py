@@ -1,0 +1,80 @@
+"""Random-offset training crops: normalisation matches the window path, crops are seeded and in range,
+and a training run fed by crops resumes exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from heartcare.beat.config import preset  # noqa: E402
+from heartcare.beat.crops import RecordCrops, RecordSet, normalize_batch  # noqa: E402
+from heartcare.beat.data import normalize_window  # noqa: E402
+from heartcare.beat.model import build_beat  # noqa: E402
+from heartcare.train.config import StageConfig  # noqa: E402
+from heartcare.train.loop import train  # noqa: E402
+
+
+def _records(count: int = 6, samples: int = 400) -> RecordSet:
+    generator = np.random.default_rng(3)
+    signal = generator.normal(size=(count, 12, samples)).astype(np.float32) * 0.4 + 0.2
+    lengths = np.full(count, samples, dtype=np.int64)
+    lengths[0] = 120  # a short record: left-padded with zeros, as Beat segments
+    signal[0, :, : samples - 120] = 0
+    mask = np.ones((count, 12), dtype=bool)
+    mask[1, 7:] = False
+    signal[1, 7:] = 0
+    return RecordSet(signal, lengths, mask, [str(i) for i in range(count)])
+
+
+def test_normalize_batch_matches_normalize_window() -> None:
+    records = _records()
+    for row in (1, 2):
+        expected, _ = normalize_window(records.signal[row, :, :150], reference=100)
+        got = normalize_batch(torch.from_numpy(records.signal[row : row + 1, :, :150]),
+                              torch.from_numpy(records.lead_mask[row : row + 1]), 100)[0].numpy()
+        assert np.allclose(got, expected * records.lead_mask[row][:, None], atol=1e-5)
+
+
+def test_crops_are_seeded_in_range_and_normalised() -> None:
+    config = preset("tiny")  # window = 150 samples
+    crops = RecordCrops(_records(), config)
+    batch = {"record": torch.tensor([0, 1, 2, 3, 4, 5, 2, 2])}
+    first = crops(batch, torch.Generator().manual_seed(5))
+    again = crops(batch, torch.Generator().manual_seed(5))
+    other = crops(batch, torch.Generator().manual_seed(6))
+    assert first["signal"].shape == (8, 12, config.context + config.horizon)
+    assert torch.equal(first["signal"], again["signal"]) and not torch.equal(first["signal"], other["signal"])
+    assert not torch.equal(first["signal"][2], first["signal"][6])  # same record, different offsets
+    assert torch.allclose(first["signal"][2:, :, : config.context].mean(dim=2), torch.zeros(6, 12), atol=1e-5)
+    assert not first["lead_mask"][1, 7:].any() and (first["signal"][1, 7:] == 0).all()
+    # The short record (120 real samples) is used whole: its window starts with 30 padded
+    # samples (constant per lead after mean removal, as in `prepare_window`).
+    padded = first["signal"][0, :, :30]
+    assert torch.allclose(padded, padded[:, :1].expand(-1, 30)) and first["signal"][0, :, 30:].std() > 0.1
+    assert crops.index_data(3)["record"].tolist() == list(range(6)) * 3
+
+
+def _stage(**changes) -> StageConfig:
+    values = {"epochs": 2, "batch_size": 4, "learning_rate": 3e-3, "warmup_steps": 1, "progress": False}
+    return StageConfig(**{**values, **changes})
+
+
+def test_training_on_crops_resumes_exactly(tmp_path) -> None:
+    config = preset("tiny")
+    crops = RecordCrops(_records(), config)
+    data = crops.index_data(2)  # 12 items -> 3 batches per epoch
+
+    def model():
+        torch.manual_seed(0)
+        return build_beat(config)
+
+    straight = model()
+    train(straight, data, _stage(max_steps=5), tmp_path / "a", batch_transform=crops)
+    first = model()
+    train(first, data, _stage(max_steps=2), tmp_path / "b", batch_transform=crops)
+    second = model()
+    train(second, data, _stage(max_steps=5), tmp_path / "b", resume=True, batch_transform=crops)
+    for name, tensor in straight.state_dict().items():
+        assert torch.equal(tensor, second.state_dict()[name]), name
