@@ -20,24 +20,12 @@ from typing import Literal
 
 import numpy as np
 
+from heartcare.atomic import write_atomic
 from heartcare.ecg.record import Ecg
 from heartcare.errors import ConfigError, InvalidSignalError
 
 WriteFormat = Literal["wfdb", "npy", "csv"]
 SIDE_CAR_KEYS: tuple[str, ...] = ("record_id", "patient_id", "age", "sex")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary sibling, then rename over `path` (atomic on POSIX)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _strip(path: Path, suffixes: tuple[str, ...]) -> Path:
@@ -85,8 +73,8 @@ def write_npy(ecg: Ecg, path: Path) -> Path:
     np.save(buffer, ecg.signal.astype(np.float32), allow_pickle=False)
     sidecar = {"fs": ecg.fs, "leads": list(ecg.leads), "units": "mV"}
     sidecar.update({key: ecg.meta[key] for key in SIDE_CAR_KEYS if ecg.meta.get(key) is not None})
-    atomic_write_bytes(target.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
-    atomic_write_bytes(target, buffer.getvalue())
+    write_atomic(target.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
+    write_atomic(target, buffer.getvalue())
     return target
 
 
@@ -98,7 +86,7 @@ def write_csv(ecg: Ecg, path: Path) -> Path:
     lines = [",".join(("time_s", *ecg.leads))]
     lines += [",".join(f"{value:.9g}" if index == 0 else f"{value:.4f}" for index, value in enumerate(row))
               for row in table]
-    atomic_write_bytes(target, ("\n".join(lines) + "\n").encode())
+    write_atomic(target, ("\n".join(lines) + "\n").encode())
     return target
 
 

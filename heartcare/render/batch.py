@@ -25,8 +25,9 @@ def write_rendering(
     preset: str = "clean", seed: int = 0, rhythm_lead: str = "II",
 ) -> Path:
     """Draw one record to png/jpg/svg/pdf (by suffix), degraded by `preset` for raster outputs."""
+    from heartcare.atomic import write_atomic
     from heartcare.render.augment import augment
-    from heartcare.render.output import SUFFIX_FORMATS, encode_image, render, write_atomic
+    from heartcare.render.output import SUFFIX_FORMATS, encode_image, render
     from heartcare.render.sheet import render_parameters
 
     spec = spec or PaperSpec()

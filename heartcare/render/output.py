@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from heartcare.atomic import write_atomic
 from heartcare.ecg.record import Ecg
 from heartcare.errors import ConfigError
 from heartcare.render.paper import PaperSpec
@@ -28,24 +27,6 @@ Format = Literal["array", "png", "jpg", "svg", "pdf"]
 FORMATS: tuple[str, ...] = ("array", "png", "jpg", "svg", "pdf")
 SUFFIX_FORMATS: dict[str, str] = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".svg": "svg", ".pdf": "pdf"}
 PNG_COMPRESS_LEVEL = 1  # zlib level 1: nearly the size of level 6 on paper images, several times faster
-
-
-def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Write bytes to a temporary file beside `path`, then rename (readers never see half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp creates 0600; a finished file gets normal permissions
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def encode_image(
@@ -113,4 +94,4 @@ def render(
         data = encode_image(source, format, parameters)
     if path is None:
         return data
-    return write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
+    return write_atomic(path, data)

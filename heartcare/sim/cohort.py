@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from heartcare.atomic import write_atomic
 from heartcare.errors import DatasetLayoutError
 from heartcare.sim.cohort_plan import RecordPlan, plan_cohort
 from heartcare.sim.simulate import SimulationSpec, simulate
@@ -52,14 +53,6 @@ def record_paths(ecg_id: int) -> tuple[str, str, str]:
         f"records500/{folder}/{ecg_id:05d}_hr",
         f"sim_records/{folder}/{ecg_id:05d}.json",
     )
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.replace(temporary, path)
 
 
 def _write_wfdb(root: Path, relative: str, signal: np.ndarray, fs: float) -> None:
@@ -137,7 +130,7 @@ def write_record(root: Path, plan: RecordPlan, seed: int) -> dict[str, Any]:
         "ventricular_ectopics": extra["ventricular"], "atrial_ectopics": extra["atrial"],
     }
     content = {"database": row, "ground_truth": ground_truth, "plan": {**asdict(plan), "noise": asdict(plan.noise)}}
-    _atomic_write_text(root / sidecar, json.dumps(content, default=str))
+    write_atomic(root / sidecar, json.dumps(content, default=str))
     return content
 
 
@@ -154,7 +147,7 @@ def _check_manifest(out: Path, n: int, seed: int) -> None:
         # Plans for n records are a prefix of the plans for more, so only the seed must match.
         if previous.get("seed") != seed:
             raise DatasetLayoutError(out, f"holds a cohort built with seed {previous.get('seed')}, not {seed}; use another folder")
-    _atomic_write_text(manifest, json.dumps({"generator": "heartcare.sim", "n": n, "seed": seed}))
+    write_atomic(manifest, json.dumps({"generator": "heartcare.sim", "n": n, "seed": seed}))
 
 
 def remove_leftovers(out: Path) -> None:
@@ -217,9 +210,9 @@ def write_tables(out: Path, plans: list[RecordPlan]) -> None:
         rows.append({**sidecar["database"], "strat_fold": plan.strat_fold})
     database = pd.DataFrame(rows, columns=DATABASE_COLUMNS)
     truth = pd.DataFrame([s["ground_truth"] for s in sidecars], columns=TRUTH_COLUMNS)
-    _atomic_write_text(out / "ptbxl_database.csv", database.to_csv(index=False))
-    _atomic_write_text(out / "sim_ground_truth.csv", truth.to_csv(index=False))
-    _atomic_write_text(out / "scp_statements.csv", scp_statements_csv())
+    write_atomic(out / "ptbxl_database.csv", database.to_csv(index=False))
+    write_atomic(out / "sim_ground_truth.csv", truth.to_csv(index=False))
+    write_atomic(out / "scp_statements.csv", scp_statements_csv())
 
 
 def scp_statements_csv() -> str:
