@@ -68,11 +68,22 @@ def main() -> None:
         "cohort_seconds": round(cohort_s, 1),
         # records stage (load .. shard write) vs merge + card, from the build's own report
         "timing": json.loads((out / "build_report.json").read_text())["timing"],
+        # stored image size (scan/photo as JPEG, clean/print/context as PNG), per file type
+        "image_kb_per_file": image_sizes(out / "images"),
     }
     print(json.dumps(figures, indent=1))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
     shutil.rmtree(out.parent, ignore_errors=True)
+
+
+def image_sizes(folder: Path) -> dict[str, float]:
+    """Mean kB per image file by suffix (context sheets apart from record sheets)."""
+    sizes: dict[str, list[int]] = {}
+    for path in folder.rglob("*.*"):
+        kind = "context.png" if path.stem.endswith("_context") else path.suffix.lstrip(".")
+        sizes.setdefault(kind, []).append(path.stat().st_size)
+    return {kind: round(sum(values) / len(values) / 1024, 1) for kind, values in sorted(sizes.items())}
 
 
 def profile_worker(cohort: Path, args: argparse.Namespace) -> None:

@@ -24,3 +24,19 @@ def test_optimize_resamples_and_removes_wander_and_mains():
     assert abs(float(np.median(lead))) < 0.2  # wander of 1.5 mV gone
     reference = beat[::2]
     assert np.corrcoef(lead, reference)[0, 1] > 0.9  # the beats survive
+
+
+def test_cached_filter_and_mains_detection_match_preprocess():
+    from heartcare.agent.optimizer import band_filter, mains_frequency
+    from heartcare.ecg.preprocess import bandpass, detect_mains
+
+    rng = np.random.default_rng(0)
+    for fs, mains in ((250.0, 50.0), (250.0, 60.0), (500.0, None), (500.0, 60.0), (100.0, None)):
+        time = np.arange(int(fs * 10)) / fs
+        signal = rng.normal(0, 0.05, (12, time.size)) + np.sin(2 * np.pi * 1.1 * time) ** 21
+        if mains:
+            signal = signal + 0.1 * np.sin(2 * np.pi * mains * time)
+        ecg = Ecg(signal.astype(np.float32), fs)
+        high = min(100.0, 0.4 * fs)
+        np.testing.assert_array_equal(band_filter(ecg, 0.5, high).signal, bandpass(ecg, low=0.5, high=high).signal)
+        assert mains_frequency(ecg) == detect_mains(ecg) == (mains if fs > 130 else None)

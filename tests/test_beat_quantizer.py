@@ -85,3 +85,28 @@ def test_shared_codebook_trains() -> None:
     output = quantizer(latents)
     (output.quantized.sum() + output.commit_loss + output.diversity_loss).backward()
     assert latents.grad is not None and len(quantizer.codebooks) == 1
+
+
+def test_rarely_used_codes_are_restarted_into_the_data() -> None:
+    # Codes far from the data are never chosen; with the fast threshold off (0.0) only the
+    # long-run usage share can notice them, and restarts move them onto batch vectors.
+    data = 10.0 + 0.3 * torch.randn(1, 256, 4, generator=torch.Generator().manual_seed(0))
+
+    def run(share: float) -> tuple[int, float, int]:
+        torch.manual_seed(1)
+        quantizer = ResidualQuantizer(dim=4, codebook_size=8, levels=1, dead_code_threshold=0.0, rare_code_share=share)
+        codebook = quantizer.codebook(0)
+        codebook.embedding[0] = 10.0
+        codebook.embedding[1:] -= 50.0  # seven codes the data never reaches
+        codebook.embedding_sum.copy_(codebook.embedding)
+        quantizer.train()
+        for _ in range(200):
+            quantizer(data)
+        quantizer.eval()
+        codes, _ = quantizer.encode(data)
+        return int(codes.unique().numel()), float(codebook.embedding.norm(dim=1).max()), int(codebook.restarts)
+
+    used, farthest, restarts = run(0.3)
+    assert used >= 6 and 15.0 < farthest < 25.0 and restarts >= 7  # all codes sit in the data (norm ~20)
+    used, farthest, restarts = run(0.0)
+    assert used <= 2 and restarts == 0

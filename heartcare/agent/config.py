@@ -19,7 +19,8 @@ class BuildConfig:
     sources: "KIND:PATH" strings, KIND in ptbxl / ecgqa / pdf / dicom (they compose).
     out: the dataset folder. workers: processes for the per-record stage.
     images_per_record: paper images drawn per ECG (0 = signal-only items).
-    image_presets: augmentation presets drawn uniformly per image (renderer's PRESETS).
+    image_presets: augmentation presets drawn uniformly per image (renderer's PRESETS);
+        clean/print sheets are stored as PNG, scan/photo as JPEG (see `images`).
     image_dpi: sheet resolution (150 = the renderer's letter page at 1650 x 1275 px).
     signal_fs: stored signal rate; 250 Hz is what Beat and the prediction items use.
     seconds: the quality window kept per record.

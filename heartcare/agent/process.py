@@ -43,7 +43,7 @@ class ProcessedRecord:
 
     row: dict[str, Any]
     signal: np.ndarray  # [12, samples] float32 mV at config.signal_fs
-    images: list[tuple[str, bytes]] = field(default_factory=list)  # (relative path, PNG)
+    images: list[tuple[str, bytes]] = field(default_factory=list)  # (relative path, PNG/JPEG bytes)
     items: list[QaItem] = field(default_factory=list)
 
 
@@ -115,12 +115,13 @@ def process_record(
 
     images, image_parameters = [], []
     if config.images_per_record > 0:
-        from heartcare.agent.images import draw_context, draw_images
+        from heartcare.agent.images import FORMAT_SUFFIX, draw_context, draw_images
 
         for index, (data, parameters) in enumerate(
             draw_images(stored, config.images_per_record, config.image_presets, rng, config.image_dpi, age, sex, clock)
         ):
-            images.append((f"images/{shard:05d}/{record_id}_{index}.png", data))
+            suffix = FORMAT_SUFFIX[parameters["format"]]
+            images.append((f"images/{shard:05d}/{record_id}_{index}.{suffix}", data))
             image_parameters.append(parameters)
         if context_image is not None:
             mask = {"lead_mask": list(map(bool, stored.lead_mask))}

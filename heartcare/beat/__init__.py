@@ -11,6 +11,7 @@ need it, so `import heartcare.beat` and `BeatConfig` stay light.
     decoder.py      mask-token decoder (reconstruction) and prediction head (next 2 s)
     model.py        Beat: encode / decode / predict / forward, save/from_pretrained
     data.py         PTB-XL-layout folder -> normalised windows per split (cached)
+    crops.py        whole records cached at 250 Hz -> random-offset training crops
     fit.py          train Beat with heartcare.train (stage presets)
     evaluate.py     PRD, SNR, Pearson, Code%, perplexity, clinical fidelity, figures
     baseline.py     same-bit-rate k-means product-quantisation baseline

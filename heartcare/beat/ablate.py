@@ -1,7 +1,8 @@
 """Ablation over codebook size x context x separate/shared codebooks (paper Table 18 shape).
 
-Each cell is a short training run from the same seed on the same windows; it is
-scored on the validation fold (total loss, recon, pred, Code% per level, PRD) and
+Each cell is a short training run from the same seed on random-offset crops of
+the same cached training records (so every context length is cut from the same
+data without re-reading it); it is scored on fixed-seed crops of the validation fold (total loss, recon, pred, Code% per level, PRD) and
 placed on a rate-distortion plot (bits per second of ECG vs PRD) next to the
 same-bit-rate k-means baseline.
 """
@@ -30,7 +31,8 @@ class AblationPlan:
     sharing: tuple[bool, ...] = (False, True)
     steps: int = 300
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
+    crops_per_record: int = 8  # random-offset training crops per record per epoch
     seed: int = 0
     limit: int | None = None  # records per split (None = all)
 
@@ -54,7 +56,7 @@ def run_ablation(data: str | Path, out: str | Path, plan: AblationPlan, cache_di
     import torch
 
     from heartcare.beat.baseline import fit_baseline
-    from heartcare.beat.data import load_windows
+    from heartcare.beat.crops import RecordCrops, load_records
     from heartcare.beat.evaluate import evaluate_windows
     from heartcare.beat.model import build_beat
     from heartcare.train.loop import evaluate_logs, train
@@ -63,9 +65,15 @@ def run_ablation(data: str | Path, out: str | Path, plan: AblationPlan, cache_di
     out.mkdir(parents=True, exist_ok=True)
     rows: list[AblationRow] = []
     baselines: dict[tuple[int, int], dict[str, float]] = {}
+    base = preset(plan.base)
+    train_records = load_records(data, "train", base, cache_dir=cache_dir, limit=plan.limit)
+    valid_records = load_records(data, "valid", base, cache_dir=cache_dir, limit=plan.limit)
     for config in plan.configs():
-        train_set = load_windows(data, "train", config, cache_dir=cache_dir, limit=plan.limit)
-        valid_set = load_windows(data, "valid", config, cache_dir=cache_dir, limit=plan.limit)
+        crops = RecordCrops(train_records, config)
+        # Fixed-seed windows: one crop per validation record to score, one per training record for the baseline.
+        valid = RecordCrops(valid_records, config)({"record": torch.arange(len(valid_records))},
+                                                   torch.Generator().manual_seed(plan.seed))
+        fixed_train = crops({"record": torch.arange(len(train_records))}, torch.Generator().manual_seed(plan.seed + 1))
         torch.manual_seed(plan.seed)
         model = build_beat(config)
         stage = StageConfig(name=f"K{config.codebook_size}-T{config.context}-{'shared' if config.shared_codebook else 'separate'}",
@@ -73,13 +81,14 @@ def run_ablation(data: str | Path, out: str | Path, plan: AblationPlan, cache_di
                             learning_rate=plan.learning_rate, warmup_steps=min(50, plan.steps // 5),
                             seed=plan.seed, progress=progress)
         run_dir = out / "runs" / stage.name
-        train(model, train_set.tensors(), stage, run_dir)
-        logs = evaluate_logs(model, valid_set.tensors(), 64)
+        train(model, crops.index_data(plan.crops_per_record), stage, run_dir, batch_transform=crops)
+        logs = evaluate_logs(model, valid, 64)
         key = (config.codebook_size, config.context)
         baseline = None
         if key not in baselines:
-            baseline = fit_baseline(train_set.signal, config, seed=plan.seed)
-        scored = evaluate_windows(model, valid_set.signal, valid_set.lead_mask, baseline=baseline, clinical=False)
+            baseline = fit_baseline(fixed_train["signal"].numpy(), config, seed=plan.seed)
+        scored = evaluate_windows(model, valid["signal"].numpy(), valid["lead_mask"].numpy(), baseline=baseline,
+                                  clinical=False)
         if baseline is not None:
             baselines[key] = {"prd_percent": scored["baseline"]["prd_percent"], "mse": scored["baseline"]["mse"],
                               "bits_per_second": scored["bits_per_second"]}

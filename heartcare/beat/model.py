@@ -101,6 +101,24 @@ class Beat(nn.Module):
             x = x * mask[:, :, None]
         return x, mask
 
+    def compile_encoder(self) -> bool:
+        """Compile the encoder with `torch.compile` (inductor: fused norms/activations, C++ kernels)
+        for faster inference; returns False (and leaves the eager encoder) when compilation is
+        unavailable here, e.g. no C++ compiler. The first call after this pays the compile time."""
+        try:
+            compiled = torch.compile(self.encoder, dynamic=False)
+            with torch.inference_mode():
+                compiled(torch.zeros(1, self.config.leads, self.config.context))
+        except Exception:  # any backend failure: stay eager rather than break encoding
+            return False
+        # Not registered as a submodule: checkpoints keep only the encoder's own weights.
+        object.__setattr__(self, "_compiled_encoder", compiled)
+        return True
+
+    def _encoder_for_inference(self):
+        compiled = self.__dict__.get("_compiled_encoder")
+        return compiled if compiled is not None else self.encoder
+
     # ---- public API -----------------------------------------------------------------
     @torch.inference_mode()
     def encode(
@@ -114,7 +132,7 @@ class Beat(nn.Module):
         x, _ = self._as_batch(x, lead_mask)
         windows, count, padding = segment_windows(x, self.config.context)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-            latents = self.encoder(windows)
+            latents = (self.encoder if bfloat16 else self._encoder_for_inference())(windows)
         codes, latents = self.quantizer.encode(latents.float())
         batch = x.shape[0]
         return BeatCodes(
@@ -241,6 +259,7 @@ def build_beat(config: BeatConfig) -> Beat:
         rotation_trick=config.rotation_trick,
         kmeans_init=config.kmeans_init,
         dead_code_threshold=config.dead_code_threshold,
+        rare_code_share=config.rare_code_share,
     )
     return Beat(config, BeatEncoder(config), quantizer, build_decoder(config), build_prediction_head(config))
 

@@ -52,19 +52,27 @@ def rotate_to(vectors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return rotated * (target_norm / vector_norm).detach()
 
 
+USAGE_DECAY = 0.99  # per training step, for the long-run usage share of each code
+
+
 class EmaCodebook(nn.Module):
     """One codebook of `size` codes of width `dim`, learned by EMA (no gradients)."""
 
-    def __init__(self, size: int, dim: int, decay: float, dead_code_threshold: float, kmeans_init: bool) -> None:
+    def __init__(self, size: int, dim: int, decay: float, dead_code_threshold: float, kmeans_init: bool,
+                 rare_code_share: float = 0.0) -> None:
         super().__init__()
         self.size, self.dim, self.decay = size, dim, decay
         self.dead_code_threshold = dead_code_threshold
+        self.rare_code_share = rare_code_share
         self.register_buffer("embedding", torch.randn(size, dim) * dim**-0.5)
         self.register_buffer("cluster_size", torch.ones(size))
         self.register_buffer("embedding_sum", self.embedding.clone())
         # 1 once initialised (k-means or random); a buffer so checkpoints keep it.
         self.register_buffer("initialised", torch.tensor(0 if kmeans_init else 1, dtype=torch.long))
         self.register_buffer("restarts", torch.zeros((), dtype=torch.long))
+        # Long-run share of assignments per code (slow EMA): the fast codebook EMA is too
+        # noisy to tell a rarely used code from an unlucky one.
+        self.register_buffer("usage", torch.full((size,), 1.0 / size))
 
     def distances(self, flat: torch.Tensor) -> torch.Tensor:
         """[M, size] squared distances from flat [M, D] to every code."""
@@ -91,32 +99,48 @@ class EmaCodebook(nn.Module):
         self.initialised.fill_(1)
 
     @torch.no_grad()
-    def ema_update(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
-        """Move each used code towards the mean of its assigned vectors; restart dead ones."""
+    def ema_update(self, flat: torch.Tensor, codes: torch.Tensor, errors: torch.Tensor | None = None) -> None:
+        """Move each used code towards the mean of its assigned vectors; restart dead ones.
+
+        errors: [M] squared distance of each vector to its code (restarts favour badly served vectors).
+        """
         one_hot = F.one_hot(codes, self.size).to(flat.dtype)  # [M, size]
         counts = one_hot.sum(0)
         sums = one_hot.t() @ flat
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.usage.mul_(USAGE_DECAY).add_(counts / counts.sum().clamp_min(1.0), alpha=1 - USAGE_DECAY)
         self.embedding_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         # Laplace smoothing keeps rarely used codes from dividing by ~0.
         total = self.cluster_size.sum()
         smoothed = (self.cluster_size + 1e-5) / (total + self.size * 1e-5) * total
         self.embedding.copy_(self.embedding_sum / smoothed[:, None])
-        self.restart_dead_codes(flat)
+        self.restart_dead_codes(flat, errors)
 
     @torch.no_grad()
-    def restart_dead_codes(self, flat: torch.Tensor) -> int:
-        """Replace codes whose EMA usage fell below the threshold by random batch vectors."""
+    def restart_dead_codes(self, flat: torch.Tensor, errors: torch.Tensor | None = None) -> int:
+        """Replace codes whose EMA usage fell below the threshold by batch vectors.
+
+        With `errors` ([M] squared distance to the current code), vectors are drawn with
+        probability proportional to it (as in k-means++ seeding): a restarted code lands
+        where the codebook serves the data worst, so it is used (and lowers distortion)
+        instead of dying again next to a well-served cluster.
+        """
         dead = self.cluster_size < self.dead_code_threshold
+        if self.rare_code_share > 0:  # also codes taking under rare_code_share of a uniform share
+            dead |= self.usage < self.rare_code_share / self.size
         count = int(dead.sum())
         if count == 0:
             return 0
-        index = torch.randint(0, flat.shape[0], (count,), device=flat.device)
+        if errors is not None and float(errors.sum()) > 0:
+            index = torch.multinomial(errors.float(), count, replacement=count > errors.shape[0])
+        else:
+            index = torch.randint(0, flat.shape[0], (count,), device=flat.device)
         # A little noise so several restarts drawn from one vector split apart.
         fresh = flat[index] + 1e-3 * torch.randn_like(flat[index])
         self.embedding[dead] = fresh
         self.embedding_sum[dead] = fresh
         self.cluster_size[dead] = 1.0
+        self.usage[dead] = 1.0 / self.size  # a grace period of ~1 / (1 - USAGE_DECAY) steps
         self.restarts.add_(count)
         return count
 
@@ -136,11 +160,12 @@ class ResidualQuantizer(nn.Module):
         rotation_trick: bool = True,
         kmeans_init: bool = False,
         dead_code_threshold: float = 1e-3,
+        rare_code_share: float = 0.0,
     ) -> None:
         super().__init__()
         count = 1 if shared_codebook else levels
         self.codebooks = nn.ModuleList(
-            EmaCodebook(codebook_size, dim, decay, dead_code_threshold, kmeans_init) for _ in range(count)
+            EmaCodebook(codebook_size, dim, decay, dead_code_threshold, kmeans_init, rare_code_share) for _ in range(count)
         )
         self.levels, self.codebook_size = levels, codebook_size
         self.commitment, self.diversity, self.rotation_trick = commitment, diversity, rotation_trick
@@ -160,9 +185,9 @@ class ResidualQuantizer(nn.Module):
             if self.training and not bool(codebook.initialised):
                 codebook.kmeans_initialise(flat)
             distances = codebook.distances(flat)
-            level_codes = distances.argmin(1)
+            errors, level_codes = distances.min(1)
             if self.training:
-                codebook.ema_update(flat, level_codes)
+                codebook.ema_update(flat, level_codes, errors.clamp_min(0))
             chosen = F.embedding(level_codes, codebook.embedding)
             commits.append(F.mse_loss(residual, chosen.detach()))
             # Entropy of the batch-averaged soft assignment, as a loss in [0, 1]:
