@@ -92,6 +92,7 @@ def profile_worker(cohort: Path, args: argparse.Namespace) -> None:
     import cProfile
     import pstats
 
+    from heartcare.agent.build import keep_freed_memory
     from heartcare.agent.config import BuildConfig
     from heartcare.agent.inputs import PtbXlSource
     from heartcare.agent.process import process_record
@@ -101,6 +102,7 @@ def profile_worker(cohort: Path, args: argparse.Namespace) -> None:
     keys = source.keys()[: args.profile + 1]
     config = BuildConfig(sources=(f"ptbxl:{cohort}",), out=str(cohort / "unused"), images_per_record=args.images_per_record,
                          image_presets=tuple(args.presets.split(",")), image_dpi=args.image_dpi)
+    keep_freed_memory()  # as a build worker does
     record, extras = source.load(keys[0])
     process_record(record, extras, config, source.kind, keys[0], 0)  # warm-up: imports, fonts, caches
     clock = StageClock()

@@ -88,6 +88,40 @@ def step_draw(out: Path) -> None:
         console.print(f"{record.record_id} ({codes}): {path} and a 'photo' variant")
 
 
+# A demo-length Beat run: the cpu-small architecture for a few epochs on the small
+# cohort (about two minutes on 2 cores). Its figures show the pipeline works end to
+# end; the README's Beat figures come from `heartcare beat train --preset cpu-small`
+# on a 2,000-record cohort.
+DEMO_BEAT_EPOCHS = 5
+DEMO_BEAT_CROPS_PER_EPOCH = 3_200  # 100 steps of 32 random crops per epoch
+
+
+def step_beat(out: Path) -> None:
+    from heartcare.beat.data import load_windows
+    from heartcare.beat.evaluate import evaluate_windows, plot_examples
+    from heartcare.beat.fit import fit
+    from heartcare.beat.model import Beat
+
+    checkpoint = out / "beat"
+    result = fit(cohort_folder(out), checkpoint, "cpu-small", epochs=DEMO_BEAT_EPOCHS, resume=True,
+                 crops_per_epoch=DEMO_BEAT_CROPS_PER_EPOCH)
+    console.print(f"Beat (cpu-small, {DEMO_BEAT_EPOCHS} epochs): {result.steps} steps, checkpoint in {checkpoint}")
+    model = Beat.from_pretrained(checkpoint)
+    test = load_windows(cohort_folder(out), "test", model.config)
+    metrics = evaluate_windows(model, test.signal, test.lead_mask, clinical=False)
+    outputs = metrics.pop("_outputs")
+    figure = plot_examples(test.signal, outputs, model.config.fs, checkpoint / "eval-test.png")
+    (checkpoint / "eval-test.json").write_text(json.dumps(metrics, indent=2))
+    recon, code = metrics["recon"], metrics["code"]
+    usage = " / ".join(f"{value:.0f}%" for value in code["usage_percent"])
+    console.print(
+        f"test fold ({metrics['windows']} windows, {metrics['bits_per_window']:.0f} bits each): "
+        f"PRD {recon['prd_percent']:.1f}%, Pearson r {recon['pearson']:.2f}, "
+        f"prediction r {metrics['pred']['pearson']:.2f}, Code% per level {usage} "
+        f"(of {metrics['windows'] * model.config.queries} codes drawn per level); figure {figure}"
+    )
+
+
 def step_dataset(out: Path) -> None:
     from heartcare.agent import BuildConfig, build_dataset
     from heartcare.agent.commands import dataset_stats
@@ -107,6 +141,7 @@ STEPS: dict[str, Callable[[Path], None]] = {
     "real-ecg": step_real_ecg,
     "cohort": step_cohort,
     "draw": step_draw,
+    "beat": step_beat,
     "dataset": step_dataset,
 }
 

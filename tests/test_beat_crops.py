@@ -78,3 +78,13 @@ def test_training_on_crops_resumes_exactly(tmp_path) -> None:
     train(second, data, _stage(max_steps=5), tmp_path / "b", resume=True, batch_transform=crops)
     for name, tensor in straight.state_dict().items():
         assert torch.equal(tensor, second.state_dict()[name]), name
+
+
+def test_crops_per_record_keep_the_epoch_size() -> None:
+    from heartcare.beat.fit import CROPS_PER_EPOCH, crops_per_record
+
+    budget = CROPS_PER_EPOCH["cpu-small"]
+    assert crops_per_record(budget, 1_600) == 8  # a 2,000-record cohort's training folds
+    assert crops_per_record(budget, 4_000) == 3
+    assert crops_per_record(budget, 17_440) == 1  # PTB-XL size: every record still seen once
+    assert crops_per_record(budget, 0) >= 1

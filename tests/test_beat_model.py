@@ -154,3 +154,36 @@ def test_bfloat16_encode_keeps_shapes_and_mostly_codes(tiny: Beat) -> None:
     fast = tiny.encode(x, bfloat16=True)
     assert fast.codes.shape == reference.codes.shape and fast.latents.dtype == torch.float32
     assert (fast.codes == reference.codes).float().mean() > 0.5
+
+
+def test_window_parallel_encode_equals_one_thread(tiny: Beat) -> None:
+    """Many windows with 2 torch threads run in chunks on pool threads: same latents and
+    codes as one thread, windows kept in order, and the thread setting restored."""
+    x = torch.randn(3, 12, tiny.config.context * 50)  # 150 windows: several chunks per thread
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        reference = tiny.encode(x)
+        torch.set_num_threads(2)
+        parallel = tiny.encode(x)
+        assert torch.get_num_threads() == 2
+        with torch.inference_mode():
+            direct = tiny.encoder(segment_windows(x, tiny.config.context)[0])
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.allclose(parallel.latents, reference.latents, atol=1e-5)
+    assert torch.equal(parallel.codes, reference.codes)
+    assert torch.allclose(reference.latents.reshape(direct.shape[0], -1, direct.shape[-1]),
+                          tiny.quantizer.encode(direct)[1], atol=1e-5)
+
+
+def test_inference_block_equals_autograd_block() -> None:
+    """The inference-mode block (in-place adds and GELU, contiguous q/k/v) computes the same."""
+    from heartcare.beat.transformer import Transformer
+
+    torch.manual_seed(0)
+    transformer = Transformer(dim=16, depth=3, heads=2, head_dim=8, mlp_ratio=4).eval()
+    x = torch.randn(5, 12, 16)
+    reference = transformer(x.clone())
+    with torch.inference_mode():
+        assert torch.allclose(transformer(x.clone()), reference, atol=1e-5)

@@ -21,7 +21,8 @@ import numpy as np
 from heartcare.agent.config import BuildConfig
 from heartcare.agent.description import QaItem
 from heartcare.agent.inputs import RecordSource, open_source
-from heartcare.agent.writer import PARTS, atomic_write_bytes, shard_done, write_shard
+from heartcare.agent.writer import PARTS, shard_done, write_shard
+from heartcare.atomic import write_atomic
 from heartcare.errors import ConfigError, HeartcareError
 
 CONFIG_FILE = "build_config.json"
@@ -60,9 +61,34 @@ def warm_imports() -> None:
             continue
 
 
+# glibc mallopt parameters (malloc.h): serve blocks up to 32 MB from the heap, and
+# return the heap's free top to the kernel only past 256 MB.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory() -> None:
+    """Let this process reuse freed image buffers instead of page-faulting fresh ones in.
+
+    A record allocates and frees many multi-megabyte arrays (an 1100x850 RGB float32
+    image is 11 MB). glibc maps such blocks with mmap and unmaps them on free, so each
+    new one is faulted in page by page again: ~15% of a worker's time at 100 dpi.
+    Kept in the heap, memory stays at one record's peak (+8 MB measured). No-op
+    without glibc's malloc.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already runs on
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows)
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 256 << 20)
+
+
 def _init_worker(sources: list[RecordSource], config: BuildConfig) -> None:
     global _WORKER_SOURCES, _WORKER_CONFIG
     _WORKER_SOURCES, _WORKER_CONFIG = sources, config
+    keep_freed_memory()
 
 
 def run_shard(shard: int, jobs: list[tuple[int, str]]) -> tuple[int, int, int, dict[str, float]]:
@@ -117,7 +143,7 @@ def _prepare_folder(out: Path, config: BuildConfig) -> None:
     if out.exists() and any(out.iterdir()):
         raise ConfigError(out, "exists and is not empty (and is not a HeartAgent build)")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(marker, config.fingerprint().encode())
+    write_atomic(marker, config.fingerprint().encode())
 
 
 def build_dataset(

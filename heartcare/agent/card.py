@@ -17,7 +17,7 @@ from typing import Any
 from heartcare import __version__
 from heartcare.agent.config import BuildConfig
 from heartcare.agent.templates import distinct_n, phrasing_counts
-from heartcare.agent.writer import atomic_write_bytes
+from heartcare.atomic import write_atomic
 
 FORMAT_VERSION = 1
 TIMING_HEADING = "## Build timing"
@@ -119,7 +119,7 @@ def _plot_labels(out: Path, distribution: dict[str, int]) -> str:
     """card/label_distribution.png: the 30 most frequent codes as bars (see `bar_chart_png`)."""
     data = bar_chart_png(list(distribution.items())[:30], "SCP-ECG label distribution (30 most frequent)")
     relative = "card/label_distribution.png"
-    atomic_write_bytes(out / relative, data)
+    write_atomic(out / relative, data)
     return relative
 
 
@@ -165,8 +165,8 @@ def write_card(
     plot = _plot_labels(out, distribution)
     if plot:
         card["files"]["label_plot"] = plot
-    atomic_write_bytes(out / "README.md", render_markdown(card, skipped, timing).encode())
-    atomic_write_bytes(out / "dataset.json", json.dumps(card, indent=1, sort_keys=True).encode())
+    write_atomic(out / "README.md", render_markdown(card, skipped, timing).encode())
+    write_atomic(out / "dataset.json", json.dumps(card, indent=1, sort_keys=True).encode())
     return card
 
 

@@ -12,7 +12,8 @@ from heartcare.agent.description import QaItem
 from heartcare.agent.process import description_from_row
 from heartcare.agent.questions.comparison import comparison_set
 from heartcare.agent.splits import SPLITS, drop_cross_split_duplicates, overlap_report
-from heartcare.agent.writer import atomic_write_bytes, items_table, read_shard, write_table
+from heartcare.agent.writer import items_table, read_shard, write_table
+from heartcare.atomic import write_atomic
 
 
 def _comparison(descriptions, config: BuildConfig) -> list[QaItem]:
@@ -102,5 +103,5 @@ def finalize(
     timing = {**timing, "total_s": round(time.perf_counter() - started, 1), "finalize_s": round(time.perf_counter() - stage_two, 1)}
     card = write_card(out, config, records, tables, skipped, overlap, timing, rewrite_stats)
     report = {"skipped": skipped, "timing": timing, "rewrite": rewrite_stats}
-    atomic_write_bytes(out / "build_report.json", json.dumps(report, indent=1).encode())
+    write_atomic(out / "build_report.json", json.dumps(report, indent=1).encode())
     return card["totals"]

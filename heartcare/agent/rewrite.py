@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from heartcare.agent.writer import atomic_write_bytes
+from heartcare.atomic import write_atomic
 from heartcare.errors import ConfigError
 
 PROMPT = (
@@ -107,7 +107,7 @@ class LlmRewriter:
         except (TimeoutError, urllib.error.HTTPError):
             self.stats["failed"] += 1
             return None
-        atomic_write_bytes(cache, json.dumps({"model": self.model, "prompt": prompt, "reply": reply}).encode())
+        write_atomic(cache, json.dumps({"model": self.model, "prompt": prompt, "reply": reply}).encode())
         return reply
 
     def rewrite(self, text: str, kind: str, terms: list[str]) -> str:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from heartcare.agent.description import QaItem
+from heartcare.atomic import write_atomic
 
 PARTS = "parts"
 
@@ -75,25 +74,13 @@ def records_schema():
     )
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_table(path: Path, table) -> None:
     """Parquet, atomically; zstd keeps QA text small and the bytes are deterministic."""
     import pyarrow.parquet as pq
 
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd", row_group_size=65536)
-    atomic_write_bytes(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
 
 
 def items_table(items: list[QaItem]):
@@ -118,7 +105,7 @@ def write_shard(
 ) -> None:
     """All files of one shard; the records part goes last (the completion marker)."""
     for relative, data in images:
-        atomic_write_bytes(out / relative, data)
+        write_atomic(out / relative, data)
     signal_file = f"signals/shard-{shard:05d}.npy"
     offset = 0
     for row, signal in zip(rows, signals, strict=True):
@@ -129,9 +116,9 @@ def write_shard(
     stacked = np.concatenate(signals, axis=1) if signals else np.zeros((12, 0), np.float32)
     buffer = io.BytesIO()
     np.save(buffer, stacked.astype(np.float32), allow_pickle=False)
-    atomic_write_bytes(out / signal_file, buffer.getvalue())
+    write_atomic(out / signal_file, buffer.getvalue())
     write_table(out / PARTS / f"qa-{shard:05d}.parquet", items_table(items))
-    atomic_write_bytes(out / PARTS / f"skipped-{shard:05d}.json", json.dumps(skipped, indent=1).encode())
+    write_atomic(out / PARTS / f"skipped-{shard:05d}.json", json.dumps(skipped, indent=1).encode())
     write_table(out / PARTS / f"records-{shard:05d}.parquet", records_table(rows))
 
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from heartcare.atomic import write_atomic
 from heartcare.beat.config import BeatConfig
 from heartcare.beat.data import SPLIT_FOLDS, Split, to_model_rate
 from heartcare.errors import DatasetLayoutError, HeartcareError
@@ -53,7 +52,7 @@ def load_records(
     limit: int | None = None, source_fs: int = 500,
 ) -> RecordSet:
     """Every record of a split, resampled and cleaned once, then cached (safetensors + JSON)."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file, save
 
     root = Path(root)
     if split not in SPLIT_FOLDS:
@@ -91,12 +90,10 @@ def load_records(
     for row, signal in enumerate(signals):
         stacked[row, :, longest - signal.shape[1]:] = signal
     result = RecordSet(stacked, lengths, np.stack(masks).astype(bool), ids, skipped)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(handle)
-    save_file({"signal": result.signal, "lengths": result.lengths, "lead_mask": result.lead_mask.astype(np.uint8)}, temporary)
-    path.with_suffix(".json").write_text(json.dumps({"record_ids": ids, "skipped": skipped}))
-    os.replace(temporary, path)
+    # The sidecar first: the tensors file appearing is what marks the cache complete.
+    write_atomic(path.with_suffix(".json"), json.dumps({"record_ids": ids, "skipped": skipped}))
+    write_atomic(path, save({"signal": result.signal, "lengths": result.lengths,
+                             "lead_mask": result.lead_mask.astype(np.uint8)}))
     return result
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from heartcare.atomic import write_atomic
 from heartcare.beat.config import BeatConfig
 from heartcare.ecg.record import Ecg
 from heartcare.ecg.windows import NormalizationStats, normalize_beat
@@ -106,7 +105,7 @@ def load_windows(
     source_fs: int = 500,
 ) -> WindowSet:
     """All windows of a split of a PTB-XL-layout folder (cached); bad records are skipped and listed."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file, save
 
     root = Path(root)
     if split not in SPLIT_FOLDS:
@@ -140,10 +139,8 @@ def load_windows(
         raise DatasetLayoutError(root, f"no usable records in split {split!r} (folds {SPLIT_FOLDS[split]})")
     result = WindowSet(np.stack(windows).astype(np.float32), np.stack(masks).astype(bool), ids, skipped,
                        np.asarray(scales, dtype=np.float32))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(handle)
-    save_file({"signal": result.signal, "lead_mask": result.lead_mask.astype(np.uint8), "scales": result.scales}, temporary)
-    path.with_suffix(".json").write_text(json.dumps({"record_ids": ids, "skipped": skipped}))
-    os.replace(temporary, path)
+    # The sidecar first: the tensors file appearing is what marks the cache complete.
+    write_atomic(path.with_suffix(".json"), json.dumps({"record_ids": ids, "skipped": skipped}))
+    write_atomic(path, save({"signal": result.signal, "lead_mask": result.lead_mask.astype(np.uint8),
+                             "scales": result.scales}))
     return result

@@ -18,14 +18,21 @@ from heartcare.train.config import StageConfig
 # stage that reaches a useful tokenizer on the simulated cohort in minutes.
 STAGES: dict[str, StageConfig] = {
     "paper": StageConfig(name="beat", epochs=50, batch_size=32, learning_rate=1e-4, warmup_steps=500),
-    # 8 epochs x 8 random crops per record: ~3,200 steps on the 2,000-record simulated cohort.
+    # 8 epochs of ~12,800 random crops (see CROPS_PER_EPOCH): ~3,200 steps, ~13 min on 2 cores.
     "cpu-small": StageConfig(name="beat-cpu-small", epochs=8, batch_size=32, learning_rate=2e-3, warmup_steps=100,
                              min_learning_rate_ratio=0.05, threads=2),
     "tiny": StageConfig(name="beat-tiny", epochs=2, batch_size=8, learning_rate=1e-3, warmup_steps=2),
 }
-# Training windows per record per epoch: 0 = the one quality-chosen window per record
-# (the paper's setting), k > 0 = k random-offset crops of each cached 250-Hz record.
-CROPS_PER_RECORD: dict[str, int] = {"paper": 0, "cpu-small": 8, "tiny": 0}
+# Training windows per epoch: 0 = the one quality-chosen window per record (the paper's
+# setting); n > 0 = random-offset crops of the cached 250-Hz records, as many per record
+# as make about n windows (at least one each), so an epoch costs the same time on a
+# 2,000-record cohort (8 crops each) as on a PTB-XL-size one (1 each).
+CROPS_PER_EPOCH: dict[str, int] = {"paper": 0, "cpu-small": 12_800, "tiny": 0}
+
+
+def crops_per_record(windows_per_epoch: int, records: int) -> int:
+    """Crops of each record per epoch for a budget of `windows_per_epoch` windows."""
+    return max(1, round(windows_per_epoch / max(records, 1)))
 
 
 @dataclass
@@ -53,7 +60,7 @@ def fit(
     limit: int | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
-    crops_per_record: int | None = None,
+    crops_per_epoch: int | None = None,
 ) -> FitResult:
     """Train (or resume training) a Beat tokenizer on `data`'s folds 1-8, validating on fold 9."""
     import torch
@@ -72,13 +79,14 @@ def fit(
     stage = StageConfig.from_dict({**stage.to_dict(), **changes})
     if stage.threads:
         torch.set_num_threads(stage.threads)
-    crops = CROPS_PER_RECORD.get(preset_name, 0) if crops_per_record is None else crops_per_record
+    budget = CROPS_PER_EPOCH.get(preset_name, 0) if crops_per_epoch is None else crops_per_epoch
     transform = None
-    if crops > 0:
+    if budget > 0:
         from heartcare.beat.crops import RecordCrops, load_records
 
         records = load_records(data, "train", config, cache_dir=cache_dir, limit=limit)
         transform = RecordCrops(records, config)
+        crops = crops_per_record(budget, len(records))
         train_tensors, train_count, train_skipped = transform.index_data(crops), len(records) * crops, len(records.skipped)
     else:
         train_set = load_windows(data, "train", config, cache_dir=cache_dir, limit=limit)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from heartcare.atomic import write_atomic
 from heartcare.beat.config import BeatConfig
 from heartcare.beat.decoder import PatchDecoder, build_decoder, build_prediction_head
 from heartcare.beat.encoder import BeatEncoder
@@ -25,6 +27,16 @@ from heartcare.errors import InvalidSignalError, UnreadableFileError
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+
+# Window-parallel encoding (see `_encode_windows`): windows per single-threaded call (the
+# paper encoder's best one-thread rate, measured over 16-128) and the fewest per call
+# worth a thread of its own.
+ENCODE_CHUNK = 64
+ENCODE_MIN_CHUNK = 8
+_encode_lock = threading.Lock()  # the thread-count switch is process-wide: one switcher at a time
+_encode_pools: dict[int, ThreadPoolExecutor] = {}
+# A forked child inherits the pools but not their threads (work sent there would wait forever).
+os.register_at_fork(after_in_child=_encode_pools.clear)
 
 
 @dataclass
@@ -104,7 +116,9 @@ class Beat(nn.Module):
     def compile_encoder(self) -> bool:
         """Compile the encoder with `torch.compile` (inductor: fused norms/activations, C++ kernels)
         for faster inference; returns False (and leaves the eager encoder) when compilation is
-        unavailable here, e.g. no C++ compiler. The first call after this pays the compile time."""
+        unavailable here, e.g. no C++ compiler. The first call after this pays the compile time.
+        The compiled encoder runs with intra-op threads, so on shared cores it can be slower
+        than the eager window-parallel path (benchmarks/beat.py reports both)."""
         try:
             compiled = torch.compile(self.encoder, dynamic=False)
             with torch.inference_mode():
@@ -115,9 +129,46 @@ class Beat(nn.Module):
         object.__setattr__(self, "_compiled_encoder", compiled)
         return True
 
-    def _encoder_for_inference(self):
-        compiled = self.__dict__.get("_compiled_encoder")
-        return compiled if compiled is not None else self.encoder
+    def _encode_windows(self, windows: torch.Tensor, bfloat16: bool) -> torch.Tensor:
+        """Encoder latents [N, queries, dim] of windows [N, leads, context].
+
+        With T > 1 torch threads and enough windows, the eager encoder runs on chunks of
+        windows in T Python threads with one torch thread each (windows are independent,
+        so the result is the same). Intra-op threading pays a thread barrier after every
+        small op (norm, GELU, attention per layer) and stalls whenever the OS deschedules
+        one of its threads; measured on 2 shared cores, one thread per chunk roughly
+        doubled the encoder's rate. Fewer than 2 x ENCODE_MIN_CHUNK windows run on one
+        thread: there the barriers dominate (batch 1: 19 ms on one thread, 860 ms on two
+        busy shared cores). The torch.compile'd encoder keeps intra-op threading (its
+        kernels fix their thread count when compiled).
+        """
+        compiled = None if bfloat16 else self.__dict__.get("_compiled_encoder")
+        threads = torch.get_num_threads()
+        count = windows.shape[0]
+        if compiled is not None:
+            return compiled(windows)
+        if threads < 2 or not _encode_lock.acquire(blocking=False):
+            return self._encode_chunk(windows, bfloat16)
+        try:
+            torch.set_num_threads(1)
+            try:
+                if count < 2 * ENCODE_MIN_CHUNK:  # too few to split: one thread, no barriers
+                    return self._encode_chunk(windows, bfloat16)
+                chunk = max(ENCODE_MIN_CHUNK, min(ENCODE_CHUNK, -(-count // threads)))
+                pool = _encode_pools.get(threads) or _encode_pools.setdefault(
+                    threads, ThreadPoolExecutor(threads, thread_name_prefix="beat-encode")
+                )
+                parts = list(pool.map(lambda part: self._encode_chunk(part, bfloat16), windows.split(chunk)))
+            finally:
+                torch.set_num_threads(threads)
+        finally:
+            _encode_lock.release()
+        return torch.cat(parts)
+
+    def _encode_chunk(self, windows: torch.Tensor, bfloat16: bool) -> torch.Tensor:
+        # Inference and autocast modes are per thread: set them here for pool threads too.
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            return self.encoder(windows)
 
     # ---- public API -----------------------------------------------------------------
     @torch.inference_mode()
@@ -131,8 +182,7 @@ class Beat(nn.Module):
         """
         x, _ = self._as_batch(x, lead_mask)
         windows, count, padding = segment_windows(x, self.config.context)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-            latents = (self.encoder if bfloat16 else self._encoder_for_inference())(windows)
+        latents = self._encode_windows(windows, bfloat16)
         codes, latents = self.quantizer.encode(latents.float())
         batch = x.shape[0]
         return BeatCodes(
@@ -212,13 +262,13 @@ class Beat(nn.Module):
     # ---- checkpoints ----------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write config.json + model.safetensors (each atomically) into `directory`."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {name: tensor.detach().contiguous() for name, tensor in self.state_dict().items()}
-        _atomic_write(directory / WEIGHTS_FILE, lambda path: save_file(state, str(path), metadata={"format": "pt", "model": "beat"}))
-        _atomic_write(directory / CONFIG_FILE, lambda path: Path(path).write_text(self.config.to_json()))
+        write_atomic(directory / WEIGHTS_FILE, save(state, metadata={"format": "pt", "model": "beat"}))
+        write_atomic(directory / CONFIG_FILE, self.config.to_json())
         return directory
 
     @classmethod
@@ -263,14 +313,3 @@ def build_beat(config: BeatConfig) -> Beat:
     )
     return Beat(config, BeatEncoder(config), quantizer, build_decoder(config), build_prediction_head(config))
 
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over `path`."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)

@@ -13,13 +13,12 @@ new ones fail loudly on old code.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from heartcare.atomic import write_atomic
 from heartcare.beat.config import BeatConfig
 from heartcare.ecg.windows import NormalizationStats
 from heartcare.errors import UnreadableFileError
@@ -45,10 +44,9 @@ class TokenFile:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temporary name, then rename)."""
-        from safetensors.numpy import save_file
+        from safetensors.numpy import save
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         metadata = {
             "format": TOKEN_FORMAT,
             "version": str(TOKEN_VERSION),
@@ -63,15 +61,7 @@ class TokenFile:
             "source": self.source,
             "extra": json.dumps(self.extra),
         }
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-        try:
-            save_file({"codes": np.ascontiguousarray(self.codes, dtype=np.int16)}, temporary, metadata=metadata)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-        return path
+        return write_atomic(path, save({"codes": np.ascontiguousarray(self.codes, dtype=np.int16)}, metadata=metadata))
 
     @classmethod
     def load(cls, path: str | Path) -> TokenFile:

@@ -6,10 +6,12 @@ preview` and the demo to put simulated records next to a real one drawn the same
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
+from heartcare.atomic import write_atomic
 from heartcare.ecg.record import Ecg
 
 
@@ -38,11 +40,10 @@ def draw_sheet(ecg: Ecg, path: str | Path, title: str = "", seconds: float = 5.0
         axis.text(0.01, 0.82, name, transform=axis.transAxes, fontsize=9)
     figure.suptitle(title, fontsize=8, wrap=True)
     figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=80)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
     plt.close(figure)
-    temporary.replace(path)
-    return path
+    return write_atomic(path, buffer.getvalue())
 
 
 PREVIEW_CONDITIONS: tuple[str, ...] = (
