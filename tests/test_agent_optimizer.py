@@ -26,10 +26,8 @@ def test_optimize_resamples_and_removes_wander_and_mains():
     assert np.corrcoef(lead, reference)[0, 1] > 0.9  # the beats survive
 
 
-def test_fast_welch_matches_scipy_and_finds_mains():
-    from scipy import signal as scipy_signal
-
-    from heartcare.ecg.preprocess import _welch_total, detect_mains
+def test_mains_detection():
+    from heartcare.ecg.preprocess import detect_mains
 
     rng = np.random.default_rng(0)
     for fs, mains in ((250.0, 50.0), (250.0, 60.0), (500.0, None), (500.0, 60.0), (100.0, None)):
@@ -37,10 +35,4 @@ def test_fast_welch_matches_scipy_and_finds_mains():
         signal = rng.normal(0, 0.05, (12, time.size)) + np.sin(2 * np.pi * 1.1 * time) ** 21
         if mains:
             signal = signal + 0.1 * np.sin(2 * np.pi * mains * time)
-        freqs, total = _welch_total(signal, fs)
-        reference_freqs, reference = scipy_signal.welch(signal, fs=fs, nperseg=int(fs * 2), axis=1)
-        np.testing.assert_allclose(freqs, reference_freqs)
-        inner = slice(1, -1)  # scipy doubles the one-sided bins except DC and Nyquist
-        ratio = reference.sum(axis=0)[inner] / total[inner]
-        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-6)  # the same spectrum up to one constant
         assert detect_mains(Ecg(signal.astype(np.float32), fs)) == (mains if fs > 130 else None)

@@ -72,18 +72,19 @@ def augmented_file(
     "jpeg_quality". `clock` times "augment" and "encode_png"/"encode_jpeg".
     """
     from heartcare.agent.png import encode_png
-    from heartcare.render.augment import replay
+    from heartcare.render.augment import replay_picture
 
     steps = sample_steps(sheet.shape, preset, seed, colours)
     parameters: dict[str, Any] = {"augment": {"preset": preset, "seed": seed, "steps": steps}}
     if preset not in JPEG_PRESETS:
         with timed(clock, "augment"):
-            image = replay(sheet, steps)
+            image = replay_picture(sheet, steps) if steps else sheet
         with timed(clock, "encode_png"):
-            return encode_png(image), {**parameters, "format": "png"}  # one-filter PNG, see `png`
+            return encode_png(np.asarray(image)), {**parameters, "format": "png"}  # one-filter PNG, see `png`
     final_jpeg = bool(steps) and steps[-1]["step"] == "jpeg"
     with timed(clock, "augment"):
-        image = replay(sheet, steps[:-1] if final_jpeg else steps)
+        kept = steps[:-1] if final_jpeg else steps
+        image = replay_picture(sheet, kept) if kept else sheet
     quality = int(steps[-1]["quality"]) if final_jpeg else JPEG_QUALITY
     with timed(clock, "encode_jpeg"):
         data = encode_jpeg(image, quality)

@@ -7,13 +7,14 @@ filters run forward-backward (zero phase) so wave onsets and offsets do not move
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 from scipy import signal as scipy_signal
 
+from heartcare.ecg.detect import butterworth
 from heartcare.ecg.record import Ecg
+from heartcare.ecg.spectrum import welch
 from heartcare.errors import ConfigError, InvalidSignalError, SamplingRateError
 
 # Polyphase filters get slow when the ratio's terms grow (e.g. 500 -> 257.3 Hz);
@@ -84,19 +85,13 @@ def bandpass(ecg: Ecg, low: float | None = 0.5, high: float | None = 40.0, order
         high = None
     if low is None and high is None:
         return ecg
-    sos = _butterworth(order, None if low is None else float(low), None if high is None else float(high), float(ecg.fs))
-    return ecg.with_signal(_zero_phase(sos, ecg.signal.astype(np.float64)).astype(np.float32))
-
-
-@lru_cache(maxsize=64)
-def _butterworth(order: int, low: float | None, high: float | None, fs: float) -> np.ndarray:
-    """Second-order sections of a Butterworth filter, designed once per (order, band, rate):
-    the design costs more than filtering 10 s of 12 leads, and batch jobs reuse a few rates."""
     if low is not None and high is not None:
-        return scipy_signal.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
-    if low is not None:
-        return scipy_signal.butter(order, low, btype="highpass", fs=fs, output="sos")
-    return scipy_signal.butter(order, high, btype="lowpass", fs=fs, output="sos")
+        sos = butterworth(order, (float(low), float(high)), "bandpass", float(ecg.fs))
+    elif low is not None:
+        sos = butterworth(order, float(low), "highpass", float(ecg.fs))
+    else:
+        sos = butterworth(order, float(high), "lowpass", float(ecg.fs))
+    return ecg.with_signal(_zero_phase(sos, ecg.signal.astype(np.float64)).astype(np.float32))
 
 
 def remove_baseline(ecg: Ecg, cutoff_hz: float = 0.5) -> Ecg:
@@ -153,7 +148,8 @@ def detect_mains(ecg: Ecg) -> float | None:
     """50 or 60 when that line frequency stands out of the spectrum, else None."""
     if ecg.fs <= 130 or ecg.seconds < 1:
         return None
-    freqs, total = _welch_total(ecg.signal, ecg.fs)
+    freqs, power = welch(ecg.signal, ecg.fs, min(ecg.samples, int(ecg.fs * 2)))
+    total = power.sum(axis=0)
     scores = {}
     for mains in (50.0, 60.0):
         peak = total[np.abs(freqs - mains) <= 1.0].max(initial=0.0)
@@ -161,23 +157,6 @@ def detect_mains(ecg: Ecg) -> float | None:
         scores[mains] = peak / (np.median(around) + 1e-12) if around.size else 0.0
     best = max(scores, key=scores.get)
     return best if scores[best] > 20 else None
-
-
-@lru_cache(maxsize=8)
-def _hann(length: int) -> np.ndarray:
-    return np.hanning(length + 1)[:-1]  # periodic Hann, as scipy's welch uses
-
-
-def _welch_total(signal: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """(freqs, power summed over leads) of Welch's estimate with 2 s Hann segments, half
-    overlap, mean removed per segment: `scipy.signal.welch`'s defaults up to a constant
-    scale (which the ratios in `detect_mains` cancel), in one batched FFT instead of
-    scipy's general STFT path (several times faster on a 10 s record)."""
-    length = min(signal.shape[1], int(fs * 2))
-    segments = np.lib.stride_tricks.sliding_window_view(signal, length, axis=1)[:, :: length - length // 2]
-    segments = segments - segments.mean(axis=2, keepdims=True)
-    power = np.abs(np.fft.rfft(segments * _hann(length), axis=2)) ** 2  # [leads, segments, bins]
-    return np.fft.rfftfreq(length, 1 / fs), power.mean(axis=1).sum(axis=0)
 
 
 CleanMethod = Literal["heartcare", "neurokit"]

@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal as scipy_signal
 
 from heartcare.ecg.record import Ecg
+from heartcare.ecg.spectrum import welch
 from heartcare.errors import ConfigError
 
 
@@ -65,7 +65,7 @@ def assess(signal: np.ndarray, fs: float) -> LeadQuality:
     baseline = np.ones(leads)
     if samples >= int(fs) and fs > 80:
         segment = min(samples, int(fs * 4))
-        freqs, power = scipy_signal.welch(data, fs=fs, nperseg=segment, axis=1)
+        freqs, power = welch(data, fs, segment)
         band = lambda low, high: power[:, (freqs >= low) & (freqs <= high)].sum(axis=1) + 1e-12  # noqa: E731
         qrs_share = band(5, 15) / band(5, 40)
         noise = _ramp(qrs_share, 0.2, 0.45)

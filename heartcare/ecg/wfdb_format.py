@@ -1,4 +1,4 @@
-"""WFDB records (`.hea` + `.dat`/`.mat`), the PhysioNet format, read through `wfdb`.
+"""WFDB records (`.hea` + `.dat`/`.mat`), the PhysioNet format: numpy fast path, `wfdb` for the rest.
 
 `wfdb` trusts the header: a truncated `.dat` either crashes deep inside numpy or
 comes back silently short. So before decoding we compare each signal file's size

@@ -146,15 +146,26 @@ def replay(image: np.ndarray, steps: list[dict[str, Any]]) -> np.ndarray:
 
     image: [H, W, 3] (or [H, W]) uint8; returns a new [H, W, 3] uint8 array.
     """
-    from PIL import Image
-
     image = _as_rgb(image)
+    if not steps:
+        _check_steps(steps)
+        return image.copy()  # "clean": no round trip through Pillow
+    return np.array(replay_picture(image, steps))
+
+
+def _check_steps(steps: list[dict[str, Any]]) -> None:
     for record in steps:
         if record.get("step") not in STEPS:
             raise ConfigError(None, f"unknown augmentation step {record.get('step')!r} in recorded parameters")
-    if not steps:
-        return image.copy()  # "clean": no round trip through Pillow
-    picture = Image.fromarray(image)
+
+
+def replay_picture(image: np.ndarray, steps: list[dict[str, Any]]):
+    """`replay` returning the Pillow RGB image: for callers that encode it next (JPEG/PNG),
+    which saves converting to an array and back."""
+    from PIL import Image
+
+    _check_steps(steps)
+    picture = Image.fromarray(_as_rgb(image))
     index = 0
     while index < len(steps):
         kind = STEPS[steps[index]["step"]].kind
@@ -168,4 +179,4 @@ def replay(image: np.ndarray, steps: list[dict[str, Any]]) -> np.ndarray:
         params = {key: value for key, value in steps[index].items() if key != "step"}
         picture = STEPS[steps[index]["step"]].picture(picture, **params)
         index += 1
-    return np.array(picture)
+    return picture
