@@ -258,3 +258,11 @@ def test_neurokit_cross_check_is_guarded() -> None:
         opinion = cross_check_neurokit(ecg)  # neurokit raises on these; the guard answers
         assert set(opinion) >= {"hr_bpm", "pr_ms", "qrs_ms", "qt_ms"}
     assert "error" in cross_check_neurokit(Ecg(np.zeros((1, 500), np.float32), 500.0, leads=("I",)))
+
+
+@pytest.mark.parametrize("beats", [1, 2, 5, 8])
+def test_median_of_rows_equals_numpy_median(beats):
+    from heartcare.ecg.delineate import median_of_rows
+
+    values = np.random.default_rng(beats).normal(size=(beats, 12, 40))
+    assert np.array_equal(median_of_rows(values), np.median(values, axis=0))

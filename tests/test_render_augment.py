@@ -189,3 +189,12 @@ def test_replay_returns_a_new_writable_array(sheet):
         assert out is not sheet and out.flags.writeable
         out[0, 0] = 0  # must not touch the caller's sheet
     assert sheet.flags.writeable
+
+
+def test_noise_bytes_are_the_generators_raw_output_in_little_endian_order():
+    from heartcare.render.augment_filters import random_bytes
+
+    words = np.random.PCG64(5).random_raw(2)
+    expected = b"".join(int(word).to_bytes(8, "little") for word in words)
+    assert random_bytes(5, 13) == expected[:13]
+    assert random_bytes(5, 13) != random_bytes(6, 13)

@@ -31,12 +31,16 @@ def test_opencv_blur_equals_numpy_blur(sigma):
         assert np.array_equal(got, expected), (sigma, shape)
 
 
-def test_opencv_rounding_matches_integer_shift_for_every_sum():
+def test_opencv_rounding_matches_integer_rounding_for_every_sum():
     import cv2
 
-    sums = np.arange(255 * 256 + 1, dtype=np.float32)[None, :]  # every sum a pass can produce
-    rounded = cv2.convertScaleAbs(sums + np.float32(0.5), alpha=1.0 / 256)[0]
-    assert np.array_equal(rounded, ((np.arange(255 * 256 + 1) + 128) >> 8).astype(np.uint8))
+    from heartcare.render.augment_filters import round_sums
+
+    sums = np.arange(255 * 65536 + 1, dtype=np.uint32)  # every 2-D sum a blur can produce
+    rounded = cv2.convertScaleAbs(sums.astype(np.float32)[None, :], alpha=1.0 / 65536)[0]
+    assert np.array_equal(rounded, round_sums(sums))
+    # ties go to even: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2
+    assert round_sums(np.array([32768, 98304, 163840], np.uint32)).tolist() == [0, 2, 2]
 
 
 def test_blur_step_on_a_sheet_sized_image_uses_the_same_pixels():

@@ -55,6 +55,14 @@ class Boundaries:
     reasons: dict[str, str] = field(default_factory=dict)
 
 
+def median_of_rows(values: np.ndarray) -> np.ndarray:
+    """`np.median(values, axis=0)` for a few beats over many samples, same values, ~3x faster:
+    one sort along the short axis instead of numpy's per-column partition along a strided axis."""
+    ordered = np.sort(values, axis=0)
+    middle = values.shape[0] // 2
+    return ordered[middle] if values.shape[0] % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def median_beats(signal: np.ndarray, fs: float, peaks: np.ndarray, rr_s: float) -> MedianBeats:
     """Median of the dominant beats: signal [leads, n] mV, peaks [beats] -> MedianBeats.
 
@@ -72,14 +80,14 @@ def median_beats(signal: np.ndarray, fs: float, peaks: np.ndarray, rr_s: float) 
         qrs = slice(pre - int(0.06 * fs), pre + int(0.08 * fs))
         shapes = stack[:, :, qrs].reshape(len(peaks), -1)
         shapes = shapes - shapes.mean(axis=1, keepdims=True)
-        template = np.median(shapes, axis=0)
+        template = median_of_rows(shapes)
         norms = np.linalg.norm(shapes, axis=1) * (np.linalg.norm(template) + 1e-12) + 1e-12
         correlation = shapes @ template / norms
         dominant = correlation >= 0.85
         if dominant.sum() < max(2, len(peaks) // 3):
             dominant = correlation >= np.median(correlation)
         stack = stack[dominant]
-    median = np.median(stack, axis=0)
+    median = median_of_rows(stack)
     intervals = np.diff(peaks)
     irregularity = float(intervals.std() / intervals.mean()) if intervals.size >= 2 else 0.0
     return MedianBeats(median, pre, fs, int(stack.shape[0]), rr_s, stack, irregularity)
@@ -153,7 +161,7 @@ def _consistency(segments: np.ndarray, weights: np.ndarray) -> float:
     detrended = detrended * weights[None, :, None]
     flat = detrended.reshape(beats, -1)
     flat = flat - flat.mean(axis=1, keepdims=True)
-    template = np.median(flat, axis=0)
+    template = median_of_rows(flat)
     norms = np.linalg.norm(flat, axis=1) * (np.linalg.norm(template) + 1e-12) + 1e-12
     return float(np.median(flat @ template / norms))
 
