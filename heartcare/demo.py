@@ -79,7 +79,8 @@ def step_draw(out: Path) -> None:
     folder = out / "images"
     folder.mkdir(exist_ok=True)
     for index, record in zip(range(3), dataset, strict=False):
-        codes = ", ".join(code for code, likelihood in record.labels.items() if likelihood >= 50) or "-"
+        # every statement, most likely first (PTB-XL writes 0 where the likelihood was not stated)
+        codes = ", ".join(sorted(record.labels, key=lambda code: -record.labels[code])) or "no statements"
         path = render(record.ecg, "3x4+II", path=folder / f"{record.record_id}.png")
         photo = augment(render(record.ecg, "3x4+II"), "photo", seed=index)
         from PIL import Image
