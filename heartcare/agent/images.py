@@ -78,13 +78,13 @@ def augmented_file(
     parameters: dict[str, Any] = {"augment": {"preset": preset, "seed": seed, "steps": steps}}
     if preset not in JPEG_PRESETS:
         with timed(clock, "augment"):
-            image = replay_picture(sheet, steps) if steps else sheet
+            image = replay_picture(sheet, steps)
         with timed(clock, "encode_png"):
             return encode_png(np.asarray(image)), {**parameters, "format": "png"}  # one-filter PNG, see `png`
     final_jpeg = bool(steps) and steps[-1]["step"] == "jpeg"
     with timed(clock, "augment"):
         kept = steps[:-1] if final_jpeg else steps
-        image = replay_picture(sheet, kept) if kept else sheet
+        image = replay_picture(sheet, kept)
     quality = int(steps[-1]["quality"]) if final_jpeg else JPEG_QUALITY
     with timed(clock, "encode_jpeg"):
         data = encode_jpeg(image, quality)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal as scipy_signal
 
-from heartcare.ecg.detect import butterworth
+from heartcare.ecg.spectrum import butterworth
 
 QRS_VELOCITY_FRACTION = 0.06
 COMPONENT_FRACTION = 0.12  # velocity of a late QRS component, relative to the QRS peak

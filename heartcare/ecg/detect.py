@@ -10,10 +10,11 @@ beat, as multi-lead machines do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from scipy import signal as scipy_signal
+
+from heartcare.ecg.spectrum import butterworth
 
 REFRACTORY_S = 0.25  # 240 bpm: faster rhythms are flutter waves or noise
 INTEGRATION_S = 0.10
@@ -49,15 +50,6 @@ class QrsDetection:
     def rr_samples(self) -> np.ndarray:
         """[beats - 1] intervals between consecutive peaks, in samples."""
         return np.diff(self.peaks)
-
-
-@lru_cache(maxsize=64)
-def butterworth(
-    order: int, cutoff: float | tuple[float, float], btype: str, fs: float
-) -> np.ndarray:
-    """Second-order sections of a Butterworth filter; cached, since designing costs more
-    than filtering a 10-s record."""
-    return scipy_signal.butter(order, cutoff, btype=btype, fs=fs, output="sos")
 
 
 def slope_energy(signal: np.ndarray, fs: float, weights: np.ndarray | None = None) -> np.ndarray:

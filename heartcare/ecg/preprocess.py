@@ -12,9 +12,8 @@ from typing import Literal
 import numpy as np
 from scipy import signal as scipy_signal
 
-from heartcare.ecg.detect import butterworth
 from heartcare.ecg.record import Ecg
-from heartcare.ecg.spectrum import welch
+from heartcare.ecg.spectrum import butterworth, welch
 from heartcare.errors import ConfigError, InvalidSignalError, SamplingRateError
 
 # Polyphase filters get slow when the ratio's terms grow (e.g. 500 -> 257.3 Hz);

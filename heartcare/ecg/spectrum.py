@@ -1,10 +1,12 @@
-"""Welch power spectra of multi-lead signals, batched in one FFT.
+"""Frequency-domain helpers: cached Butterworth designs and batched Welch spectra.
 
-Equals `scipy.signal.welch(data, fs, nperseg=segment, axis=1)` with its defaults
-(periodic Hann window, half overlap, constant detrend per segment, one-sided density,
-mean over segments) up to float rounding, without scipy's general STFT machinery,
-which costs more than the FFT itself on a 10 s record; quality scoring and mains
-detection run once per record of every batch job.
+`butterworth` designs a filter once per (order, band, rate): the design costs more
+than filtering a 10-s record, and batch jobs reuse a few rates. `welch` equals
+`scipy.signal.welch(data, fs, nperseg=segment, axis=1)` with its defaults (periodic
+Hann window, half overlap, constant detrend per segment, one-sided density, mean over
+segments) up to float rounding, without scipy's general STFT machinery, which costs
+more than the FFT itself on a 10 s record; quality scoring and mains detection run
+once per record of every batch job.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from scipy import signal as scipy_signal
+
+
+@lru_cache(maxsize=64)
+def butterworth(order: int, cutoff: float | tuple[float, float], btype: str, fs: float) -> np.ndarray:
+    """Second-order sections of a Butterworth filter (btype: lowpass, highpass, bandpass)."""
+    return scipy_signal.butter(order, cutoff, btype=btype, fs=fs, output="sos")
 
 
 @lru_cache(maxsize=16)

@@ -16,7 +16,7 @@ same records always give the same pixels, whether produced by `augment` or store
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from heartcare.render.augment_geometry import warp
 from heartcare.render.augment_shading import shade
 from heartcare.render.augment_steps import STEPS
 from heartcare.render.paper import PaperColours
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -146,25 +149,19 @@ def replay(image: np.ndarray, steps: list[dict[str, Any]]) -> np.ndarray:
 
     image: [H, W, 3] (or [H, W]) uint8; returns a new [H, W, 3] uint8 array.
     """
-    image = _as_rgb(image)
     if not steps:
-        _check_steps(steps)
-        return image.copy()  # "clean": no round trip through Pillow
+        return _as_rgb(image).copy()  # "clean": no round trip through Pillow
     return np.array(replay_picture(image, steps))
 
 
-def _check_steps(steps: list[dict[str, Any]]) -> None:
-    for record in steps:
-        if record.get("step") not in STEPS:
-            raise ConfigError(None, f"unknown augmentation step {record.get('step')!r} in recorded parameters")
-
-
-def replay_picture(image: np.ndarray, steps: list[dict[str, Any]]):
+def replay_picture(image: np.ndarray, steps: list[dict[str, Any]]) -> Image.Image:
     """`replay` returning the Pillow RGB image: for callers that encode it next (JPEG/PNG),
     which saves converting to an array and back."""
     from PIL import Image
 
-    _check_steps(steps)
+    for record in steps:
+        if record.get("step") not in STEPS:
+            raise ConfigError(None, f"unknown augmentation step {record.get('step')!r} in recorded parameters")
     picture = Image.fromarray(_as_rgb(image))
     index = 0
     while index < len(steps):
