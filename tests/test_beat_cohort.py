@@ -46,15 +46,19 @@ def test_bad_dataset_folder(tmp_path) -> None:
 @pytest.mark.slow
 def test_cli_train_resume_eval(cohort, tmp_path, capsys) -> None:
     out = tmp_path / "beat"
-    assert main(["beat", "train", "--data", str(cohort), "--out", str(out), "--preset", "tiny", "--epochs", "1"]) == 0
+    assert main(["beat", "train", "--data", str(cohort), "--out", str(out), "--preset", "tiny", "--epochs", "1",
+                 "--prediction-prior", "periodic"]) == 0
     assert (out / "config.json").is_file() and (out / "training" / "trainer.json").is_file()
+    assert json.loads((out / "config.json").read_text())["prediction_prior"] == "periodic"
     steps = json.loads((out / "training" / "trainer.json").read_text())["step"]
     assert main(["beat", "train", "--data", str(cohort), "--out", str(out), "--preset", "tiny", "--epochs", "2", "--resume"]) == 0
     assert json.loads((out / "training" / "trainer.json").read_text())["step"] == 2 * steps
+    assert json.loads((out / "config.json").read_text())["prediction_prior"] == "periodic"  # resume keeps it
     capsys.readouterr()
     assert main(["beat", "eval", str(out), "--data", str(cohort), "--split", "test", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert {"recon", "pred", "code", "baseline", "clinical", "figure"} <= set(metrics)
+    assert {"recon", "pred", "pred_baseline", "code", "baseline", "clinical", "figure"} <= set(metrics)
+    assert set(metrics["pred_baseline"]) == {"name", "mse", "pearson"}
     assert len(metrics["code"]["usage_percent"]) == 2
     assert (out / "eval-test.png").stat().st_size > 1000
 
@@ -62,7 +66,7 @@ def test_cli_train_resume_eval(cohort, tmp_path, capsys) -> None:
 def test_cli_ablate_writes_table_and_plot(cohort, tmp_path) -> None:
     out = tmp_path / "ablation"
     assert main(["beat", "ablate", "--data", str(cohort), "--out", str(out), "--preset", "tiny", "--steps", "2",
-                 "--sizes", "16", "--contexts", "100"]) == 0
+                 "--sizes", "16", "--contexts", "100", "--prediction-prior", "periodic"]) == 0
     table = (out / "table.md").read_text().splitlines()
     assert len(table) == 4 and "| 16 | 100 | separate |" in table[2] and "| 16 | 100 | shared |" in table[3]
     assert (out / "rate_distortion.png").is_file()

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 from heartcare.beat.baseline import KMeansBaseline, fit_baseline  # noqa: E402
 from heartcare.beat.config import preset  # noqa: E402
+from heartcare.beat.continuation import dominant_period, periodic_continuation  # noqa: E402
 from heartcare.beat.data import normalize_window  # noqa: E402
 from heartcare.beat.evaluate import code_usage, distortion  # noqa: E402
 from heartcare.beat.files import decode_tokens, encode_ecg, predict_ecg, record_windows  # noqa: E402
@@ -88,6 +89,26 @@ def test_metrics_are_right_on_known_inputs() -> None:
     usage = code_usage(np.array([[[0, 1], [1, 1]]]), codebook_size=4)
     assert usage["usage_percent"] == [50.0, 25.0]
     assert usage["perplexity"][0] == pytest.approx(2.0) and usage["perplexity"][1] == pytest.approx(1.0)
+
+
+def test_periodic_continuation_finds_the_period_and_repeats_it() -> None:
+    fs, horizon = 250.0, 500
+    time = np.arange(1000 + horizon) / fs
+    signals = []
+    for period in (0.6, 0.8, 1.25):  # 100, 75 and 48 bpm
+        beats = np.exp(-(((time % period) - period / 2) ** 2) / 2e-4)
+        signals.append(np.outer(np.linspace(0.5, 1.5, 12), beats))
+    windows = np.stack(signals).astype(np.float32)
+    context, future = windows[:, :, :1000], windows[:, :, 1000:]
+    assert dominant_period(torch.from_numpy(context), fs).tolist() == [150, 200, 312]  # 0.6, 0.8, 1.25 s in samples (1.248 s)
+    forecast = periodic_continuation(context, horizon, fs)
+    assert forecast.shape == future.shape
+    # Whole-sample periods repeat exactly; 1.25 s is not a whole number of samples (312.5) and drifts a little.
+    assert np.abs(forecast[:2] - future[:2]).max() < 1e-6
+    assert distortion(future[2:], forecast[2:], np.ones((1, 12), bool))["pearson"] > 0.5
+    assert torch.equal(periodic_continuation(torch.from_numpy(context), horizon, fs), torch.from_numpy(forecast))
+    with pytest.raises(ValueError, match="too short"):
+        dominant_period(torch.from_numpy(context[:, :, :50]), fs)
 
 
 def test_kmeans_baseline_matches_bits_and_learns(tmp_path) -> None:

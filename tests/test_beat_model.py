@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from heartcare.beat.config import BeatConfig, preset  # noqa: E402
+from heartcare.beat.continuation import periodic_continuation  # noqa: E402
 from heartcare.beat.model import Beat, build_beat, segment_windows  # noqa: E402
 from heartcare.errors import ConfigError, InvalidSignalError, UnreadableFileError  # noqa: E402
 
@@ -108,6 +109,39 @@ def test_save_load_roundtrip(tiny: Beat, tmp_path) -> None:
         assert torch.equal(tensor, loaded.state_dict()[name]), name
     assert torch.equal(loaded.encode(x).codes, tiny.encode(x).codes)
     assert torch.equal(loaded.predict(x), tiny.predict(x))
+
+
+def test_periodic_prior_is_added_to_the_head_and_saved(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = build_beat(preset("tiny").with_changes(prediction_prior="periodic")).eval()
+    config = model.config
+    time = torch.arange(config.context) / config.fs
+    x = torch.exp(-(((time % 0.32) - 0.16) ** 2) / 2e-4).expand(2, 12, -1).contiguous()  # 80 samples per beat
+    prior = periodic_continuation(x, config.horizon, config.fs)
+    head_only = model.prediction_head(model.encoder(x), prior)
+    with torch.no_grad():
+        model.prior_gain.fill_(0.7)
+    forecast = model.predict(x)
+    assert torch.allclose(forecast - head_only, 0.7 * prior, atol=1e-6)
+    # The head reads the prior: a different prior changes its output.
+    assert not torch.allclose(model.prediction_head(model.encoder(x), prior.roll(40, dims=2)), head_only)
+    with pytest.raises(ValueError, match="prior"):
+        model.prediction_head(model.encoder(x))
+    # Training reaches the gain; checkpoints keep it and reload with the prior switched on.
+    batch = {"signal": torch.randn(4, 12, config.context + config.horizon)}
+    model.train()(batch)[0].backward()
+    assert model.prior_gain.grad is not None and model.prior_gain.grad.abs().sum() > 0
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = Beat.from_pretrained(tmp_path / "ckpt").eval()
+    assert loaded.config.prediction_prior == "periodic"
+    assert torch.equal(loaded.predict(x), model.eval().predict(x))
+    # A checkpoint written before the field existed loads as the head alone (as it was trained).
+    values = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    values.pop("prediction_prior")
+    assert BeatConfig.from_dict(values).prediction_prior == "none"
+    assert build_beat(preset("tiny")).prior_gain is None
+    with pytest.raises(ConfigError, match="prediction_prior"):
+        preset("tiny").with_changes(prediction_prior="linear")
 
 
 def test_shared_codebook_option() -> None:

@@ -35,9 +35,12 @@ class AblationPlan:
     crops_per_record: int = 8  # random-offset training crops per record per epoch
     seed: int = 0
     limit: int | None = None  # records per split (None = all)
+    prediction_prior: str | None = None  # None = the base preset's
 
     def configs(self) -> list[BeatConfig]:
         base = preset(self.base)
+        if self.prediction_prior is not None:
+            base = base.with_changes(prediction_prior=self.prediction_prior)
         return [base.with_changes(codebook_size=size, context=context, shared_codebook=shared)
                 for context in self.contexts for size in self.sizes for shared in self.sharing]
 

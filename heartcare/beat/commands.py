@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--out", type=Path, required=True, help="checkpoint folder (config.json + model.safetensors)")
     train.add_argument("--preset", default="cpu-small", help="paper | cpu-small | tiny")
     train.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    train.add_argument("--prediction-prior", choices=["none", "periodic"], default=None,
+                       help="override the preset's prediction prior (periodic: the head corrects the last period tiled forward)")
     train.add_argument("--resume", action="store_true", help="continue from OUT/training exactly")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--limit", type=int, default=None, help="only the first N records per split")
@@ -56,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--contexts", type=int, nargs="+", default=[500, 1000, 1500])
     ablate.add_argument("--sharing", choices=["both", "separate", "shared"], default="both")
     ablate.add_argument("--preset", default="cpu-small", help="base configuration")
+    ablate.add_argument("--prediction-prior", choices=["none", "periodic"], default=None,
+                        help="override the base preset's prediction prior")
     ablate.add_argument("--limit", type=int, default=None)
     ablate.add_argument("--cache", type=Path, default=None)
     ablate.set_defaults(handler=run_ablate)
@@ -63,10 +67,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from heartcare.beat.config import preset
     from heartcare.beat.fit import fit
 
+    config = preset(args.preset)
+    if args.prediction_prior is not None:
+        config = config.with_changes(prediction_prior=args.prediction_prior)
     result = fit(args.data, args.out, args.preset, epochs=args.epochs, resume=args.resume, seed=args.seed,
-                 limit=args.limit, cache_dir=args.cache)
+                 limit=args.limit, cache_dir=args.cache, config=config)
     print(f"trained {result.steps} steps on {result.train_windows} windows in {result.seconds:.0f} s "
           f"({result.skipped} records skipped); checkpoint in {result.out}")
     for name, value in sorted(result.valid_logs.items()):
@@ -80,6 +88,9 @@ def _print_metrics(metrics: dict) -> None:
     print(f"reconstruction: MSE {recon['mse']:.4f}  PRD {recon['prd_percent']:.1f}%  SNR {recon['snr_db']:.2f} dB  r {recon['pearson']:.3f}")
     print("  per-lead r: " + " ".join(f"{k}={v:.2f}" for k, v in recon["pearson_per_lead"].items() if v is not None))
     print(f"prediction: MSE {pred['mse']:.4f}  r {pred['pearson']:.3f}")
+    if "pred_baseline" in metrics:
+        base = metrics["pred_baseline"]
+        print(f"  baseline ({base['name']}): MSE {base['mse']:.4f}  r {base['pearson']:.3f}")
     for level, (usage, perplexity) in enumerate(zip(code["usage_percent"], code["perplexity"], strict=True), start=1):
         print(f"codebook level {level}: Code% {usage:.2f}  perplexity {perplexity:.1f}")
     if "baseline" in metrics:
@@ -87,8 +98,11 @@ def _print_metrics(metrics: dict) -> None:
         print(f"baseline ({base['name']}, {base['bits_per_window']:.0f} bits): MSE {base['mse']:.4f}  PRD {base['prd_percent']:.1f}%  SNR {base['snr_db']:.2f} dB")
     clinical = metrics.get("clinical", {})
     if clinical.get("available"):
-        print(f"clinical: |dHR| {clinical['hr_abs_error_bpm']} bpm ({clinical['hr_measured_pairs']} pairs)  "
-              f"|dQRS| {clinical['qrs_abs_error_ms']} ms ({clinical['qrs_measured_pairs']} pairs)")
+        def shown(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.2f}"
+
+        print(f"clinical: |dHR| {shown(clinical['hr_abs_error_bpm'])} bpm ({clinical['hr_measured_pairs']} pairs)  "
+              f"|dQRS| {shown(clinical['qrs_abs_error_ms'])} ms ({clinical['qrs_measured_pairs']} pairs)")
     elif clinical:
         print(f"clinical: not measured ({clinical.get('reason')})")
 
@@ -197,7 +211,7 @@ def run_ablate(args: argparse.Namespace) -> int:
 
     sharing = {"both": (False, True), "separate": (False,), "shared": (True,)}[args.sharing]
     plan = AblationPlan(base=args.preset, sizes=tuple(args.sizes), contexts=tuple(args.contexts), sharing=sharing,
-                        steps=args.steps, limit=args.limit)
+                        steps=args.steps, limit=args.limit, prediction_prior=args.prediction_prior)
     rows = run_ablation(args.data, args.out, plan, cache_dir=args.cache)
     print(markdown_table(rows))
     print(f"table, results.json and rate_distortion.png in {args.out}")

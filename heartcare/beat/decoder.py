@@ -18,7 +18,7 @@ class PatchDecoder(nn.Module):
     to one 12-lead patch (Linear dim -> leads * patch).
     """
 
-    def __init__(self, config: BeatConfig, patches: int, depth: int) -> None:
+    def __init__(self, config: BeatConfig, patches: int, depth: int, prior_input: bool = False) -> None:
         super().__init__()
         self.config, self.patches = config, patches
         # Mask tokens sit at their patch positions; latents at the centre of the context
@@ -34,10 +34,15 @@ class PatchDecoder(nn.Module):
         self.per_query = config.patches // config.queries if config.patches % config.queries == 0 else 0
         seeded = self.per_query and patches % self.per_query == 0 and patches // self.per_query <= config.queries
         self.seed_projection = nn.Linear(config.dim, config.dim * self.per_query, bias=False) if seeded else None
+        # With a prior (the prediction head under prediction_prior="periodic"), each mask token
+        # also sees the prior's 12-lead patch at its position, so the head can correct the
+        # prior where it goes wrong (a beat due earlier or later) rather than only shrink it.
+        self.prior_embedding = nn.Linear(config.leads * config.patch, config.dim, bias=False) if prior_input else None
         self.transformer = Transformer(config.dim, depth, config.heads, config.head_dim, config.mlp_ratio, config.dropout)
         self.to_patch = nn.Linear(config.dim, config.leads * config.patch)
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+    def forward(self, latents: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """latents [B, queries, dim] (and, for a prior-input head, prior [B, leads, patches * patch])."""
         batch = latents.shape[0]
         projected = self.latent_projection(latents)  # (B, Q, D)
         if self.seed_projection is not None:
@@ -48,6 +53,12 @@ class PatchDecoder(nn.Module):
             masks = self.mask_tokens + F.interpolate(projected.transpose(1, 2), size=self.patches, mode="nearest").transpose(1, 2)
         else:
             masks = self.mask_tokens.expand(batch, -1, -1)
+        if self.prior_embedding is not None:
+            if prior is None:
+                raise ValueError("this head was built to read a prior; pass prior=[B, leads, samples]")
+            leads, size = self.config.leads, self.config.patch
+            patched = prior.reshape(batch, leads, self.patches, size).transpose(1, 2).reshape(batch, self.patches, -1)
+            masks = masks + self.prior_embedding(patched)
         hidden = self.transformer(torch.cat([masks, projected + self.query_positions], dim=1))
         patches = self.to_patch(hidden[:, : self.patches])  # (B, P, L * patch)
         leads, size = self.config.leads, self.config.patch
@@ -61,4 +72,4 @@ def build_decoder(config: BeatConfig) -> PatchDecoder:
 
 def build_prediction_head(config: BeatConfig) -> PatchDecoder:
     """Forecasts the next `horizon` samples from the unquantised latents."""
-    return PatchDecoder(config, config.horizon_patches, config.prediction_depth)
+    return PatchDecoder(config, config.horizon_patches, config.prediction_depth, config.prediction_prior == "periodic")

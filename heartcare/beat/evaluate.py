@@ -2,7 +2,8 @@
 
 Metrics (all on Beat-normalised windows unless stated):
   recon/mse, recon/prd (percent root-mean-square difference), recon/snr_db,
-  recon/pearson per lead; pred/mse and pred/pearson for the next `horizon` samples;
+  recon/pearson per lead; pred/mse and pred/pearson for the next `horizon` samples,
+  and the same for a periodic-continuation baseline (pred_baseline);
   code/usage_percent and code/perplexity per level ("Code%" in the paper);
   clinical/hr_abs_error_bpm and clinical/qrs_abs_error_ms: heart rate and QRS
   duration measured by `heartcare.ecg.measure` on the reconstruction vs the original.
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from heartcare.beat.continuation import periodic_continuation
 from heartcare.ecg.leads import STANDARD_LEADS
 
 
@@ -124,6 +126,11 @@ def evaluate_windows(model, windows: np.ndarray, masks: np.ndarray, baseline=Non
         "bits_per_second": config.bits_per_window / (config.context / config.fs),
         "recon": distortion(context, outputs.reconstruction, masks),
         "pred": {key: value for key, value in distortion(future, outputs.prediction, masks).items() if key in ("mse", "pearson")},
+        "pred_baseline": {
+            "name": "periodic continuation (last autocorrelation period repeated)",
+            **{key: value for key, value in distortion(future, periodic_continuation(context, future.shape[2], config.fs), masks).items()
+               if key in ("mse", "pearson")},
+        },
         "code": code_usage(outputs.codes, config.codebook_size),
     }
     if baseline is not None:

@@ -20,6 +20,7 @@ from torch import nn
 
 from heartcare.atomic import write_atomic
 from heartcare.beat.config import BeatConfig
+from heartcare.beat.continuation import periodic_continuation
 from heartcare.beat.decoder import PatchDecoder, build_decoder, build_prediction_head
 from heartcare.beat.encoder import BeatEncoder
 from heartcare.beat.quantizer import ResidualQuantizer
@@ -81,6 +82,10 @@ class Beat(nn.Module):
         self.config = config
         self.encoder, self.quantizer = encoder, quantizer
         self.decoder, self.prediction_head = decoder, prediction_head
+        # Per-lead weight of the periodic prior; it starts at a half because the prior's
+        # mistimed beats cost twice under MSE, and training sets how far to trust it.
+        periodic = config.prediction_prior == "periodic"
+        self.prior_gain = nn.Parameter(torch.full((config.leads,), 0.5)) if periodic else None
 
     # ---- input handling -------------------------------------------------------------
     def _as_batch(self, x: torch.Tensor | np.ndarray, lead_mask: torch.Tensor | np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,7 +220,17 @@ class Beat(nn.Module):
         """The `horizon` samples after x: [B, leads, T] -> [B, leads, horizon] (from the last window)."""
         x, _ = self._as_batch(x, lead_mask)
         last = segment_windows(x[:, :, -self.config.context :], self.config.context)[0]
-        return self.prediction_head(self.encoder(last))
+        return self.forecast(last, self.encoder(last))
+
+    def forecast(self, context: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """The next `horizon` samples of windows context [B, leads, context] from their
+        unquantised latents: the prediction head's output or, with the periodic prior, the
+        head's correction (it reads the prior too) plus the prior times a learned gain."""
+        if self.prior_gain is None:
+            return self.prediction_head(latents)
+        with torch.no_grad():  # the prior has no parameters: a fixed input to the correction
+            prior = periodic_continuation(context, self.config.horizon, self.config.fs)
+        return self.prediction_head(latents, prior) + self.prior_gain[:, None] * prior
 
     @torch.inference_mode()
     def reconstruct(self, x: torch.Tensor | np.ndarray, lead_mask: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
@@ -241,7 +256,7 @@ class Beat(nn.Module):
         latents = self.encoder(context)
         quantized = self.quantizer(latents)
         reconstruction = self.decoder(quantized.quantized)
-        prediction = self.prediction_head(latents)
+        prediction = self.forecast(context, latents)
         present = weights.sum().clamp_min(1.0)
         recon_mse = ((reconstruction - context) ** 2 * weights).sum() / (present * config.context)
         pred_mse = ((prediction - future) ** 2 * weights).sum() / (present * config.horizon)
