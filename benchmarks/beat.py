@@ -1,8 +1,10 @@
 """Beat encode throughput vs the machine's measured float32 matmul rate.
 
-Prints windows/s at batch 1 and at a large batch (2 threads by default), the
-encoder's counted FLOPs per window, the share of the measured matmul peak it
-reaches, and the estimated time for one PTB-XL-size pass (21,799 windows).
+Prints a table of windows/s at batch 1 and at a large batch (2 threads by default),
+the share of the matmul peak measured in the same run (from the encoder's counted
+FLOPs per window) and the estimated time for one PTB-XL-size pass (21,799 windows),
+against the named baseline run alongside: the same encoder called the plain PyTorch
+way (whole batch in one call on intra-op threads).
 Requirements (issue 5): >= 60% of matmul peak at large batch; PTB-XL pass < 60 s.
 
     python benchmarks/beat.py [--preset paper] [--threads 2] [--batch 128] [--json]
@@ -71,6 +73,9 @@ def main() -> None:
     for batch, x in inputs.items():
         functions[f"encode{batch}"] = lambda x=x: model.encode(x)
     large_input = inputs[args.batch]
+    # The named baseline: the same encoder and quantiser called the plain PyTorch way, the
+    # whole batch in one call on intra-op threads (no window-parallel chunks).
+    functions["plain"] = lambda: model.quantizer.encode(model.encoder(large_input))
     # The same weights with the encoder compiled by torch.compile (float32, fused elementwise
     # work around the GEMMs); skipped with a note when compilation is unavailable.
     compiled = build_beat(config).eval()
@@ -101,6 +106,9 @@ def main() -> None:
         "float32_encoder": "torch.compile" if fastest == "compiled" else "eager",
         "eager_large_batch_share_of_peak_percent": 100 * eager_rate[args.batch] * flops / peak,
         "compiled_large_batch_share_of_peak_percent": (100 * compiled_rate[args.batch] * flops / peak) if compiled_ok else None,
+        "plain_pytorch_windows_per_second": args.batch / best["plain"],
+        "plain_pytorch_share_of_peak_percent": 100 * (args.batch / best["plain"]) * flops / peak,
+        "plain_pytorch_ptbxl_pass_estimate_seconds": PTBXL_RECORDS * best["plain"] / args.batch,
         "batch1_windows_per_second": rate[1],
         f"batch{args.batch}_windows_per_second": rate[args.batch],
         "batch1_share_of_peak_percent": 100 * rate[1] * flops / peak,
@@ -116,20 +124,28 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"Beat encode benchmark ({args.preset}, {args.threads} threads)")
+    print(f"Beat encode benchmark ({args.preset}, {args.threads} threads, {flops / 1e6:.1f} MFLOP per window)")
     sizes = ", ".join(f"{name[6:]}: {value:.1f}" for name, value in report["matmul_gflops_by_size"].items())
-    print(f"  matmul peak (fp32):             {report['matmul_peak_gflops']:8.1f} GFLOP/s  ({sizes})")
-    print(f"  encoder FLOPs per window:       {flops / 1e6:8.1f} MFLOP")
-    compiled_text = (f"{report['compiled_large_batch_share_of_peak_percent']:.1f}%" if compiled_ok else "unavailable")
-    print(f"  float32 encoder used: {report['float32_encoder']} (eager {report['eager_large_batch_share_of_peak_percent']:.1f}%, "
-          f"torch.compile {compiled_text} of peak at batch {args.batch})")
-    print(f"  batch 1:   {report['batch1_windows_per_second']:8.1f} windows/s  ({report['batch1_share_of_peak_percent']:.1f}% of peak)")
-    print(f"  batch {args.batch}: {rate[args.batch]:8.1f} windows/s  ({report['large_batch_share_of_peak_percent']:.1f}% of peak; required >= 60%)")
-    print(f"  same on a CPU-time basis (insensitive to other processes): {cpu_share:.1f}% of peak")
-    print(f"  PTB-XL pass ({PTBXL_RECORDS} windows): {report['ptbxl_pass_estimate_seconds']:.1f} s estimated (required < 60 s)")
-    print(f"  bfloat16 encoder (optional): {report['bf16_windows_per_second']:.1f} windows/s, PTB-XL pass "
-          f"{report['bf16_ptbxl_pass_estimate_seconds']:.1f} s, {report['bf16_code_agreement_percent']:.1f}% codes equal to float32")
-
+    print(f"matmul peak (fp32, same run): {report['matmul_peak_gflops']:.1f} GFLOP/s ({sizes})\n")
+    rows = [
+        (f"heartcare, batch {args.batch} ({report['float32_encoder']})", rate[args.batch]),
+        (f"plain PyTorch, batch {args.batch} (baseline)", report["plain_pytorch_windows_per_second"]),
+        ("heartcare, batch 1", rate[1]),
+    ]
+    if compiled_ok:
+        rows.append((f"torch.compile, batch {args.batch}", compiled_rate[args.batch]))
+    rows.append((f"bfloat16 (optional), batch {args.batch}", report["bf16_windows_per_second"]))
+    print(f"| {'encoder':40s} | windows/s | % of peak | PTB-XL pass |")
+    print(f"|{'-' * 42}|-----------|-----------|-------------|")
+    for name, windows_per_second in rows:
+        share = 100 * windows_per_second * flops / peak
+        print(f"| {name:40s} | {windows_per_second:9.1f} | {share:8.1f}% | {PTBXL_RECORDS / windows_per_second:9.1f} s |")
+    speedup = rate[args.batch] / report["plain_pytorch_windows_per_second"]
+    print(f"\nheartcare vs plain PyTorch: {speedup:.2f}x")
+    print(f"share of peak at batch {args.batch}: {report['large_batch_share_of_peak_percent']:.1f}% (required >= 60%; "
+          f"CPU-time basis, insensitive to other processes: {cpu_share:.1f}%)")
+    print(f"PTB-XL pass ({PTBXL_RECORDS} windows): {report['ptbxl_pass_estimate_seconds']:.1f} s estimated (required < 60 s)")
+    print(f"bfloat16 codes equal to float32: {report['bf16_code_agreement_percent']:.1f}%")
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,31 @@
+"""benchmarks/beat.py runs end to end (tiny preset, short budget) and reports its baseline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "beat.py"
+
+
+def _run(*arguments: str) -> str:
+    done = subprocess.run([sys.executable, str(SCRIPT), "--preset", "tiny", "--seconds", "0.2", "--batch", "16",
+                           "--no-compile", *arguments], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_beat_benchmark_reports_shares_and_the_plain_baseline() -> None:
+    report = json.loads(_run("--json"))
+    assert report["preset"] == "tiny" and report["encoder_flops_per_window"] > 0
+    for key in ("large_batch_share_of_peak_percent", "plain_pytorch_share_of_peak_percent", "ptbxl_pass_estimate_seconds",
+                "plain_pytorch_ptbxl_pass_estimate_seconds", "batch1_windows_per_second"):
+        assert report[key] > 0, key
+    table = _run()
+    assert "plain PyTorch, batch 16 (baseline)" in table and "heartcare vs plain PyTorch" in table
