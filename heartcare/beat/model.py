@@ -134,8 +134,8 @@ class Beat(nn.Module):
         object.__setattr__(self, "_compiled_encoder", compiled)
         return True
 
-    def _encode_windows(self, windows: torch.Tensor, bfloat16: bool) -> torch.Tensor:
-        """Encoder latents [N, queries, dim] of windows [N, leads, context].
+    def _encode_windows(self, windows: torch.Tensor, bfloat16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(codes [N, queries, levels], quantised latents [N, queries, dim]) of windows [N, leads, context].
 
         With T > 1 torch threads and enough windows, the eager encoder runs on chunks of
         windows in T Python threads with one torch thread each (windows are independent,
@@ -145,13 +145,14 @@ class Beat(nn.Module):
         doubled the encoder's rate. Fewer than 2 x ENCODE_MIN_CHUNK windows run on one
         thread: there the barriers dominate (batch 1: 19 ms on one thread, 860 ms on two
         busy shared cores). The torch.compile'd encoder keeps intra-op threading (its
-        kernels fix their thread count when compiled).
+        kernels fix their thread count when compiled). Each chunk is quantised in its own
+        thread too (nearest codes are per window), so no serial step follows the pool.
         """
         compiled = None if bfloat16 else self.__dict__.get("_compiled_encoder")
         threads = torch.get_num_threads()
         count = windows.shape[0]
         if compiled is not None:
-            return compiled(windows)
+            return self.quantizer.encode(compiled(windows).float())
         if threads < 2 or not _encode_lock.acquire(blocking=False):
             return self._encode_chunk(windows, bfloat16)
         try:
@@ -168,12 +169,14 @@ class Beat(nn.Module):
                 torch.set_num_threads(threads)
         finally:
             _encode_lock.release()
-        return torch.cat(parts)
+        return torch.cat([codes for codes, _ in parts]), torch.cat([latents for _, latents in parts])
 
-    def _encode_chunk(self, windows: torch.Tensor, bfloat16: bool) -> torch.Tensor:
+    def _encode_chunk(self, windows: torch.Tensor, bfloat16: bool) -> tuple[torch.Tensor, torch.Tensor]:
         # Inference and autocast modes are per thread: set them here for pool threads too.
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-            return self.encoder(windows)
+        with torch.inference_mode():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+                latents = self.encoder(windows)
+            return self.quantizer.encode(latents.float())  # the codebook search stays float32
 
     # ---- public API -----------------------------------------------------------------
     @torch.inference_mode()
@@ -187,8 +190,7 @@ class Beat(nn.Module):
         """
         x, _ = self._as_batch(x, lead_mask)
         windows, count, padding = segment_windows(x, self.config.context)
-        latents = self._encode_windows(windows, bfloat16)
-        codes, latents = self.quantizer.encode(latents.float())
+        codes, latents = self._encode_windows(windows, bfloat16)
         batch = x.shape[0]
         return BeatCodes(
             codes=codes.reshape(batch, count * self.config.queries, -1),
