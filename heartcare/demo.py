@@ -118,7 +118,8 @@ def step_beat(out: Path) -> None:
     console.print(
         f"test fold ({metrics['windows']} windows, {metrics['bits_per_window']:.0f} bits each): "
         f"PRD {recon['prd_percent']:.1f}%, Pearson r {recon['pearson']:.2f}, "
-        f"prediction r {metrics['pred']['pearson']:.2f}, Code% per level {usage} "
+        f"prediction r {metrics['pred']['pearson']:.2f} (periodic continuation alone "
+        f"{metrics['pred_baseline']['pearson']:.2f}), Code% per level {usage} "
         f"(of {metrics['windows'] * model.config.queries} codes drawn per level); figure {figure}"
     )
 
