@@ -142,6 +142,8 @@ def test_periodic_prior_is_added_to_the_head_and_saved(tmp_path) -> None:
     assert build_beat(preset("tiny")).prior_gain is None
     with pytest.raises(ConfigError, match="prediction_prior"):
         preset("tiny").with_changes(prediction_prior="linear")
+    with pytest.raises(ConfigError, match="too short"):  # 75 samples at 250 Hz hold no 0.3-s period
+        preset("tiny").with_changes(context=75, queries=3, prediction_prior="periodic")
 
 
 def test_shared_codebook_option() -> None:

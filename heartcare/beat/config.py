@@ -8,6 +8,15 @@ from typing import Any, Literal
 
 from heartcare.errors import ConfigError
 
+# Heartbeat periods the periodic prior looks for (continuation.py): 200 down to 30 bpm.
+SHORTEST_PERIOD_S = 0.3
+LONGEST_PERIOD_S = 2.0
+
+
+def holds_a_period(samples: int, fs: float) -> bool:
+    """Whether a window of `samples` at `fs` Hz is long enough to search for a heartbeat period."""
+    return min(samples - 1, round(LONGEST_PERIOD_S * fs)) > max(1, round(SHORTEST_PERIOD_S * fs))
+
 
 def _default_loss_weights() -> dict[str, float]:
     # Paper: loss = 1.0 recon + 0.5 pred + 0.25 VQ.
@@ -66,6 +75,9 @@ class BeatConfig:
             fail(f"fs must be positive, got {self.fs}")
         if self.context % self.patch or self.horizon % self.patch:
             fail(f"context ({self.context}) and horizon ({self.horizon}) must be multiples of patch ({self.patch})")
+        if self.prediction_prior == "periodic" and not holds_a_period(self.context, self.fs):
+            fail(f"the periodic prediction prior needs a context longer than {SHORTEST_PERIOD_S} s; "
+                 f"{self.context} samples at {self.fs} Hz is too short")
         if self.queries is None:
             if self.context % 50:
                 fail(f"context {self.context} is not a multiple of 50; set queries explicitly")

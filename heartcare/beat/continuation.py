@@ -14,16 +14,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-SHORTEST_PERIOD_S = 0.3  # 200 bpm
-LONGEST_PERIOD_S = 2.0  # 30 bpm
+from heartcare.beat.config import LONGEST_PERIOD_S, SHORTEST_PERIOD_S, holds_a_period
 
 
 def dominant_period(context: torch.Tensor, fs: float) -> torch.Tensor:
     """context [N, leads, T] -> [N] period in samples (int64): the lead-summed autocorrelation's peak lag."""
     samples = context.shape[2]
-    shortest = max(1, int(round(SHORTEST_PERIOD_S * fs)))
-    longest = min(samples - 1, int(round(LONGEST_PERIOD_S * fs)))
-    if longest <= shortest:
+    shortest = max(1, round(SHORTEST_PERIOD_S * fs))
+    longest = min(samples - 1, round(LONGEST_PERIOD_S * fs))
+    if not holds_a_period(samples, fs):
         raise ValueError(f"context of {samples} samples at {fs} Hz is too short to hold one {SHORTEST_PERIOD_S}-s period")
     centred = (context - context.mean(dim=2, keepdim=True)).float()
     # Zero-padding to 2T makes the FFT product a linear (not circular) autocorrelation.

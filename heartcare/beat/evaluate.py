@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from heartcare.beat.config import holds_a_period
 from heartcare.beat.continuation import periodic_continuation
 from heartcare.ecg.leads import STANDARD_LEADS
 
@@ -46,6 +47,12 @@ def distortion(original: np.ndarray, reconstruction: np.ndarray, mask: np.ndarra
         "pearson": float(correlation[mask].mean()),
         "pearson_per_lead": per_lead,
     }
+
+
+def forecast_scores(future: np.ndarray, prediction: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """MSE and mean Pearson r of a forecast [N, leads, horizon] against what came."""
+    scores = distortion(future, prediction, mask)
+    return {"mse": scores["mse"], "pearson": scores["pearson"]}
 
 
 def code_usage(codes: np.ndarray, codebook_size: int) -> dict[str, list[float]]:
@@ -125,14 +132,14 @@ def evaluate_windows(model, windows: np.ndarray, masks: np.ndarray, baseline=Non
         "bits_per_window": config.bits_per_window,
         "bits_per_second": config.bits_per_window / (config.context / config.fs),
         "recon": distortion(context, outputs.reconstruction, masks),
-        "pred": {key: value for key, value in distortion(future, outputs.prediction, masks).items() if key in ("mse", "pearson")},
-        "pred_baseline": {
-            "name": "periodic continuation (last autocorrelation period repeated)",
-            **{key: value for key, value in distortion(future, periodic_continuation(context, future.shape[2], config.fs), masks).items()
-               if key in ("mse", "pearson")},
-        },
+        "pred": forecast_scores(future, outputs.prediction, masks),
         "code": code_usage(outputs.codes, config.codebook_size),
     }
+    if holds_a_period(config.context, config.fs):  # else there is no period to repeat
+        result["pred_baseline"] = {
+            "name": "periodic continuation (last autocorrelation period repeated)",
+            **forecast_scores(future, periodic_continuation(context, future.shape[2], config.fs), masks),
+        }
     if baseline is not None:
         rebuilt = baseline.reconstruct(np.ascontiguousarray(context))
         result["baseline"] = {"name": f"k-means PQ, {baseline.codebook_size} codes x {config.context // baseline.segment} segments",
