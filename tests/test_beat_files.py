@@ -140,3 +140,49 @@ def test_cli_encode_decode_predict_on_folder(tiny, tmp_path, capsys) -> None:
     assert len(list((tmp_path / "pred").glob("*"))) >= 1
     assert main(["beat", "eval", str(tmp_path / "nowhere")]) == 1
     assert "config.json" in capsys.readouterr().err
+
+
+def _folder_of_records(folder, lengths_seconds: list[float]) -> list:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, seconds in enumerate(lengths_seconds):
+        paths.append(folder / f"rec{index}.npy")
+        np.save(paths[-1], _ecg(seconds=seconds, seed=index).signal)
+    return paths
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_batch_encode_equals_file_by_file(tiny, tmp_path, monkeypatch, workers) -> None:
+    from heartcare.beat import batch
+    from heartcare.ecg.read import read_ecg
+
+    # Records of different lengths (1, 2 and 3 windows, one left-padded) share encoder calls.
+    paths = _folder_of_records(tmp_path / "inputs", [3.0, 1.3, 7.0, 4.0, 2.2])
+    (tmp_path / "inputs" / "nan.npy").write_bytes(b"")
+    np.save(tmp_path / "inputs" / "nan.npy", np.full((12, 1000), np.nan, np.float32))
+    paths.insert(2, tmp_path / "inputs" / "nan.npy")
+    monkeypatch.setattr(batch, "FEWEST_FILES_FOR_WORKERS", 0)  # use worker processes even for a few files
+    monkeypatch.setattr(batch, "FILES_PER_TASK", 2)
+    seen: list[tuple[int, int]] = []
+    report = batch.encode_files(tiny, paths, tmp_path / "tokens", fs=500, workers=workers, batch_windows=4,
+                                progress=lambda done, total: seen.append((done, total)))
+    assert [item["path"] for item in report.skipped] == [str(paths[2])]
+    assert "nan.npy" in report.skipped[0]["reason"]
+    assert [p.name for p in report.written] == [f"rec{index}.beat.safetensors" for index in range(5)]
+    for path in paths[:2] + paths[3:]:
+        expected = encode_ecg(tiny, read_ecg(path, fs=500))
+        written = TokenFile.load(tmp_path / "tokens" / f"{path.stem}.beat.safetensors")
+        assert np.array_equal(written.codes, expected.codes)
+        assert (written.windows, written.padding) == (expected.windows, expected.padding)
+        assert written.stats.std == pytest.approx(expected.stats.std)
+    assert seen[-1] == (6, 6) and [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_batch_encode_never_overwrites_a_same_named_output(tiny, tmp_path) -> None:
+    from heartcare.beat.batch import encode_files
+
+    first = _folder_of_records(tmp_path / "a", [3.0])[0]
+    second = _folder_of_records(tmp_path / "b", [3.0])[0]  # also rec0.npy
+    report = encode_files(tiny, [first, second], tmp_path / "tokens", fs=500)
+    assert [p.name for p in report.written] == ["rec0.beat.safetensors"]
+    assert report.skipped == [{"path": str(second), "reason": f"same output name 'rec0' as {first}"}]

@@ -18,6 +18,7 @@ need it, so `import heartcare.beat` and `BeatConfig` stay light.
     ablate.py       codebook size x context x shared/separate grid (Table 18 shape)
     tokens.py       the versioned token file (.beat.safetensors)
     files.py        encode / decode / predict ECG files and folders
+    batch.py        encode folders fast: parallel reading, many records per encoder call
     commands.py     `heartcare beat train|eval|encode|decode|predict|ablate`
 """
 

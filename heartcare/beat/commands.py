@@ -48,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         command.add_argument("--out", type=Path, required=True, help="output folder")
         command.add_argument("--fs", type=float, default=None, help="sampling rate for CSV/NPY inputs")
         command.add_argument("--format", choices=["wfdb", "npy", "csv"], default="npy", help="ECG output format")
+        command.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name == "encode":
+            command.add_argument("--workers", type=int, default=1,
+                                 help="processes reading and cleaning files while the encoder runs")
+            command.add_argument("--batch-windows", type=int, default=128,
+                                 help="4-s windows (of many files) per encoder call")
         command.set_defaults(handler=run_files, beat_files=name)
 
     ablate = commands.add_parser("ablate", help="codebook size x context x shared/separate ablation (Table 18)")
@@ -166,13 +172,11 @@ def _baseline(model, args: argparse.Namespace):
 
 
 def run_files(args: argparse.Namespace) -> int:
-    from heartcare.beat.files import (
-        decode_tokens,
-        encode_ecg,
-        expand_inputs,
-        output_name,
-        predict_ecg,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from heartcare.atomic import write_atomic
+    from heartcare.beat.batch import encode_files
+    from heartcare.beat.files import decode_tokens, expand_inputs, output_name, predict_ecg
     from heartcare.beat.model import Beat
     from heartcare.beat.tokens import TOKEN_SUFFIX, TokenFile
     from heartcare.ecg.read import read_ecg
@@ -183,25 +187,37 @@ def run_files(args: argparse.Namespace) -> int:
     suffixes = (TOKEN_SUFFIX,) if args.beat_files == "decode" else None
     paths = expand_inputs(args.inputs, suffixes) if suffixes else expand_inputs(args.inputs)
     args.out.mkdir(parents=True, exist_ok=True)
-    written, skipped = 0, []
-    for path in paths:
-        name = output_name(path)
-        try:
-            if args.beat_files == "encode":
-                tokens = encode_ecg(model, read_ecg(path, fs=args.fs) if args.fs else read_ecg(path))
-                tokens.save(args.out / f"{name}{TOKEN_SUFFIX}")
-            elif args.beat_files == "decode":
-                write_ecg(decode_tokens(model, TokenFile.load(path)), args.out / name, format=args.format)
-            else:
-                forecast = predict_ecg(model, read_ecg(path, fs=args.fs) if args.fs else read_ecg(path))
-                write_ecg(forecast.prediction, args.out / f"{name}.prediction", format=args.format)
-            written += 1
-        except HeartcareError as error:
-            skipped.append({"path": str(path), "reason": str(error)})
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=args.quiet) as bar:
+        task = bar.add_task(f"{args.beat_files} ({len(paths)} files)", total=len(paths))
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if args.beat_files == "encode":
+            report = encode_files(model, paths, args.out, fs=args.fs, workers=args.workers,
+                                  batch_windows=args.batch_windows, progress=advance)
+            written, skipped = len(report.written), report.skipped
+        else:
+            written, skipped = 0, []
+            for index, path in enumerate(paths):
+                name = output_name(path)
+                try:
+                    if args.beat_files == "decode":
+                        write_ecg(decode_tokens(model, TokenFile.load(path)), args.out / name, format=args.format)
+                    else:
+                        forecast = predict_ecg(model, read_ecg(path, fs=args.fs) if args.fs else read_ecg(path))
+                        write_ecg(forecast.prediction, args.out / f"{name}.prediction", format=args.format)
+                    written += 1
+                except HeartcareError as error:
+                    skipped.append({"path": str(path), "reason": str(error)})
+                advance(index + 1, len(paths))
     if skipped:
-        (args.out / f"skipped-{args.beat_files}.json").write_text(json.dumps(skipped, indent=2))
-        for item in skipped:
+        write_atomic(args.out / f"skipped-{args.beat_files}.json", json.dumps(skipped, indent=2))
+        for item in skipped[:10]:
             print(f"skipped {item['path']}: {item['reason']}")
+        if len(skipped) > 10:
+            print(f"... {len(skipped) - 10} more in {args.out / f'skipped-{args.beat_files}.json'}")
     print(f"{args.beat_files}: {written} written to {args.out}, {len(skipped)} skipped")
     return 0 if written or not paths else 1
 

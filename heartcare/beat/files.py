@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from heartcare.beat.config import BeatConfig
 from heartcare.beat.data import normalize_window, prepare_window, to_model_rate
 from heartcare.beat.tokens import TOKEN_SUFFIX, TokenFile
 from heartcare.ecg.leads import STANDARD_LEADS
 from heartcare.ecg.record import Ecg
-from heartcare.ecg.windows import denormalize_beat
+from heartcare.ecg.windows import NormalizationStats, denormalize_beat
 from heartcare.errors import UnreadableFileError
 
 # Suffixes that mark one ECG record inside a folder (a WFDB record is found by its header).
@@ -52,23 +53,45 @@ def output_name(path: Path) -> str:
     return path.stem
 
 
-def encode_ecg(model, ecg: Ecg) -> TokenFile:
-    """One ECG (any rate, length, lead set) -> TokenFile."""
-    config = model.config
+@dataclass
+class PreparedRecord:
+    """One ECG made ready for Beat: resampled, cleaned, normalised over the whole record
+    and masked (signal [leads, samples]), with what its token file keeps."""
+
+    signal: np.ndarray
+    stats: NormalizationStats
+    leads: list[str]
+    lead_mask: np.ndarray
+    source: str
+
+
+def prepare_record(ecg: Ecg, config: BeatConfig) -> PreparedRecord:
+    """One ECG (any rate, length, lead set) -> the normalised signal Beat encodes."""
     prepared = to_model_rate(ecg, config)
     mask = prepared.lead_mask
     signal, stats = normalize_window(prepared.signal * mask[:, None])
-    codes = model.encode(signal * mask[:, None], mask)
+    return PreparedRecord(signal * mask[:, None], stats, list(prepared.leads), mask, ecg.name)
+
+
+def token_file(record: PreparedRecord, codes: np.ndarray, windows: int, padding: int, config: BeatConfig) -> TokenFile:
+    """A prepared record's codes [windows * queries, levels] -> its TokenFile."""
     return TokenFile(
-        codes=codes.codes[0].numpy(),
+        codes=codes,
         config=config,
-        windows=codes.windows,
-        padding=codes.padding,
-        stats=stats,
-        leads=list(prepared.leads),
-        lead_mask=[bool(v) for v in mask],
-        source=ecg.name,
+        windows=windows,
+        padding=padding,
+        stats=record.stats,
+        leads=record.leads,
+        lead_mask=[bool(v) for v in record.lead_mask],
+        source=record.source,
     )
+
+
+def encode_ecg(model, ecg: Ecg) -> TokenFile:
+    """One ECG (any rate, length, lead set) -> TokenFile."""
+    record = prepare_record(ecg, model.config)
+    codes = model.encode(record.signal, record.lead_mask)
+    return token_file(record, codes.codes[0].numpy(), codes.windows, codes.padding, model.config)
 
 
 def decode_tokens(model, tokens: TokenFile) -> Ecg:

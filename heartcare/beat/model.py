@@ -188,16 +188,34 @@ class Beat(nn.Module):
         bfloat16: run the encoder's matrix products in bfloat16 (about twice the
         float32 rate on CPUs with AVX512-BF16/AMX); the codebook search stays float32.
         """
-        x, _ = self._as_batch(x, lead_mask)
-        windows, count, padding = segment_windows(x, self.config.context)
+        windows, count, padding = self.segment(x, lead_mask)
         codes, latents = self._encode_windows(windows, bfloat16)
-        batch = x.shape[0]
+        batch = windows.shape[0] // count
         return BeatCodes(
             codes=codes.reshape(batch, count * self.config.queries, -1),
             latents=latents.reshape(batch, count * self.config.queries, -1),
             windows=count,
             padding=padding,
         )
+
+    def segment(
+        self, x: torch.Tensor | np.ndarray, lead_mask: torch.Tensor | np.ndarray | None = None
+    ) -> tuple[torch.Tensor, int, int]:
+        """x: [B, leads, T] or [leads, T] normalised, any T -> (windows [B * W, leads, context], W, padding).
+
+        The checked, lead-padded input cut right-to-left exactly as `encode` cuts it; with
+        `encode_windows` it lets windows of records of different lengths share encoder calls.
+        """
+        x, _ = self._as_batch(x, lead_mask)
+        return segment_windows(x, self.config.context)
+
+    @torch.inference_mode()
+    def encode_windows(self, windows: torch.Tensor, bfloat16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """windows [N, leads, context] from `segment` -> (codes [N, queries, levels], latents [N, queries, dim])."""
+        expected = (self.config.leads, self.config.context)
+        if windows.ndim != 3 or tuple(windows.shape[1:]) != expected:
+            raise InvalidSignalError("Beat windows", f"expected [N, {expected[0]}, {expected[1]}], got {tuple(windows.shape)}")
+        return self._encode_windows(windows, bfloat16)
 
     @torch.inference_mode()
     def decode(self, codes: BeatCodes | torch.Tensor) -> torch.Tensor:
