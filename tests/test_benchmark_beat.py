@@ -25,7 +25,8 @@ def test_beat_benchmark_reports_shares_and_the_plain_baseline() -> None:
     report = json.loads(_run("--json"))
     assert report["preset"] == "tiny" and report["encoder_flops_per_window"] > 0
     for key in ("large_batch_share_of_peak_percent", "plain_pytorch_share_of_peak_percent", "ptbxl_pass_estimate_seconds",
-                "plain_pytorch_ptbxl_pass_estimate_seconds", "batch1_windows_per_second"):
+                "plain_pytorch_ptbxl_pass_estimate_seconds", "batch1_windows_per_second",
+                "peak_needed_for_60s_pass_gflops"):
         assert report[key] > 0, key
     table = _run()
     assert "plain PyTorch, batch 16 (baseline)" in table and "heartcare vs plain PyTorch" in table
