@@ -158,7 +158,6 @@ def test_batch_encode_equals_file_by_file(tiny, tmp_path, monkeypatch, workers) 
 
     # Records of different lengths (1, 2 and 3 windows, one left-padded) share encoder calls.
     paths = _folder_of_records(tmp_path / "inputs", [3.0, 1.3, 7.0, 4.0, 2.2])
-    (tmp_path / "inputs" / "nan.npy").write_bytes(b"")
     np.save(tmp_path / "inputs" / "nan.npy", np.full((12, 1000), np.nan, np.float32))
     paths.insert(2, tmp_path / "inputs" / "nan.npy")
     monkeypatch.setattr(batch, "FEWEST_FILES_FOR_WORKERS", 0)  # use worker processes even for a few files

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         command.add_argument("--quiet", action="store_true", help="no progress bar")
         if name == "encode":
             command.add_argument("--workers", type=int, default=1,
-                                 help="processes reading and cleaning files while the encoder runs")
+                                 help="processes reading and cleaning files, a block at a time (folders of 500+ files)")
             command.add_argument("--batch-windows", type=int, default=128,
                                  help="4-s windows (of many files) per encoder call")
         command.set_defaults(handler=run_files, beat_files=name)
