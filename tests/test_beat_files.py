@@ -185,3 +185,57 @@ def test_batch_encode_never_overwrites_a_same_named_output(tiny, tmp_path) -> No
     report = encode_files(tiny, [first, second], tmp_path / "tokens", fs=500)
     assert [p.name for p in report.written] == ["rec0.beat.safetensors"]
     assert report.skipped == [{"path": str(second), "reason": f"same output name 'rec0' as {first}"}]
+
+
+def test_forecast_continues_the_records_end_not_its_best_stretch(tiny) -> None:
+    from heartcare.beat.data import to_model_rate
+    from heartcare.beat.files import prepare_context
+
+    # The last 4 s are noisy, so a quality-based choice would read an earlier stretch.
+    ecg = _ecg(seconds=10.0)
+    noisy = ecg.signal.copy()
+    noisy[:, -2000:] += np.random.default_rng(1).standard_normal((12, 2000)).astype(np.float32)
+    ecg = Ecg(noisy, ecg.fs)
+    config = tiny.config
+    end = to_model_rate(ecg, config).signal[:, -config.context :]
+    forecast = predict_ecg(tiny, ecg)
+    assert forecast.prediction.meta["start_s"] == pytest.approx(10.0)
+    assert np.allclose(forecast.context.signal, end, atol=1e-4)
+    # A record shorter than the context is left-padded in normalised units (zeros there).
+    short = prepare_context(_ecg(seconds=1.0), config)
+    assert short.window.shape == (12, config.context) and short.end_s == pytest.approx(1.0)
+    assert np.all(short.window[:, : config.context - int(config.fs)] == 0)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_batch_predict_equals_file_by_file(tiny, tmp_path, monkeypatch, workers) -> None:
+    from heartcare.beat import batch
+    from heartcare.ecg.read import read_ecg
+
+    paths = _folder_of_records(tmp_path / "inputs", [3.0, 1.3, 7.0, 4.0])
+    np.save(tmp_path / "inputs" / "nan.npy", np.full((12, 1000), np.nan, np.float32))
+    paths.insert(1, tmp_path / "inputs" / "nan.npy")
+    duplicate = _folder_of_records(tmp_path / "other", [3.0])[0]  # also rec0.npy
+    monkeypatch.setattr(batch, "FEWEST_FILES_FOR_WORKERS", 0)
+    monkeypatch.setattr(batch, "FILES_PER_TASK", 2)
+    report = batch.predict_files(tiny, [*paths, duplicate], tmp_path / "pred", fs=500, workers=workers,
+                                 batch_windows=2)
+    assert [item["path"] for item in report.skipped] == [str(duplicate), str(paths[1])]
+    assert "nan.npy" in report.skipped[1]["reason"]
+    assert [p.name for p in report.written] == [f"rec{index}_prediction.npy" for index in range(4)]
+    for path in paths[:1] + paths[2:]:
+        expected = predict_ecg(tiny, read_ecg(path, fs=500)).prediction
+        written = read_ecg(tmp_path / "pred" / f"{path.stem}_prediction.npy")
+        assert written.fs == tiny.config.fs and written.signal.shape == (12, tiny.config.horizon)
+        assert np.allclose(written.signal, expected.signal, atol=1e-5)
+
+
+def test_decode_never_overwrites_a_same_named_output(tiny, tmp_path, capsys) -> None:
+    tiny.save_pretrained(tmp_path / "model")
+    for folder in ("a", "b"):
+        encode_ecg(tiny, _ecg()).save(tmp_path / "tokens" / folder / "rec.beat.safetensors")
+    assert main(["beat", "decode", str(tmp_path / "tokens"), "--model", str(tmp_path / "model"),
+                 "--out", str(tmp_path / "decoded"), "--quiet"]) == 0
+    assert "1 written" in capsys.readouterr().out
+    skipped = json.loads((tmp_path / "decoded" / "skipped-decode.json").read_text())
+    assert len(skipped) == 1 and "same output name 'rec'" in skipped[0]["reason"]

@@ -32,12 +32,13 @@ def test_beat_benchmark_reports_shares_and_the_plain_baseline() -> None:
     assert "plain PyTorch, batch 16 (baseline)" in table and "heartcare vs plain PyTorch" in table
 
 
-def test_beat_files_benchmark_matches_its_baseline() -> None:
+@pytest.mark.parametrize("task", ["encode", "predict"])
+def test_beat_files_benchmark_matches_its_baseline(task: str) -> None:
     script = SCRIPT.with_name("beat_files.py")
-    done = subprocess.run([sys.executable, str(script), "--preset", "tiny", "--records", "4", "--json"],
+    done = subprocess.run([sys.executable, str(script), "--task", task, "--preset", "tiny", "--records", "4", "--json"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["files"] == 4 and report["skipped"] == 0 and report["windows"] >= 4
-    assert report["same_tokens_as_baseline"] is True
+    assert report["task"] == task and report["files"] == 4 and report["skipped"] == 0 and report["windows"] >= 4
+    assert report["same_output_as_baseline"] is True
     assert report["batched_files_per_second"] > 0 and report["baseline_files_per_second"] > 0

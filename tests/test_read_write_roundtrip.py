@@ -41,3 +41,20 @@ def test_every_reader_fills_the_common_meta_keys(tmp_path: Path, fmt: str) -> No
     assert set(COMMON_META_KEYS) <= set(back.meta)
     assert back.meta["source"] == fmt and back.meta["original_fs"] == 500
     assert back.meta["path"].endswith(tuple((".hea", ".npy", ".csv")))
+
+
+@pytest.mark.parametrize("fmt", ["npy", "csv"])
+def test_a_dotted_name_keeps_its_whole_stem(tmp_path: Path, fmt: str) -> None:
+    ecg = Ecg(synthetic_signal(fs=500, seconds=1), fs=500)
+    plain = write_ecg(ecg, tmp_path / "rec", format=fmt)
+    dotted = write_ecg(ecg, tmp_path / "rec.prediction", format=fmt)
+    assert dotted.name == f"rec.prediction.{fmt}" and plain.name == f"rec.{fmt}"
+    np.testing.assert_allclose(read_ecg(dotted).signal, ecg.signal, atol=TOLERANCE_MV[fmt] + 1e-7)
+
+
+def test_wfdb_rejects_a_name_it_cannot_hold(tmp_path: Path) -> None:
+    ecg = Ecg(synthetic_signal(fs=500, seconds=1), fs=500)
+    with pytest.raises(ConfigError, match="letters, digits"):
+        write_ecg(ecg, tmp_path / "rec.prediction", format="wfdb")
+    assert not list(tmp_path.iterdir())
+    assert write_ecg(ecg, tmp_path / "rec_prediction.hea", format="wfdb").name == "rec_prediction.hea"

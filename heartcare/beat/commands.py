@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     for name, help_text in (("encode", "ECG files/folders -> token files"),
                             ("decode", "token files/folders -> ECG files (mV, model rate)"),
-                            ("predict", "ECG files/folders -> the next 2 s as ECG files")):
+                            ("predict", "ECG files/folders -> the 2 s after each record's end as ECG files")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("inputs", nargs="+", type=Path)
         command.add_argument("--model", type=Path, required=True, help="Beat checkpoint folder")
@@ -49,11 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         command.add_argument("--fs", type=float, default=None, help="sampling rate for CSV/NPY inputs")
         command.add_argument("--format", choices=["wfdb", "npy", "csv"], default="npy", help="ECG output format")
         command.add_argument("--quiet", action="store_true", help="no progress bar")
-        if name == "encode":
+        if name in ("encode", "predict"):
             command.add_argument("--workers", type=int, default=1,
                                  help="processes reading and cleaning files, a block at a time (folders of 500+ files)")
             command.add_argument("--batch-windows", type=int, default=128,
-                                 help="4-s windows (of many files) per encoder call")
+                                 help="4-s windows (of many files) per model call")
         command.set_defaults(handler=run_files, beat_files=name)
 
     ablate = commands.add_parser("ablate", help="codebook size x context x shared/separate ablation (Table 18)")
@@ -175,11 +175,10 @@ def run_files(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from heartcare.atomic import write_atomic
-    from heartcare.beat.batch import encode_files
-    from heartcare.beat.files import decode_tokens, expand_inputs, output_name, predict_ecg
+    from heartcare.beat.batch import FilesReport, claim_outputs, encode_files, predict_files
+    from heartcare.beat.files import decode_tokens, expand_inputs, output_name
     from heartcare.beat.model import Beat
     from heartcare.beat.tokens import TOKEN_SUFFIX, TokenFile
-    from heartcare.ecg.read import read_ecg
     from heartcare.ecg.write import write_ecg
     from heartcare.errors import HeartcareError
 
@@ -197,21 +196,19 @@ def run_files(args: argparse.Namespace) -> int:
         if args.beat_files == "encode":
             report = encode_files(model, paths, args.out, fs=args.fs, workers=args.workers,
                                   batch_windows=args.batch_windows, progress=advance)
-            written, skipped = len(report.written), report.skipped
-        else:
-            written, skipped = 0, []
-            for index, path in enumerate(paths):
-                name = output_name(path)
+        elif args.beat_files == "predict":
+            report = predict_files(model, paths, args.out, fs=args.fs, workers=args.workers,
+                                   batch_windows=args.batch_windows, format=args.format, progress=advance)
+        else:  # decode: one token file at a time (each is already many windows)
+            report = FilesReport()
+            for path in claim_outputs(paths, report):
                 try:
-                    if args.beat_files == "decode":
-                        write_ecg(decode_tokens(model, TokenFile.load(path)), args.out / name, format=args.format)
-                    else:
-                        forecast = predict_ecg(model, read_ecg(path, fs=args.fs) if args.fs else read_ecg(path))
-                        write_ecg(forecast.prediction, args.out / f"{name}.prediction", format=args.format)
-                    written += 1
+                    decoded = decode_tokens(model, TokenFile.load(path))
+                    report.written.append(write_ecg(decoded, args.out / output_name(path), format=args.format))
                 except HeartcareError as error:
-                    skipped.append({"path": str(path), "reason": str(error)})
-                advance(index + 1, len(paths))
+                    report.skipped.append({"path": str(path), "reason": str(error)})
+                advance(len(report.written) + len(report.skipped), len(paths))
+    written, skipped = len(report.written), report.skipped
     if skipped:
         write_atomic(args.out / f"skipped-{args.beat_files}.json", json.dumps(skipped, indent=2))
         for item in skipped[:10]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from heartcare.beat.config import BeatConfig
-from heartcare.beat.data import normalize_window, prepare_window, to_model_rate
+from heartcare.beat.data import normalize_window, to_model_rate
 from heartcare.beat.tokens import TOKEN_SUFFIX, TokenFile
 from heartcare.ecg.leads import STANDARD_LEADS
 from heartcare.ecg.record import Ecg
@@ -111,6 +111,34 @@ def decode_tokens(model, tokens: TokenFile) -> Ecg:
 
 
 @dataclass
+class PreparedContext:
+    """The last `context` samples of one record, cleaned at the model's rate, normalised
+    with their own statistics and left-padded with zeros when the record is shorter:
+    what a forecast continues. `end_s` is where the record ends and so where the forecast starts."""
+
+    window: np.ndarray
+    lead_mask: np.ndarray
+    stats: NormalizationStats
+    record_id: str
+    end_s: float
+
+
+def prepare_context(ecg: Ecg, config: BeatConfig) -> PreparedContext:
+    """One ECG (any rate, length, lead set) -> the window Beat's forecast starts from.
+
+    Always the record's end, never a better-looking stretch earlier on: the forecast
+    must continue the record, not overlap it.
+    """
+    prepared = to_model_rate(ecg, config)
+    mask = prepared.lead_mask
+    window, stats = normalize_window(prepared.signal[:, -config.context :] * mask[:, None])
+    if window.shape[1] < config.context:  # zeros in normalised units, as Beat's own segmentation pads
+        window = np.pad(window, ((0, 0), (config.context - window.shape[1], 0)))
+    record_id = str(ecg.meta.get("record_id") or output_name(Path(ecg.name)))
+    return PreparedContext(window * mask[:, None], mask, stats, record_id, prepared.samples / config.fs)
+
+
+@dataclass
 class Forecast:
     """The last context of a record and Beat's prediction of what follows, both in mV."""
 
@@ -118,15 +146,22 @@ class Forecast:
     prediction: Ecg
 
 
+def forecast_of(prepared: PreparedContext, predicted: np.ndarray, config: BeatConfig) -> Forecast:
+    """A prepared context and the model's normalised prediction [leads, horizon] -> Forecast in mV."""
+    mask = prepared.lead_mask
+    meta = {"lead_mask": [bool(v) for v in mask], "source": "beat-predict", "record_id": prepared.record_id}
+    context = Ecg(denormalize_beat(prepared.window, prepared.stats) * mask[:, None], config.fs, STANDARD_LEADS,
+                  {**meta, "end_s": prepared.end_s})
+    prediction = Ecg(denormalize_beat(predicted, prepared.stats) * mask[:, None], config.fs, STANDARD_LEADS,
+                     {**meta, "start_s": prepared.end_s})
+    return Forecast(context, prediction)
+
+
 def predict_ecg(model, ecg: Ecg) -> Forecast:
     """Predict the `horizon` samples after the end of `ecg` from its last `context` samples."""
-    config = model.config
-    window, mask, stats = prepare_window(ecg, config, length=config.context)
-    predicted = model.predict(window, mask)[0].numpy()
-    meta = {"lead_mask": [bool(v) for v in mask], "source": "beat-predict"}
-    context = Ecg(denormalize_beat(window, stats) * mask[:, None], config.fs, STANDARD_LEADS, dict(meta))
-    prediction = Ecg(denormalize_beat(predicted, stats) * mask[:, None], config.fs, STANDARD_LEADS, dict(meta))
-    return Forecast(context, prediction)
+    prepared = prepare_context(ecg, model.config)
+    predicted = model.predict(prepared.window, prepared.lead_mask)[0].numpy()
+    return forecast_of(prepared, predicted, model.config)
 
 
 def record_windows(ecg: Ecg, config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -32,11 +33,20 @@ def _strip(path: Path, suffixes: tuple[str, ...]) -> Path:
     return path.with_suffix("") if path.suffix.lower() in suffixes else path
 
 
+def _with(base: Path, suffix: str) -> Path:
+    """`base` + `suffix`, keeping any dots in the name ('rec.prediction' -> 'rec.prediction.npy';
+    `with_suffix` would replace '.prediction' and collide with 'rec.npy')."""
+    return base.with_name(base.name + suffix)
+
+
 def write_wfdb(ecg: Ecg, path: Path) -> Path:
     """`path.hea` + `path.dat` (format 16, 1 uV per unit); returns the header path."""
     import wfdb
 
     base = _strip(path, (".hea", ".dat"))
+    if not re.fullmatch(r"[-\w]+", base.name):
+        raise ConfigError(str(path), "a WFDB record name may hold only letters, digits, '-' and '_'; "
+                                     "rename it or write npy/csv")
     peak = float(np.max(np.abs(ecg.signal)))
     if peak * 1000 > 32767:
         raise InvalidSignalError(ecg.name, f"amplitude {peak:.1f} mV exceeds WFDB 16-bit range at 1 uV")
@@ -57,30 +67,30 @@ def write_wfdb(ecg: Ecg, path: Path) -> Path:
             write_dir=str(staging),
         )
         # Data first, header last: a header is what makes a record visible to readers.
-        os.replace(staging / f"{base.name}.dat", base.with_suffix(".dat"))
-        os.replace(staging / f"{base.name}.hea", base.with_suffix(".hea"))
+        os.replace(staging / f"{base.name}.dat", _with(base, ".dat"))
+        os.replace(staging / f"{base.name}.hea", _with(base, ".hea"))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return base.with_suffix(".hea")
+    return _with(base, ".hea")
 
 
 def write_npy(ecg: Ecg, path: Path) -> Path:
     """`path.npy` [leads, samples] float32 mV and a `path.json` sidecar with fs and leads."""
     import io
 
-    target = _strip(path, (".npy",)).with_suffix(".npy")
+    target = _with(_strip(path, (".npy",)), ".npy")
     buffer = io.BytesIO()
     np.save(buffer, ecg.signal.astype(np.float32), allow_pickle=False)
     sidecar = {"fs": ecg.fs, "leads": list(ecg.leads), "units": "mV"}
     sidecar.update({key: ecg.meta[key] for key in SIDE_CAR_KEYS if ecg.meta.get(key) is not None})
-    write_atomic(target.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
+    write_atomic(_with(target.with_suffix(""), ".json"), json.dumps(sidecar, indent=2).encode())
     write_atomic(target, buffer.getvalue())
     return target
 
 
 def write_csv(ecg: Ecg, path: Path) -> Path:
     """`path.csv`: header `time_s,I,...,V6`, one row per sample, mV with 1 uV precision."""
-    target = _strip(path, (".csv",)).with_suffix(".csv")
+    target = _with(_strip(path, (".csv",)), ".csv")
     times = np.arange(ecg.samples, dtype=np.float64) / ecg.fs
     table = np.column_stack([times, ecg.signal.T.astype(np.float64)])
     lines = [",".join(("time_s", *ecg.leads))]
