@@ -239,3 +239,18 @@ def test_decode_never_overwrites_a_same_named_output(tiny, tmp_path, capsys) -> 
     assert "1 written" in capsys.readouterr().out
     skipped = json.loads((tmp_path / "decoded" / "skipped-decode.json").read_text())
     assert len(skipped) == 1 and "same output name 'rec'" in skipped[0]["reason"]
+
+
+def test_flat_leads_are_skipped_or_masked_on_request(tiny, tmp_path, capsys) -> None:
+    signal = _ecg(seconds=3.0).signal
+    signal[6] = 0.0  # V1 lead-off (a missing limb lead would be derived from I and II)
+    np.save(tmp_path / "lead_off.npy", signal)
+    tiny.save_pretrained(tmp_path / "model")
+    common = [str(tmp_path / "lead_off.npy"), "--model", str(tmp_path / "model"), "--fs", "500", "--quiet"]
+    assert main(["beat", "encode", *common, "--out", str(tmp_path / "rejected")]) == 1
+    assert "--allow-flat-leads" in capsys.readouterr().out
+    assert main(["beat", "encode", *common, "--out", str(tmp_path / "masked"), "--allow-flat-leads"]) == 0
+    tokens = TokenFile.load(tmp_path / "masked" / "lead_off.beat.safetensors")
+    assert tokens.lead_mask == [index != 6 for index in range(12)]
+    assert main(["beat", "predict", *common, "--out", str(tmp_path / "pred"), "--allow-flat-leads"]) == 0
+    assert np.all(np.load(tmp_path / "pred" / "lead_off_prediction.npy")[6] == 0)

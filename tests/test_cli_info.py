@@ -38,6 +38,16 @@ def test_info_table_and_fs_for_npy(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "250" in out and "npy" in out
 
 
+def test_info_masks_a_flat_lead_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    signal = synthetic_signal(fs=250, seconds=4)
+    signal[6] = 0.0  # V1 lead-off
+    np.save(tmp_path / "x.npy", signal)
+    assert main(["info", str(tmp_path / "x.npy"), "--fs", "250"]) == 1
+    assert "--allow-flat-leads" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "x.npy"), "--fs", "250", "--allow-flat-leads", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["missing_leads"] == ["V1"]
+
+
 def test_info_bad_file_prints_error_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n")
     assert main(["info", str(tmp_path / "pic.png")]) == 1

@@ -69,12 +69,14 @@ def encode_files(
     paths: list[Path],
     out: Path,
     fs: float | None = None,
+    allow_flat_leads: bool = False,
     workers: int = 1,
     batch_windows: int = 128,
     progress: Progress | None = None,
 ) -> FilesReport:
     """Encode `paths` to `out`/<name>.beat.safetensors (written atomically); bad files are
-    recorded in the report with the reason and the rest go on."""
+    recorded in the report with the reason and the rest go on. `fs` and `allow_flat_leads`
+    are passed to `read_ecg` (the rate of CSV/NPY files; mask flat leads instead of skipping)."""
 
     def windows_of(path: Path, record: PreparedRecord) -> tuple[Any, tuple[int, int]]:
         windows, count, padding = model.segment(record.signal, record.lead_mask)
@@ -89,7 +91,8 @@ def encode_files(
             tokens = token_file(record, record_codes, count, padding, model.config)
             yield partial(tokens.save, out / f"{output_name(path)}{TOKEN_SUFFIX}")
 
-    return _run(model.config, paths, out, prepare_record, windows_of, write, fs, workers, batch_windows, progress)
+    reading = {"fs": fs, "allow_flat_leads": allow_flat_leads}
+    return _run(model.config, paths, out, prepare_record, windows_of, write, reading, workers, batch_windows, progress)
 
 
 def predict_files(
@@ -97,13 +100,15 @@ def predict_files(
     paths: list[Path],
     out: Path,
     fs: float | None = None,
+    allow_flat_leads: bool = False,
     workers: int = 1,
     batch_windows: int = 128,
     format: str = "npy",
     progress: Progress | None = None,
 ) -> FilesReport:
     """Forecast the `horizon` samples after the end of each file to `out`/<name>_prediction
-    in `format` (mV, model rate, written atomically); bad files are recorded with the reason."""
+    in `format` (mV, model rate, written atomically); bad files are recorded with the reason.
+    `fs` and `allow_flat_leads` as in `encode_files`."""
     import torch
 
     from heartcare.ecg.write import write_ecg
@@ -118,7 +123,8 @@ def predict_files(
             forecast = forecast_of(context, predicted[index], model.config)
             yield partial(write_ecg, forecast.prediction, out / f"{output_name(path)}_prediction", format=format)
 
-    return _run(model.config, paths, out, prepare_context, windows_of, write, fs, workers, batch_windows, progress)
+    reading = {"fs": fs, "allow_flat_leads": allow_flat_leads}
+    return _run(model.config, paths, out, prepare_context, windows_of, write, reading, workers, batch_windows, progress)
 
 
 def _run(
@@ -128,7 +134,7 @@ def _run(
     prepare: Callable[[Any, BeatConfig], Any],
     windows_of: Callable[[Path, Any], tuple[Any, Any]],
     write: Callable[[list, Any], Iterator[Callable[[], Path]]],
-    fs: float | None,
+    reading: dict[str, Any],
     workers: int,
     batch_windows: int,
     progress: Progress | None,
@@ -160,7 +166,7 @@ def _run(
         if progress:
             progress(done, len(paths))
 
-    for path, prepared in _prepared(unique, prepare, config, fs, workers):
+    for path, prepared in _prepared(unique, prepare, config, reading, workers):
         reason = prepared if isinstance(prepared, str) else None
         if reason is None:
             try:
@@ -180,13 +186,14 @@ def _run(
 
 
 def _prepared(
-    paths: list[Path], prepare: Callable[[Any, BeatConfig], Any], config: BeatConfig, fs: float | None, workers: int
+    paths: list[Path], prepare: Callable[[Any, BeatConfig], Any], config: BeatConfig, reading: dict[str, Any],
+    workers: int,
 ) -> Iterator[tuple[Path, Any]]:
     """(path, prepared file or the reason it could not be read), in input order."""
     tasks = [paths[start : start + FILES_PER_TASK] for start in range(0, len(paths), FILES_PER_TASK)]
     if workers <= 1 or len(paths) < FEWEST_FILES_FOR_WORKERS:
         for task in tasks:
-            yield from _prepare_files(task, prepare, config, fs)
+            yield from _prepare_files(task, prepare, config, reading)
         return
     # Spawned, not forked: the parent holds torch's thread pools, which a fork does not carry.
     context = multiprocessing.get_context("spawn")
@@ -197,21 +204,21 @@ def _prepared(
         # a block at a time also keeps memory flat on any folder size.
         block = TASKS_PER_WORKER * workers
         for start in range(0, len(tasks), block):
-            futures = [pool.submit(_prepare_files, task, prepare, config, fs) for task in tasks[start : start + block]]
+            futures = [pool.submit(_prepare_files, task, prepare, config, reading) for task in tasks[start : start + block]]
             for future in futures:
                 yield from future.result()
 
 
 def _prepare_files(
-    paths: list[Path], prepare: Callable[[Any, BeatConfig], Any], config: BeatConfig, fs: float | None
+    paths: list[Path], prepare: Callable[[Any, BeatConfig], Any], config: BeatConfig, reading: dict[str, Any]
 ) -> list[tuple[Path, Any]]:
-    """Read and prepare each file; a file that cannot be read gives its reason instead."""
+    """Read (`read_ecg(path, **reading)`) and prepare each file; one that cannot be read gives its reason instead."""
     from heartcare.ecg.read import read_ecg
 
     results: list[tuple[Path, Any]] = []
     for path in paths:
         try:
-            ecg = read_ecg(path, fs=fs) if fs else read_ecg(path)
+            ecg = read_ecg(path, **reading)
             results.append((path, prepare(ecg, config)))
         except HeartcareError as error:
             results.append((path, str(error)))

@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--data", type=Path, default=None, help="PTB-XL-layout folder")
     evaluate.add_argument("--split", choices=["train", "valid", "test"], default="test")
     evaluate.add_argument("--file", type=Path, action="append", default=[], help="evaluate on these ECG files instead")
+    evaluate.add_argument("--fs", type=float, default=None, help="sampling rate for CSV/NPY --file inputs")
+    evaluate.add_argument("--allow-flat-leads", action="store_true", help="mask constant (flat) leads, e.g. a lead-off, instead of rejecting the file")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.add_argument("--figure", type=Path, default=None, help="figure path (default CHECKPOINT/eval-SPLIT.png)")
     evaluate.add_argument("--no-baseline", action="store_true", help="skip the k-means baseline")
@@ -47,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         command.add_argument("--model", type=Path, required=True, help="Beat checkpoint folder")
         command.add_argument("--out", type=Path, required=True, help="output folder")
         command.add_argument("--fs", type=float, default=None, help="sampling rate for CSV/NPY inputs")
+        if name != "decode":
+            command.add_argument("--allow-flat-leads", action="store_true", help="mask constant (flat) leads, e.g. a lead-off, instead of rejecting the file")
         command.add_argument("--format", choices=["wfdb", "npy", "csv"], default="npy", help="ECG output format")
         command.add_argument("--quiet", action="store_true", help="no progress bar")
         if name in ("encode", "predict"):
@@ -127,7 +131,8 @@ def run_eval(args: argparse.Namespace) -> int:
         from heartcare.beat.files import record_windows
         from heartcare.ecg.read import read_ecg
 
-        parts = [record_windows(read_ecg(path), config) for path in args.file]
+        parts = [record_windows(read_ecg(path, fs=args.fs, allow_flat_leads=args.allow_flat_leads), config)
+                 for path in args.file]
         windows = np.concatenate([p[0] for p in parts])
         masks = np.concatenate([p[1] for p in parts])
         scales = np.concatenate([p[2] for p in parts])
@@ -194,11 +199,12 @@ def run_files(args: argparse.Namespace) -> int:
             bar.update(task, completed=done, total=total)
 
         if args.beat_files == "encode":
-            report = encode_files(model, paths, args.out, fs=args.fs, workers=args.workers,
-                                  batch_windows=args.batch_windows, progress=advance)
+            report = encode_files(model, paths, args.out, fs=args.fs, allow_flat_leads=args.allow_flat_leads,
+                                  workers=args.workers, batch_windows=args.batch_windows, progress=advance)
         elif args.beat_files == "predict":
-            report = predict_files(model, paths, args.out, fs=args.fs, workers=args.workers,
-                                   batch_windows=args.batch_windows, format=args.format, progress=advance)
+            report = predict_files(model, paths, args.out, fs=args.fs, allow_flat_leads=args.allow_flat_leads,
+                                   workers=args.workers, batch_windows=args.batch_windows, format=args.format,
+                                   progress=advance)
         else:  # decode: one token file at a time (each is already many windows)
             report = FilesReport()
             for path in claim_outputs(paths, report):

@@ -18,11 +18,11 @@ INFO_KEYS: tuple[str, ...] = (
 MEASUREMENT_KEYS: tuple[str, ...] = ("hr_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "axis_deg")
 
 
-def ecg_info(path: Path, fs: float | None = None) -> dict[str, Any]:
+def ecg_info(path: Path, fs: float | None = None, allow_flat_leads: bool = False) -> dict[str, Any]:
     """Summary and measurements of one ECG file as a flat JSON-ready dict."""
     from heartcare.ecg.read import read_ecg
 
-    ecg = read_ecg(path, fs=fs)
+    ecg = read_ecg(path, fs=fs, allow_flat_leads=allow_flat_leads)
     summary = ecg.summary()
     info: dict[str, Any] = {key: None for key in INFO_KEYS}
     info.update(summary)
@@ -49,7 +49,7 @@ def ecg_info(path: Path, fs: float | None = None) -> dict[str, Any]:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    info = ecg_info(Path(args.path), fs=args.fs)
+    info = ecg_info(Path(args.path), fs=args.fs, allow_flat_leads=args.allow_flat_leads)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -72,7 +72,7 @@ def run_convert(args: argparse.Namespace) -> int:
     from heartcare.ecg.read import read_ecg
     from heartcare.ecg.write import write_ecg
 
-    ecg = read_ecg(Path(args.path), fs=args.fs)
+    ecg = read_ecg(Path(args.path), fs=args.fs, allow_flat_leads=args.allow_flat_leads)
     written = write_ecg(ecg, Path(args.out), format=args.to)
     print(f"wrote {written} ({ecg.fs:g} Hz, {len(ecg.leads)} leads, {ecg.seconds:.2f} s)")
     return 0
@@ -85,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("path", help="ECG file: WFDB .hea/.dat/.mat, DICOM, CSV, NPY, Challenge record")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     info.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (needed for CSV/NPY)")
+    info.add_argument("--allow-flat-leads", action="store_true", help="mask constant (flat) leads, e.g. a lead-off, instead of rejecting the file")
     info.set_defaults(handler=run_info)
 
     convert = subparsers.add_parser("convert", help="rewrite an ECG file as WFDB, NumPy or CSV")
@@ -92,4 +93,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("out", help="output path (WFDB: record path without extension)")
     convert.add_argument("--to", choices=("wfdb", "npy", "csv"), required=True, help="output format")
     convert.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (needed for CSV/NPY input)")
+    convert.add_argument("--allow-flat-leads", action="store_true", help="mask constant (flat) leads, e.g. a lead-off, instead of rejecting the file")
     convert.set_defaults(handler=run_convert)

@@ -87,7 +87,7 @@ def to_ecg(raw: RawRecording, path: str | Path, source: str, allow_flat_leads: b
         raise InvalidSignalError(
             name,
             f"flat (constant) lead(s) {', '.join(flat_names)}; "
-            "pass allow_flat_leads=True to mask them instead",
+            "to mask them instead pass allow_flat_leads=True (--allow-flat-leads on the command line)",
         )
     keep = [i for i in range(signal.shape[0]) if i not in flat_rows]
     names = [raw.lead_names[i] for i in keep]

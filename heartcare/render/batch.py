@@ -59,6 +59,7 @@ class BatchJob:
     rhythm_lead: str = "II"
     fs: int = 500  # PTB-XL files to read (100 or 500)
     input_fs: float | None = None  # sampling rate of CSV/NPY files, which do not store one
+    allow_flat_leads: bool = False  # mask constant leads instead of skipping the record
 
 
 @dataclass
@@ -76,11 +77,11 @@ def _read(job: BatchJob, item: str) -> Ecg:
         from heartcare.sources.ptbxl import PtbXlDataset
 
         if job.source not in _DATASETS:  # one table read per worker process
-            _DATASETS[job.source] = PtbXlDataset(job.source, fs=job.fs)
+            _DATASETS[job.source] = PtbXlDataset(job.source, fs=job.fs, allow_flat_leads=job.allow_flat_leads)
         return _DATASETS[job.source].read(int(item)).ecg
     from heartcare.ecg.read import read_ecg
 
-    return read_ecg(job.source / item, fs=job.input_fs)
+    return read_ecg(job.source / item, fs=job.input_fs, allow_flat_leads=job.allow_flat_leads)
 
 
 def _target(job: BatchJob, item: str) -> Path:

@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-grid", action="store_true", help="blank paper")
     parser.add_argument("--no-header", action="store_true", help="omit the header line")
     parser.add_argument("--fs", type=float, default=None, help="sampling rate for CSV/NPY input")
+    parser.add_argument("--allow-flat-leads", action="store_true", help="mask constant (flat) leads, e.g. a lead-off, instead of rejecting the file")
     parser.add_argument("--format", choices=("png", "jpg", "svg", "pdf"), default="png", help="per-record format (folders)")
     parser.add_argument("--workers", type=int, default=1, help="processes (folders and datasets)")
     parser.set_defaults(handler=run_render)
@@ -44,13 +45,14 @@ def _spec(args: argparse.Namespace):
 
 
 def run_render(args: argparse.Namespace) -> int:
+    from heartcare.atomic import write_atomic
     from heartcare.render.batch import render_many, write_rendering
 
     spec = _spec(args)
     if not args.path.is_dir():
         from heartcare.ecg.read import read_ecg
 
-        ecg = read_ecg(args.path, fs=args.fs)
+        ecg = read_ecg(args.path, fs=args.fs, allow_flat_leads=args.allow_flat_leads)
         written = write_rendering(ecg, args.out, args.layout, spec, args.preset, args.seed, args.rhythm_lead)
         print(f"wrote {written}")
         return 0
@@ -62,10 +64,10 @@ def run_render(args: argparse.Namespace) -> int:
             args.path, args.out, workers=args.workers,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             format=args.format, layout=args.layout, spec=spec, preset=args.preset, seed=args.seed,
-            rhythm_lead=args.rhythm_lead, input_fs=args.fs,
+            rhythm_lead=args.rhythm_lead, input_fs=args.fs, allow_flat_leads=args.allow_flat_leads,
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "skipped.json").write_text(json.dumps(report.skipped, indent=2))
+    write_atomic(args.out / "skipped.json", json.dumps(report.skipped, indent=2))
     print(f"{len(report.written)} written, {len(report.existing)} already there, {len(report.skipped)} skipped")
     for skipped in report.skipped[:10]:
         print(f"  skipped {skipped['record']}: {skipped['reason']}")
