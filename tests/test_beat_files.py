@@ -254,3 +254,19 @@ def test_flat_leads_are_skipped_or_masked_on_request(tiny, tmp_path, capsys) -> 
     assert tokens.lead_mask == [index != 6 for index in range(12)]
     assert main(["beat", "predict", *common, "--out", str(tmp_path / "pred"), "--allow-flat-leads"]) == 0
     assert np.all(np.load(tmp_path / "pred" / "lead_off_prediction.npy")[6] == 0)
+
+
+def test_eval_on_files_skips_a_too_short_one_and_scores_the_rest(tiny, tmp_path, capsys) -> None:
+    tiny.save_pretrained(tmp_path / "model")
+    config = tiny.config
+    np.save(tmp_path / "long.npy", _ecg(seconds=3.0).signal)
+    short_seconds = 0.5 * (config.context + config.horizon) / config.fs
+    np.save(tmp_path / "short.npy", _ecg(seconds=short_seconds).signal)
+    common = ["beat", "eval", str(tmp_path / "model"), "--fs", "500", "--no-baseline", "--json",
+              "--figure", str(tmp_path / "eval.png")]
+    assert main([*common, "--file", str(tmp_path / "long.npy"), "--file", str(tmp_path / "short.npy")]) == 0
+    captured = capsys.readouterr()
+    assert "short.npy" in captured.err and "shorter than one evaluation window" in captured.err
+    assert json.loads(captured.out)["windows"] == len(record_windows(_ecg(seconds=3.0), config)[0])
+    assert main([*common, "--file", str(tmp_path / "short.npy")]) == 1
+    assert "none of the --file inputs" in capsys.readouterr().err

@@ -93,8 +93,11 @@ def test_npy_infinite_values_and_object_arrays(tmp_path: Path) -> None:
     with pytest.raises(InvalidSignalError, match=r"inf\.npy: NaN or infinite samples in lead\(s\) V4"):
         read_ecg(tmp_path / "inf.npy", fs=500)
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(UnreadableFileError, match=r"objects\.npy: not a readable NumPy"):
+    with pytest.raises(UnreadableFileError, match=r"objects\.npy: not a readable NumPy .* never unpickles"):
         read_ecg(tmp_path / "objects.npy", fs=500)
+    (tmp_path / "text.npy").write_text("junk\n")  # not .npy at all: no hint about unpickling
+    with pytest.raises(UnreadableFileError, match=r"text\.npy: not a readable NumPy \.npy file \(no \.npy header\)$"):
+        read_ecg(tmp_path / "text.npy", fs=500)
 
 
 def test_whitespace_separated_txt_and_tab_separated_tsv(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Imports stay inside handlers so `heartcare --help` does not load torch.
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from heartcare.beat.evaluate import evaluate_windows, plot_examples
     from heartcare.beat.model import Beat
-    from heartcare.errors import ConfigError
+    from heartcare.errors import ConfigError, HeartcareError, InvalidSignalError
 
     model = Beat.from_pretrained(args.checkpoint)
     config = model.config
@@ -131,8 +132,14 @@ def run_eval(args: argparse.Namespace) -> int:
         from heartcare.beat.files import record_windows
         from heartcare.ecg.read import read_ecg
 
-        parts = [record_windows(read_ecg(path, fs=args.fs, allow_flat_leads=args.allow_flat_leads), config)
-                 for path in args.file]
+        parts = []
+        for path in args.file:  # a bad file is reported and the others are still evaluated
+            try:
+                parts.append(record_windows(read_ecg(path, fs=args.fs, allow_flat_leads=args.allow_flat_leads), config))
+            except HeartcareError as error:
+                print(f"skipped {error}", file=sys.stderr)
+        if not parts:
+            raise InvalidSignalError("beat eval", "none of the --file inputs could be evaluated (reasons above)")
         windows = np.concatenate([p[0] for p in parts])
         masks = np.concatenate([p[1] for p in parts])
         scales = np.concatenate([p[2] for p in parts])

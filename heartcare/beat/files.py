@@ -19,7 +19,7 @@ from heartcare.beat.tokens import TOKEN_SUFFIX, TokenFile
 from heartcare.ecg.leads import STANDARD_LEADS
 from heartcare.ecg.record import Ecg
 from heartcare.ecg.windows import NormalizationStats, denormalize_beat
-from heartcare.errors import UnreadableFileError
+from heartcare.errors import InvalidSignalError, UnreadableFileError
 
 # Suffixes that mark one ECG record inside a folder (a WFDB record is found by its header).
 ECG_SUFFIXES = (".hea", ".dcm", ".npy", ".csv", ".mat")
@@ -168,13 +168,17 @@ def record_windows(ecg: Ecg, config) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """All (context + horizon) windows of one record, right-aligned, stride = horizon.
 
     Returns (windows [N, leads, context + horizon] normalised, masks [N, leads], scales [N] mV).
-    Used to evaluate Beat on single real records (e.g. a DICOM export).
+    Used to evaluate Beat on single real records (e.g. a DICOM export). A record shorter
+    than one window is refused: padding would stand in for the context the scores judge
+    (a context of zeros has no scale, and its reconstruction error none either).
     """
     prepared = to_model_rate(ecg, config)
     length = config.context + config.horizon
+    if prepared.samples < length:
+        raise InvalidSignalError(ecg.name, f"{prepared.samples / config.fs:.2f} s is shorter than one evaluation window "
+                                           f"({length / config.fs:g} s: {config.context / config.fs:g}-s context + "
+                                           f"{config.horizon / config.fs:g}-s horizon)")
     signal = prepared.signal * prepared.lead_mask[:, None]
-    if signal.shape[1] < length:
-        signal = np.pad(signal, ((0, 0), (length - signal.shape[1], 0)))
     stops = list(range(signal.shape[1], length - 1, -config.horizon))[::-1]
     windows, scales = [], []
     for stop in stops:

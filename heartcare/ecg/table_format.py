@@ -99,9 +99,17 @@ def is_number(cell: str) -> bool:
 
 def read_npy(path: Path, fs: float | None = None) -> RawRecording:
     """`.npy` array [leads, samples] or [samples, leads] (the shorter axis is the leads)."""
+    with open(path, "rb") as handle:
+        if handle.read(6) != b"\x93NUMPY":
+            raise UnreadableFileError(path, "not a readable NumPy .npy file (no .npy header)")
     try:
         array = np.load(path, allow_pickle=False)  # never unpickle user files
-    except (ValueError, OSError, EOFError) as error:
+    except ValueError as error:  # an object array: loading it would mean unpickling
+        if "allow_pickle" not in str(error):
+            raise UnreadableFileError(path, f"not a readable NumPy .npy file ({error})") from error
+        raise UnreadableFileError(path, "not a readable NumPy .npy file: it holds Python objects, which heartcare "
+                                        "never unpickles; save a numeric array [leads, samples]") from error
+    except (OSError, EOFError) as error:
         raise UnreadableFileError(path, f"not a readable NumPy .npy file ({error})") from error
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
         raise InvalidSignalError(path, f"expected a 2-D numeric array, got {array.dtype} {array.shape}")
