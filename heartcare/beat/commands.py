@@ -6,8 +6,8 @@ Imports stay inside handlers so `heartcare --help` does not load torch.
 from __future__ import annotations
 
 import argparse
-import sys
 import json
+import sys
 from pathlib import Path
 
 
