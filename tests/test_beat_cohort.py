@@ -63,6 +63,28 @@ def test_cli_train_resume_eval(cohort, tmp_path, capsys) -> None:
     assert (out / "eval-test.png").stat().st_size > 1000
 
 
+def test_train_never_overwrites_a_checkpoint_and_resumes_only_the_same_run(cohort, tmp_path, capsys) -> None:
+    out = tmp_path / "beat"
+    base = ["beat", "train", "--data", str(cohort), "--out", str(out), "--epochs", "1", "--limit", "12"]
+    assert main([*base, "--preset", "tiny"]) == 0
+    assert json.loads((out / "run.json").read_text())["preset"] == "tiny"
+    weights = (out / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main([*base, "--preset", "tiny"]) == 1  # no --resume: the checkpoint stays as it was
+    assert "already holds a Beat checkpoint; pass --resume" in capsys.readouterr().err
+    assert main([*base, "--preset", "cpu-small", "--resume"]) == 1
+    assert "preset 'tiny' -> 'cpu-small'" in capsys.readouterr().err
+    assert main([*base[:-1], "13", "--resume"]) == 1
+    assert "limit 12 -> 13" in capsys.readouterr().err
+    assert main([*base, "--resume", "--prediction-prior", "periodic"]) == 1
+    assert "different configuration" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == weights
+    steps = json.loads((out / "training" / "trainer.json").read_text())["step"]
+    base[base.index("--epochs") + 1] = "2"
+    assert main([*base, "--resume"]) == 0  # the run's own preset (tiny), one more epoch
+    assert json.loads((out / "training" / "trainer.json").read_text())["step"] == 2 * steps
+
+
 def test_cli_ablate_writes_table_and_plot(cohort, tmp_path) -> None:
     out = tmp_path / "ablation"
     assert main(["beat", "ablate", "--data", str(cohort), "--out", str(out), "--preset", "tiny", "--steps", "2",

@@ -18,11 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = commands.add_parser("train", help="train Beat on a PTB-XL-layout folder (folds 1-8 train, 9 valid)")
     train.add_argument("--data", type=Path, required=True, help="PTB-XL-layout folder (real or `heartcare sim cohort`)")
     train.add_argument("--out", type=Path, required=True, help="checkpoint folder (config.json + model.safetensors)")
-    train.add_argument("--preset", default="cpu-small", help="paper | cpu-small | tiny")
+    train.add_argument("--preset", default=None,
+                       help="paper | cpu-small | tiny (default cpu-small; resuming: the run's own)")
     train.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     train.add_argument("--prediction-prior", choices=["none", "periodic"], default=None,
                        help="override the preset's prediction prior (periodic: the head corrects the last period tiled forward)")
-    train.add_argument("--resume", action="store_true", help="continue from OUT/training exactly")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from OUT/training exactly (same preset, seed, limit; --epochs may change)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--limit", type=int, default=None, help="only the first N records per split")
     train.add_argument("--cache", type=Path, default=None, help="window cache folder (default DATA/.heartcare_cache)")
@@ -79,11 +81,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from heartcare.beat.config import preset
-    from heartcare.beat.fit import fit
+    from heartcare.beat.fit import DEFAULT_PRESET, fit
 
-    config = preset(args.preset)
+    config = None  # the preset's (or, resuming, the checkpoint's) unless overridden here
     if args.prediction_prior is not None:
-        config = config.with_changes(prediction_prior=args.prediction_prior)
+        config = preset(args.preset or DEFAULT_PRESET).with_changes(prediction_prior=args.prediction_prior)
     result = fit(args.data, args.out, args.preset, epochs=args.epochs, resume=args.resume, seed=args.seed,
                  limit=args.limit, cache_dir=args.cache, config=config)
     print(f"trained {result.steps} steps on {result.train_windows} windows in {result.seconds:.0f} s "

@@ -7,12 +7,19 @@ logs in `logs/`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from heartcare.atomic import write_atomic
 from heartcare.beat.config import BeatConfig, preset
 from heartcare.beat.model import CONFIG_FILE, Beat, build_beat
+from heartcare.errors import ConfigError
 from heartcare.train.config import StageConfig
+from heartcare.train.loop import CHECKPOINT_DIR
+
+DEFAULT_PRESET = "cpu-small"
+RUN_FILE = "run.json"  # the preset, seed, record limit and crop budget a run started with
 
 # The paper's stage (AdamW 1e-4, cosine, batch 32, clip 1.0, 50 epochs) and a CPU
 # stage that reaches a useful tokenizer on the simulated cohort in minutes.
@@ -51,7 +58,7 @@ class FitResult:
 def fit(
     data: str | Path,
     out: str | Path,
-    preset_name: str = "cpu-small",
+    preset_name: str | None = None,
     epochs: int | None = None,
     resume: bool = False,
     config: BeatConfig | None = None,
@@ -62,15 +69,27 @@ def fit(
     progress: bool = True,
     crops_per_epoch: int | None = None,
 ) -> FitResult:
-    """Train (or resume training) a Beat tokenizer on `data`'s folds 1-8, validating on fold 9."""
+    """Train (or resume training) a Beat tokenizer on `data`'s folds 1-8, validating on fold 9.
+
+    preset_name: the preset (architecture, stage, crop budget); default: the one the
+    resumed run used, else cpu-small. A folder that already holds a checkpoint is only
+    continued with `resume` and the same preset, seed, record limit and crop budget
+    (an exact resume); `epochs` may change (the cosine schedule follows the new total).
+    """
     import torch
 
     from heartcare.beat.data import load_windows
     from heartcare.train.loop import train
 
     out = Path(out)
+    saved = _saved_run(out, resume)
+    preset_name = preset_name or (saved or {}).get("preset") or DEFAULT_PRESET
     if resume and (out / CONFIG_FILE).is_file():
-        config = Beat.from_pretrained(out).config  # resuming keeps the saved architecture
+        saved_config = Beat.from_pretrained(out).config  # resuming keeps the saved architecture
+        if config is not None and config != saved_config:
+            raise ConfigError(out, "holds a checkpoint of a different configuration; resume without overrides "
+                                   "or train into another --out")
+        config = saved_config
     config = config or preset(preset_name)
     stage = stage or STAGES.get(preset_name, STAGES["paper"])
     changes = {"progress": progress, "seed": seed}
@@ -80,6 +99,13 @@ def fit(
     if stage.threads:
         torch.set_num_threads(stage.threads)
     budget = CROPS_PER_EPOCH.get(preset_name, 0) if crops_per_epoch is None else crops_per_epoch
+    run = {"preset": preset_name, "seed": seed, "limit": limit, "crops_per_epoch": budget}
+    if saved is not None:  # an exact resume needs the same data plan and stage
+        changed = [f"{key} {saved.get(key)!r} -> {value!r}" for key, value in run.items() if saved.get(key) != value]
+        if changed:
+            raise ConfigError(out, f"was trained with other settings ({'; '.join(changed)}); resume with the "
+                                   "original ones or train into another --out")
+    write_atomic(out / RUN_FILE, json.dumps(run, indent=2))
     transform = None
     if budget > 0:
         from heartcare.beat.crops import RecordCrops, load_records
@@ -103,3 +129,17 @@ def fit(
     model.save_pretrained(out)
     return FitResult(out, train_count, len(valid_set), result.steps, result.seconds, result.valid_logs,
                      train_skipped + len(valid_set.skipped))
+
+
+def _saved_run(out: Path, resume: bool) -> dict | None:
+    """The settings a run in `out` started with (None for a new run or one from before they
+    were saved); refuses to overwrite a checkpoint without `resume`."""
+    holds = (out / CONFIG_FILE).is_file() or (out / CHECKPOINT_DIR).exists()
+    if holds and not resume:
+        raise ConfigError(out, "already holds a Beat checkpoint; pass --resume to continue it or choose another --out")
+    if not resume or not (out / RUN_FILE).is_file():
+        return None
+    try:
+        return json.loads((out / RUN_FILE).read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(out / RUN_FILE, f"unreadable run settings ({error})") from error
