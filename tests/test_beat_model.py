@@ -167,6 +167,19 @@ def test_bad_input_errors(tiny: Beat, tmp_path) -> None:
         Beat.from_pretrained(tmp_path)
 
 
+def test_checkpoint_that_does_not_match_its_config_is_named(tiny: Beat, tmp_path) -> None:
+    import json
+
+    tiny.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "dim": 2 * config["dim"]}))
+    with pytest.raises(UnreadableFileError, match=r"model\.safetensors: weights do not match config\.json.*other shapes"):
+        Beat.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "from_the_future": 1}))
+    with pytest.raises(UnreadableFileError, match=r"config\.json: unknown field"):
+        Beat.from_pretrained(tmp_path)
+
+
 def test_numpy_input_accepted(tiny: Beat) -> None:
     x = np.random.default_rng(0).standard_normal((12, tiny.config.context)).astype(np.float32)
     assert tiny.encode(x).codes.shape == (1, tiny.config.queries, 2)

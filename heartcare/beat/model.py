@@ -24,7 +24,7 @@ from heartcare.beat.continuation import periodic_continuation
 from heartcare.beat.decoder import PatchDecoder, build_decoder, build_prediction_head
 from heartcare.beat.encoder import BeatEncoder
 from heartcare.beat.quantizer import ResidualQuantizer
-from heartcare.errors import InvalidSignalError, UnreadableFileError
+from heartcare.errors import ConfigError, InvalidSignalError, UnreadableFileError
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -320,14 +320,22 @@ class Beat(nn.Module):
             config = BeatConfig.from_dict(json.loads(config_path.read_text()))
         except json.JSONDecodeError as error:
             raise UnreadableFileError(config_path, f"not valid JSON ({error})") from error
+        except ConfigError as error:  # e.g. a field from a newer heartcare
+            raise UnreadableFileError(config_path, error.problem) from error
         model = build_beat(config)
         try:
             state = load_file(str(weights_path))
         except Exception as error:  # safetensors raises its own error types
             raise UnreadableFileError(weights_path, f"not a readable safetensors file ({error})") from error
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise UnreadableFileError(weights_path, f"weights do not match config: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        expected = model.state_dict()
+        missing = [name for name in expected if name not in state]
+        unexpected = [name for name in state if name not in expected]
+        resized = [f"{name} {tuple(state[name].shape)} vs {tuple(tensor.shape)}"
+                   for name, tensor in expected.items() if name in state and state[name].shape != tensor.shape]
+        if missing or unexpected or resized:
+            raise UnreadableFileError(weights_path, f"weights do not match {CONFIG_FILE}: missing {missing[:3]}, "
+                                                    f"unexpected {unexpected[:3]}, other shapes {resized[:3]}")
+        model.load_state_dict(state)
         return model.eval()
 
 
