@@ -17,8 +17,8 @@ need it, so `import heartcare.beat` and `BeatConfig` stay light.
     baseline.py     same-bit-rate k-means product-quantisation baseline
     ablate.py       codebook size x context x shared/separate grid (Table 18 shape)
     tokens.py       the versioned token file (.beat.safetensors)
-    files.py        encode / decode / predict ECG files and folders
-    batch.py        encode folders fast: parallel reading, many records per encoder call
+    files.py        encode / decode / predict one ECG file; folder expansion, output names
+    batch.py        encode / predict folders fast: parallel reading, many records per model call
     commands.py     `heartcare beat train|eval|encode|decode|predict|ablate`
 """
 
