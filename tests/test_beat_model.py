@@ -226,6 +226,23 @@ def test_window_parallel_encode_equals_one_thread(tiny: Beat) -> None:
                           tiny.quantizer.encode(direct)[1], atol=1e-5)
 
 
+def test_window_parallel_predict_and_decode_equal_one_thread(tiny: Beat) -> None:
+    """Forecasts of many records and the decoding of many windows also run in chunks on
+    pool threads: the same as one thread, in order."""
+    x = torch.randn(70, 12, tiny.config.context)
+    codes = tiny.encode(x.reshape(1, 70, 12, -1).permute(0, 2, 1, 3).reshape(1, 12, -1)).codes
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        forecast, decoded = tiny.predict(x), tiny.decode(codes)
+        torch.set_num_threads(2)
+        assert torch.allclose(tiny.predict(x), forecast, atol=1e-5)
+        assert torch.allclose(tiny.decode(codes), decoded, atol=1e-5)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_inference_block_equals_autograd_block() -> None:
     """The inference-mode block (in-place adds and GELU, contiguous q/k/v) computes the same."""
     from heartcare.beat.transformer import Transformer

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,39 +138,49 @@ class Beat(nn.Module):
     def _encode_windows(self, windows: torch.Tensor, bfloat16: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """(codes [N, queries, levels], quantised latents [N, queries, dim]) of windows [N, leads, context].
 
-        With T > 1 torch threads and enough windows, the eager encoder runs on chunks of
-        windows in T Python threads with one torch thread each (windows are independent,
-        so the result is the same). Intra-op threading pays a thread barrier after every
-        small op (norm, GELU, attention per layer) and stalls whenever the OS deschedules
-        one of its threads; measured on 2 shared cores, one thread per chunk roughly
-        doubled the encoder's rate. Fewer than 2 x ENCODE_MIN_CHUNK windows run on one
-        thread: there the barriers dominate (batch 1: 19 ms on one thread, 860 ms on two
-        busy shared cores). The torch.compile'd encoder keeps intra-op threading (its
-        kernels fix their thread count when compiled). Each chunk is quantised in its own
-        thread too (nearest codes are per window), so no serial step follows the pool.
+        The eager encoder runs window-parallel (see `_window_parallel`); each chunk is
+        quantised in its own thread too (nearest codes are per window), so no serial step
+        follows the pool. The torch.compile'd encoder keeps intra-op threading (its
+        kernels fix their thread count when compiled).
         """
         compiled = None if bfloat16 else self.__dict__.get("_compiled_encoder")
-        threads = torch.get_num_threads()
-        count = windows.shape[0]
         if compiled is not None:
             return self.quantizer.encode(compiled(windows).float())
+        codes, latents = self._window_parallel(windows, lambda part: self._encode_chunk(part, bfloat16))
+        return codes, latents
+
+    def _window_parallel(
+        self, windows: torch.Tensor, work: Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
+    ) -> tuple[torch.Tensor, ...]:
+        """`work` over windows [N, ...], concatenated along N: with T > 1 torch threads and
+        enough windows, on chunks of windows in T Python threads with one torch thread each
+        (windows are independent, so the result is the same).
+
+        Intra-op threading pays a thread barrier after every small op (norm, GELU,
+        attention per layer) and stalls whenever the OS deschedules one of its threads;
+        measured on 2 shared cores, one thread per chunk roughly doubled the encoder's rate.
+        Fewer than 2 x ENCODE_MIN_CHUNK windows run on one thread: there the barriers
+        dominate (batch 1: 19 ms on one thread, 860 ms on two busy shared cores).
+        """
+        threads = torch.get_num_threads()
+        count = windows.shape[0]
         if threads < 2 or not _encode_lock.acquire(blocking=False):
-            return self._encode_chunk(windows, bfloat16)
+            return work(windows)
         try:
             torch.set_num_threads(1)
             try:
                 if count < 2 * ENCODE_MIN_CHUNK:  # too few to split: one thread, no barriers
-                    return self._encode_chunk(windows, bfloat16)
+                    return work(windows)
                 chunk = max(ENCODE_MIN_CHUNK, min(ENCODE_CHUNK, -(-count // threads)))
                 pool = _encode_pools.get(threads) or _encode_pools.setdefault(
                     threads, ThreadPoolExecutor(threads, thread_name_prefix="beat-encode")
                 )
-                parts = list(pool.map(lambda part: self._encode_chunk(part, bfloat16), windows.split(chunk)))
+                parts = list(pool.map(work, windows.split(chunk)))
             finally:
                 torch.set_num_threads(threads)
         finally:
             _encode_lock.release()
-        return torch.cat([codes for codes, _ in parts]), torch.cat([latents for _, latents in parts])
+        return tuple(torch.cat(outputs) for outputs in zip(*parts, strict=True))
 
     def _encode_chunk(self, windows: torch.Tensor, bfloat16: bool) -> tuple[torch.Tensor, torch.Tensor]:
         # Inference and autocast modes are per thread: set them here for pool threads too.
@@ -231,7 +242,12 @@ class Beat(nn.Module):
             raise InvalidSignalError("Beat codes", f"codes must lie in 0..{self.config.codebook_size - 1}")
         batch, windows = tensor.shape[0], tensor.shape[1] // queries
         latents = self.quantizer.lookup(tensor.reshape(batch * windows, queries, levels))
-        signal = self.decoder(latents)  # (B * W, L, context)
+
+        def work(part: torch.Tensor) -> tuple[torch.Tensor]:
+            with torch.inference_mode():  # per thread: set here for pool threads too
+                return (self.decoder(part),)
+
+        signal = self._window_parallel(latents, work)[0]  # (B * W, L, context)
         signal = signal.reshape(batch, windows, self.config.leads, -1).permute(0, 2, 1, 3).reshape(batch, self.config.leads, -1)
         return signal[:, :, padding:]
 
@@ -240,7 +256,12 @@ class Beat(nn.Module):
         """The `horizon` samples after x: [B, leads, T] -> [B, leads, horizon] (from the last window)."""
         x, _ = self._as_batch(x, lead_mask)
         last = segment_windows(x[:, :, -self.config.context :], self.config.context)[0]
-        return self.forecast(last, self.encoder(last))
+
+        def work(windows: torch.Tensor) -> tuple[torch.Tensor]:
+            with torch.inference_mode():  # per thread: set here for pool threads too
+                return (self.forecast(windows, self.encoder(windows)),)
+
+        return self._window_parallel(last, work)[0]
 
     def forecast(self, context: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         """The next `horizon` samples of windows context [B, leads, context] from their
