@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,7 +13,7 @@ torch = pytest.importorskip("torch")
 from heartcare.beat.config import preset  # noqa: E402
 from heartcare.beat.data import SPLIT_FOLDS, load_windows  # noqa: E402
 from heartcare.cli import main  # noqa: E402
-from heartcare.errors import DatasetLayoutError  # noqa: E402
+from heartcare.errors import ConfigError, DatasetLayoutError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,33 @@ def test_train_never_overwrites_a_checkpoint_and_resumes_only_the_same_run(cohor
     base[base.index("--epochs") + 1] = "2"
     assert main([*base, "--resume"]) == 0  # the run's own preset (tiny), one more epoch
     assert json.loads((out / "training" / "trainer.json").read_text())["step"] == 2 * steps
+
+
+def test_ablation_resumes_the_same_plan_and_refuses_another(cohort, tmp_path, monkeypatch) -> None:
+    from heartcare.beat import ablate
+
+    out = tmp_path / "ablation"
+    plan = ablate.AblationPlan(base="tiny", sizes=(16,), contexts=(100,), steps=2, limit=8)
+    first = ablate.run_ablation(cohort, out, plan, progress=False)
+    assert [row.shared for row in first] == [False, True]
+    results = json.loads((out / "results.json").read_text())
+    (out / "results.json").write_text(json.dumps(results[1:]))  # as if interrupted before the first cell ended
+    from heartcare.train import loop
+
+    trained: list[str] = []
+    original_train = loop.train
+
+    def counting_train(model, data, stage, out_dir, **kwargs):
+        trained.append(stage.name)
+        return original_train(model, data, stage, out_dir, **kwargs)
+
+    monkeypatch.setattr(loop, "train", counting_train)  # run_ablation imports it at call time
+    again = ablate.run_ablation(cohort, out, plan, progress=False)
+    assert trained == ["K16-T100-separate"]
+    assert [(row.shared, row.metrics["recon_mse"]) for row in again][1] == (True, results[1]["metrics"]["recon_mse"])
+    assert "| 16 | 100 | separate |" in (out / "table.md").read_text().splitlines()[2]
+    with pytest.raises(ConfigError, match="another plan .*steps"):
+        ablate.run_ablation(cohort, out, dataclasses.replace(plan, steps=3), progress=False)
 
 
 def test_cli_ablate_writes_table_and_plot(cohort, tmp_path) -> None:

@@ -61,6 +61,14 @@ def test_training_reduces_loss_and_logs(tmp_path) -> None:
     assert (tmp_path / "training" / "trainer.json").is_file()
 
 
+def test_a_fresh_run_into_a_used_folder_starts_its_logs_clean(tmp_path) -> None:
+    data = _data()
+    for _ in range(2):
+        train(_model(), data, _stage(), tmp_path)
+    steps = [int(row["step"]) for row in csv.DictReader((tmp_path / "logs" / "train_log.csv").open())]
+    assert steps == sorted(set(steps)) and len(steps) == 6
+
+
 def test_resume_equals_straight_run(tmp_path) -> None:
     data = _data()
     straight = _model()

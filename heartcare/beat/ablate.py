@@ -4,18 +4,27 @@ Each cell is a short training run from the same seed on random-offset crops of
 the same cached training records (so every context length is cut from the same
 data without re-reading it); it is scored on fixed-seed crops of the validation fold (total loss, recon, pred, Code% per level, PRD) and
 placed on a rate-distortion plot (bits per second of ECG vs PRD) next to the
-same-bit-rate k-means baseline.
+same-bit-rate k-means baseline. An interrupted ablation resumes: cells already in
+`results.json` are kept when the plan (grid, budget, seed, data) is the same.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from heartcare.atomic import write_atomic
 from heartcare.beat.config import BeatConfig, preset
+from heartcare.errors import ConfigError
 from heartcare.train.config import StageConfig
+
+PLAN_FILE = "plan.json"
+RESULTS_FILE = "results.json"
 
 DEFAULT_SIZES = (256, 512, 1024)
 DEFAULT_CONTEXTS = (500, 1000, 1500)
@@ -66,12 +75,17 @@ def run_ablation(data: str | Path, out: str | Path, plan: AblationPlan, cache_di
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows: list[AblationRow] = []
-    baselines: dict[tuple[int, int], dict[str, float]] = {}
+    rows = _finished_rows(out, plan, data)
+    done = {(row.codebook_size, row.context, row.shared) for row in rows}
+    baselines: dict[tuple[int, int], dict[str, float]] = {
+        (row.codebook_size, row.context): row.metrics["baseline"] for row in rows
+    }
     base = preset(plan.base)
     train_records = load_records(data, "train", base, cache_dir=cache_dir, limit=plan.limit)
     valid_records = load_records(data, "valid", base, cache_dir=cache_dir, limit=plan.limit)
     for config in plan.configs():
+        if (config.codebook_size, config.context, config.shared_codebook) in done:
+            continue  # finished before an interruption, with this same plan
         crops = RecordCrops(train_records, config)
         # Fixed-seed windows: one crop per validation record to score, one per training record for the baseline.
         valid = RecordCrops(valid_records, config)({"record": torch.arange(len(valid_records))},
@@ -100,10 +114,33 @@ def run_ablation(data: str | Path, out: str | Path, plan: AblationPlan, cache_di
             "code_usage_percent": scored["code"]["usage_percent"], "prd_percent": scored["recon"]["prd_percent"],
             "bits_per_second": scored["bits_per_second"], "baseline": baselines[key],
         }))
-        (out / "results.json").write_text(json.dumps([row.__dict__ for row in rows], indent=2))
-    (out / "table.md").write_text(markdown_table(rows))
+        write_atomic(out / RESULTS_FILE, json.dumps([row.__dict__ for row in rows], indent=2))
+    rows = _in_plan_order(rows, plan)
+    write_atomic(out / "table.md", markdown_table(rows))
     plot_rate_distortion(rows, out / "rate_distortion.png")
     return rows
+
+
+def _finished_rows(out: Path, plan: AblationPlan, data: str | Path) -> list[AblationRow]:
+    """Rows an earlier run of the same plan in `out` finished; records the plan for a new one."""
+    wanted = json.loads(json.dumps({**dataclasses.asdict(plan), "data": str(Path(data).resolve())}))
+    saved_path = out / PLAN_FILE
+    if saved_path.is_file():
+        saved = json.loads(saved_path.read_text())
+        if saved != wanted:
+            changed = sorted(key for key in wanted.keys() | saved.keys() if saved.get(key) != wanted.get(key))
+            raise ConfigError(out, f"holds an ablation of another plan (differs in {', '.join(changed)}); "
+                                   "choose another --out")
+        if (out / RESULTS_FILE).is_file():
+            return [AblationRow(**row) for row in json.loads((out / RESULTS_FILE).read_text())]
+        return []
+    write_atomic(saved_path, json.dumps(wanted, indent=2))
+    return []
+
+
+def _in_plan_order(rows: list[AblationRow], plan: AblationPlan) -> list[AblationRow]:
+    order = {(c.codebook_size, c.context, c.shared_codebook): i for i, c in enumerate(plan.configs())}
+    return sorted(rows, key=lambda row: order[(row.codebook_size, row.context, row.shared)])
 
 
 def markdown_table(rows: list[AblationRow]) -> str:
@@ -143,6 +180,14 @@ def plot_rate_distortion(rows: list[AblationRow], path: Path) -> Path:
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    # Drawn to a temporary name, then renamed: a crash never leaves half a figure.
+    handle, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        figure.savefig(staging, dpi=110)
+        os.replace(staging, path)
+    finally:
+        plt.close(figure)
+        if os.path.exists(staging):
+            os.remove(staging)
     return path

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
+
+from heartcare.atomic import write_atomic
 
 
 class MetricLog:
@@ -41,12 +44,14 @@ class MetricLog:
             self.writer.flush()
 
     def truncate_after(self, step: int) -> None:
-        """Drop rows logged after `step` (they are replayed when resuming from an older checkpoint)."""
+        """Drop rows logged after `step`: they are replayed when resuming from an older checkpoint,
+        and a fresh run (step 0) into a used folder starts its logs clean."""
         for path in self.directory.glob("*_log.csv"):
             with path.open(newline="") as handle:
                 rows = list(csv.reader(handle))
             if not rows:
                 continue
             kept = [rows[0]] + [row for row in rows[1:] if row and int(float(row[0])) <= step]
-            with path.open("w", newline="") as handle:
-                csv.writer(handle).writerows(kept)
+            buffer = io.StringIO(newline="")
+            csv.writer(buffer).writerows(kept)
+            write_atomic(path, buffer.getvalue())  # never half a log if interrupted here

@@ -100,7 +100,7 @@ def train(
     checkpoint_dir = out / CHECKPOINT_DIR
     if resume and checkpoint_dir.exists():
         state = load_checkpoint(checkpoint_dir, model, optimizer)
-        log.truncate_after(state.step)
+    log.truncate_after(state.step)  # rows past the checkpoint (or all, for a fresh run) are replayed
 
     def checkpoint() -> None:
         save_checkpoint(checkpoint_dir, model, optimizer, state, {"stage": stage.to_dict(), "total_steps": total_steps})
