@@ -28,3 +28,13 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_figure_atomic(figure, path: str | Path, dpi: float = 110) -> Path:
+    """Save a matplotlib figure atomically, in the format its suffix names (png, pdf, svg, ...)."""
+    import io
+
+    path = Path(path)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png", dpi=dpi)
+    return write_atomic(path, buffer.getvalue())

@@ -19,6 +19,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from heartcare.atomic import write_atomic
+
 console = Console()
 
 
@@ -46,7 +48,7 @@ def step_real_ecg(out: Path) -> None:
         value = values.get(key)
         table.add_row(key, "-" if value is None else f"{value:.1f}", str(reference))
     console.print(table)
-    (out / "real_ecg_measurements.json").write_text(json.dumps(values, indent=2))
+    write_atomic(out / "real_ecg_measurements.json", json.dumps(values, indent=2))
     from heartcare.render import render
 
     image = render(ecg, "3x4+II", path=out / "real_ecg.png")
@@ -112,7 +114,7 @@ def step_beat(out: Path) -> None:
     metrics = evaluate_windows(model, test.signal, test.lead_mask, clinical=False)
     outputs = metrics.pop("_outputs")
     figure = plot_examples(test.signal, outputs, model.config.fs, checkpoint / "eval-test.png")
-    (checkpoint / "eval-test.json").write_text(json.dumps(metrics, indent=2))
+    write_atomic(checkpoint / "eval-test.json", json.dumps(metrics, indent=2))
     recon, code = metrics["recon"], metrics["code"]
     usage = " / ".join(f"{value:.0f}%" for value in code["usage_percent"])
     console.print(

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from heartcare.atomic import write_atomic
+from heartcare.atomic import write_atomic, write_figure_atomic
 from heartcare.beat.config import BeatConfig, preset
 from heartcare.errors import ConfigError
 from heartcare.train.config import StageConfig
@@ -180,14 +178,7 @@ def plot_rate_distortion(rows: list[AblationRow], path: Path) -> Path:
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    # Drawn to a temporary name, then renamed: a crash never leaves half a figure.
-    handle, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(handle)
     try:
-        figure.savefig(staging, dpi=110)
-        os.replace(staging, path)
+        return write_figure_atomic(figure, path)
     finally:
         plt.close(figure)
-        if os.path.exists(staging):
-            os.remove(staging)
-    return path

@@ -123,6 +123,7 @@ def _print_metrics(metrics: dict) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from heartcare.atomic import write_atomic
     from heartcare.beat.evaluate import evaluate_windows, plot_examples
     from heartcare.beat.model import Beat
     from heartcare.errors import ConfigError, HeartcareError, InvalidSignalError
@@ -160,7 +161,7 @@ def run_eval(args: argparse.Namespace) -> int:
     figure = plot_examples(windows, outputs, config.fs, args.figure or args.checkpoint / f"eval-{label}.png")
     metrics["figure"] = str(figure)
     metrics["split"] = label
-    (args.checkpoint / f"eval-{label}.json").write_text(json.dumps(metrics, indent=2))
+    write_atomic(args.checkpoint / f"eval-{label}.json", json.dumps(metrics, indent=2))
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from heartcare.atomic import write_figure_atomic
 from heartcare.beat.config import holds_a_period
 from heartcare.beat.continuation import periodic_continuation
 from heartcare.ecg.leads import STANDARD_LEADS
@@ -178,8 +179,7 @@ def plot_examples(windows: np.ndarray, outputs: Predictions, fs: float, path: st
     for axis in axes[-1]:
         axis.set_xlabel("seconds")
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    try:
+        return write_figure_atomic(figure, path)
+    finally:
+        plt.close(figure)

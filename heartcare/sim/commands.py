@@ -59,7 +59,9 @@ def run_validate(args: argparse.Namespace) -> int:
     result = validate_cohort(args.root, limit=args.limit)
     print_validation(result)
     if args.json:
-        args.json.write_text(json.dumps(result.records, indent=1, default=str))
+        from heartcare.atomic import write_atomic
+
+        write_atomic(args.json, json.dumps(result.records, indent=1, default=str))
     return 0 if result.ok else 1
 
 
