@@ -78,7 +78,7 @@ def encode_files(
     recorded in the report with the reason and the rest go on. `fs` and `allow_flat_leads`
     are passed to `read_ecg` (the rate of CSV/NPY files; mask flat leads instead of skipping)."""
 
-    def windows_of(path: Path, record: PreparedRecord) -> tuple[Any, tuple[int, int]]:
+    def windows_of(record: PreparedRecord) -> tuple[Any, tuple[int, int]]:
         windows, count, padding = model.segment(record.signal, record.lead_mask)
         return windows, (count, padding)
 
@@ -113,7 +113,7 @@ def predict_files(
 
     from heartcare.ecg.write import write_ecg
 
-    def windows_of(path: Path, context: PreparedContext) -> tuple[Any, None]:
+    def windows_of(context: PreparedContext) -> tuple[Any, None]:
         return torch.from_numpy(context.window)[None], None
 
     def write(batch: list[tuple[Path, PreparedContext, Any, None]], windows) -> Iterator[Callable[[], Path]]:
@@ -132,7 +132,7 @@ def _run(
     paths: list[Path],
     out: Path,
     prepare: Callable[[Any, BeatConfig], Any],
-    windows_of: Callable[[Path, Any], tuple[Any, Any]],
+    windows_of: Callable[[Any], tuple[Any, Any]],
     write: Callable[[list, Any], Iterator[Callable[[], Path]]],
     reading: dict[str, Any],
     workers: int,
@@ -170,7 +170,7 @@ def _run(
         reason = prepared if isinstance(prepared, str) else None
         if reason is None:
             try:
-                windows, extra = windows_of(path, prepared)
+                windows, extra = windows_of(prepared)
             except HeartcareError as error:
                 reason = f"{path}: {error.problem}"
         if reason is not None:

@@ -41,6 +41,12 @@ _encode_pools: dict[int, ThreadPoolExecutor] = {}
 os.register_at_fork(after_in_child=_encode_pools.clear)
 
 
+def _in_inference_mode(work: Callable[[torch.Tensor], tuple], part: torch.Tensor) -> tuple:
+    """`work(part)` in inference mode: the mode is per thread, so pool threads set it themselves."""
+    with torch.inference_mode():
+        return work(part)
+
+
 @dataclass
 class BeatCodes:
     """Tokens of one batch: codes [B, windows * queries, levels] long, latents
@@ -175,7 +181,7 @@ class Beat(nn.Module):
                 pool = _encode_pools.get(threads) or _encode_pools.setdefault(
                     threads, ThreadPoolExecutor(threads, thread_name_prefix="beat-encode")
                 )
-                parts = list(pool.map(work, windows.split(chunk)))
+                parts = list(pool.map(lambda part: _in_inference_mode(work, part), windows.split(chunk)))
             finally:
                 torch.set_num_threads(threads)
         finally:
@@ -183,11 +189,10 @@ class Beat(nn.Module):
         return tuple(torch.cat(outputs) for outputs in zip(*parts, strict=True))
 
     def _encode_chunk(self, windows: torch.Tensor, bfloat16: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        # Inference and autocast modes are per thread: set them here for pool threads too.
-        with torch.inference_mode():
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-                latents = self.encoder(windows)
-            return self.quantizer.encode(latents.float())  # the codebook search stays float32
+        # Autocast is per thread (like inference mode, which `_window_parallel` sets): set it here.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            latents = self.encoder(windows)
+        return self.quantizer.encode(latents.float())  # the codebook search stays float32
 
     # ---- public API -----------------------------------------------------------------
     @torch.inference_mode()
@@ -242,12 +247,7 @@ class Beat(nn.Module):
             raise InvalidSignalError("Beat codes", f"codes must lie in 0..{self.config.codebook_size - 1}")
         batch, windows = tensor.shape[0], tensor.shape[1] // queries
         latents = self.quantizer.lookup(tensor.reshape(batch * windows, queries, levels))
-
-        def work(part: torch.Tensor) -> tuple[torch.Tensor]:
-            with torch.inference_mode():  # per thread: set here for pool threads too
-                return (self.decoder(part),)
-
-        signal = self._window_parallel(latents, work)[0]  # (B * W, L, context)
+        signal = self._window_parallel(latents, lambda part: (self.decoder(part),))[0]  # (B * W, L, context)
         signal = signal.reshape(batch, windows, self.config.leads, -1).permute(0, 2, 1, 3).reshape(batch, self.config.leads, -1)
         return signal[:, :, padding:]
 
@@ -256,12 +256,7 @@ class Beat(nn.Module):
         """The `horizon` samples after x: [B, leads, T] -> [B, leads, horizon] (from the last window)."""
         x, _ = self._as_batch(x, lead_mask)
         last = segment_windows(x[:, :, -self.config.context :], self.config.context)[0]
-
-        def work(windows: torch.Tensor) -> tuple[torch.Tensor]:
-            with torch.inference_mode():  # per thread: set here for pool threads too
-                return (self.forecast(windows, self.encoder(windows)),)
-
-        return self._window_parallel(last, work)[0]
+        return self._window_parallel(last, lambda windows: (self.forecast(windows, self.encoder(windows)),))[0]
 
     def forecast(self, context: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         """The next `horizon` samples of windows context [B, leads, context] from their
