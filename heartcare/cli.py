@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "heartcare.sim.commands",
     "heartcare.render.commands",
     "heartcare.beat.commands",
+    "heartcare.bench.commands",
     "heartcare.demo",
 )
 
@@ -28,7 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="heartcare",
-        description="Multimodal ECG toolkit: read, simulate, render, tokenize and build QA datasets.",
+        description="Multimodal ECG toolkit: read, simulate, render, tokenize, build QA datasets and benchmark models.",
     )
     parser.add_argument("--version", action="version", version=f"heartcare {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -141,12 +141,40 @@ def step_dataset(out: Path) -> None:
     console.print(dataset_stats(out / "dataset"), markup=False)
 
 
+# The text-only control (SmolLM2-135M-Instruct, never shown the ECG) answers this many items per
+# multiple-choice task of the demo's test split (about a second each on 2 cores); the floors are
+# scored on the same items.
+DEMO_TEXT_ONLY_LIMIT = 6
+
+
+def step_bench(out: Path) -> None:
+    from heartcare.bench.report import console_tables, write_report
+    from heartcare.bench.runner import BenchConfig, run_bench
+
+    data, folder = out / "dataset", out / "bench"
+    plans = [
+        # Beat's prediction head and the periodic continuation it corrects, on every prediction item.
+        BenchConfig(data=data, model=f"beat:{out / 'beat'}", out=folder / "beat", tasks=["prediction-*"]),
+        BenchConfig(data=data, model="periodic", out=folder / "periodic", tasks=["prediction-*"], floors=False),
+        # Does the ECG help at all? A language model that never sees it, beside the floors.
+        BenchConfig(data=data, model="text-only", out=folder / "text-only", limit=DEMO_TEXT_ONLY_LIMIT,
+                    tasks=["closed-*", "comparison-*"]),
+        # The floors on the free-text tasks (F1-Bio, ROUGE-L, ECG-term F1 of answers that never saw an ECG).
+        BenchConfig(data=data, model="random", out=folder / "floors", tasks=["open-*", "report-*"]),
+    ]
+    results = [run_bench(plan) for plan in plans]
+    write_report(results, folder, predictions_folder=folder / "beat")
+    print(console_tables(results))  # plain print: Markdown tables must not be wrapped at the terminal width
+    console.print(f"report: {folder / 'report.html'} (one folder per run beside it; floors are fitted on train)")
+
+
 STEPS: dict[str, Callable[[Path], None]] = {
     "real-ecg": step_real_ecg,
     "cohort": step_cohort,
     "draw": step_draw,
     "beat": step_beat,
     "dataset": step_dataset,
+    "bench": step_bench,
 }
 
 

@@ -20,5 +20,5 @@ def test_whole_demo_runs_and_resumes(tmp_path: Path) -> None:
     first = sorted(p.relative_to(tmp_path) for p in (tmp_path / "dataset" / "qa").glob("*.parquet"))
     run_demo(tmp_path, ["cohort", "dataset"])  # finished work is kept, not redone
     assert first == sorted(p.relative_to(tmp_path) for p in (tmp_path / "dataset" / "qa").glob("*.parquet"))
-    assert set(STEPS) >= {"real-ecg", "cohort", "draw", "beat", "dataset"}
+    assert set(STEPS) >= {"real-ecg", "cohort", "draw", "beat", "dataset", "bench"}
     assert (tmp_path / "beat" / "eval-test.json").is_file()

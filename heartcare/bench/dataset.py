@@ -1,0 +1,109 @@
+"""A HeartAgent dataset opened for evaluation: items per split, signals, images, targets.
+
+Everything is read lazily and cached: a bench run over the test split never loads
+the train QA unless a floor (majority, blind) asks for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heartcare.bench.items import BenchItem
+from heartcare.errors import DatasetLayoutError
+
+SPLITS = ("train", "valid", "test")
+
+
+class BenchDataset:
+    """dataset: a folder written by `heartcare agent build` (dataset.json + qa/ + records.parquet)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        card = self.path / "dataset.json"
+        if not self.path.is_dir():
+            raise DatasetLayoutError(self.path, "no such dataset folder")
+        if not card.is_file():
+            raise DatasetLayoutError(self.path, "not a HeartAgent dataset (no dataset.json); build one with `heartcare agent build`")
+        try:
+            self.card: dict[str, Any] = json.loads(card.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise DatasetLayoutError(card, f"unreadable dataset card: {error}") from error
+        if "format_version" not in self.card or not (self.path / "qa").is_dir():
+            raise DatasetLayoutError(self.path, "not a HeartAgent dataset (dataset.json has no format_version or qa/ is missing)")
+        self._items: dict[str, list[BenchItem]] = {}
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("format_version"))
+
+    def qa_file(self, split: str) -> Path:
+        if split not in SPLITS:
+            raise DatasetLayoutError(self.path, f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        path = self.path / "qa" / f"{split}.parquet"
+        if not path.is_file():
+            raise DatasetLayoutError(path, f"the dataset has no {split} split")
+        return path
+
+    def fingerprint(self, split: str) -> str:
+        """blake2b of the split's QA file and the card: two runs compare only on equal prints."""
+        digest = hashlib.blake2b(digest_size=12)
+        digest.update((self.path / "dataset.json").read_bytes())
+        with self.qa_file(split).open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def items(self, split: str) -> list[BenchItem]:
+        if split not in self._items:
+            import pyarrow.parquet as pq
+
+            path = self.qa_file(split)
+            try:
+                rows = pq.read_table(path).to_pylist()
+            except Exception as error:  # pyarrow raises several types for a damaged file
+                raise DatasetLayoutError(path, f"unreadable QA table: {error}") from error
+            self._items[split] = [BenchItem.from_row(row) for row in rows]
+        return self._items[split]
+
+    @cached_property
+    def records(self) -> dict[str, dict[str, Any]]:
+        """record_id -> records.parquet row."""
+        import pyarrow.parquet as pq
+
+        path = self.path / "records.parquet"
+        if not path.is_file():
+            raise DatasetLayoutError(path, "missing records table")
+        return {row["record_id"]: row for row in pq.read_table(path).to_pylist()}
+
+    def record(self, record_id: str) -> dict[str, Any]:
+        try:
+            return self.records[record_id]
+        except KeyError:
+            raise DatasetLayoutError(self.path / "records.parquet", f"no record {record_id!r}") from None
+
+    def signal(self, record_id: str) -> tuple[np.ndarray, float]:
+        """([12, samples] float32 mV, fs) of a stored record (memory-mapped shard read)."""
+        from heartcare.agent.writer import load_signal
+
+        row = self.record(record_id)
+        return load_signal(self.path, row), float(row["signal_fs"])
+
+    def image_paths(self, record_id: str) -> list[Path]:
+        """The record's paper images (absolute paths), in the order the builder drew them."""
+        return [self.path / relative for relative in self.record(record_id)["images"] or []]
+
+    def prediction_context(self, item: BenchItem) -> np.ndarray:
+        """[12, samples] mV at meta.fs: the signal-prediction input window."""
+        start, stop = item.meta["context"]
+        return self.signal(item.ecgs[0].record_id)[0][:, start:stop]
+
+    def prediction_target(self, item: BenchItem) -> np.ndarray:
+        """[12, samples] mV at meta.fs: what a signal-prediction answer is scored against."""
+        start, stop = item.meta["target"]
+        return self.signal(item.ecgs[0].record_id)[0][:, start:stop]

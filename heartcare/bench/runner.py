@@ -1,0 +1,187 @@
+"""`heartcare bench run`: one model on a dataset split, beside the floors, to RUN/.
+
+RUN/run.json      what the run is (model, dataset fingerprint, split, seed, limit): a
+                  resumed run must match it, so cached answers are never mixed across runs
+RUN/cache/        per-item answers of the model and of each floor (the resume state)
+RUN/results.json  per task: n, metrics with bootstrap 95% intervals; the floors' figures
+RUN/predictions.jsonl  per item: output, parsed answer, correctness, scores
+RUN/report.md, report.html, figures/   the paper-shaped tables and charts
+
+The same seed gives the same results.json apart from its "timing" block.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from heartcare import __version__
+from heartcare.agent.description import stable_hash
+from heartcare.atomic import write_atomic
+from heartcare.bench.answer import collect_answers
+from heartcare.bench.cache import AnswerCache
+from heartcare.bench.dataset import BenchDataset
+from heartcare.bench.items import BenchItem
+from heartcare.bench.metrics import ScoringContext
+from heartcare.bench.models import FLOORS, ModelContext, build_model
+from heartcare.bench.models.base import Output
+from heartcare.bench.parse import parse_choice
+from heartcare.bench.score import headline, score_task
+from heartcare.bench.tasks import TaskSpec, select_tasks, task_items
+from heartcare.errors import ConfigError
+
+
+@dataclass
+class BenchConfig:
+    """One `bench run`. model: an adapter spec (`NAME[:ARG]`); tasks: names, globs or groups (None = all);
+    limit: at most this many items per task (a seeded sample); floors: also score random / majority / blind;
+    model_options: adapter settings (timeout_s, concurrency, openai_model, ...); metric_options: bertscore_model,
+    judge (a JudgeConfig)."""
+
+    data: Path
+    model: str
+    out: Path
+    tasks: list[str] | None = None
+    split: str = "test"
+    limit: int | None = None
+    seed: int = 0
+    floors: bool = True
+    retries: int = 2
+    model_options: dict[str, Any] = field(default_factory=dict)
+    metric_options: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(None, f"--limit must be at least 1, got {self.limit}")
+
+
+def selected_items(tasks: list[TaskSpec], items: list[BenchItem], limit: int | None, seed: int) -> dict[str, list[BenchItem]]:
+    chosen = {}
+    for task in tasks:
+        members = task_items(task, items)
+        if limit is not None and len(members) > limit:
+            members = sorted(members, key=lambda item: stable_hash(seed, "limit", item.id))[:limit]
+        chosen[task.name] = sorted(members, key=lambda item: item.id)
+    return chosen
+
+
+def check_run_folder(out: Path, identity: dict[str, Any]) -> None:
+    """Create RUN/run.json, or refuse to resume a run that was something else."""
+    path = out / "run.json"
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        different = [key for key in identity if previous.get(key) != identity[key]]
+        if different:
+            details = "; ".join(f"{key}: {previous.get(key)!r} -> {identity[key]!r}" for key in different)
+            raise ConfigError(out, f"this run folder holds another run ({details}); use a new --out")
+    else:
+        write_atomic(path, json.dumps(identity, indent=1, sort_keys=True) + "\n")
+
+
+def evaluate(
+    spec: str, context: ModelContext, chosen: dict[str, list[BenchItem]], tasks: list[TaskSpec], config: BenchConfig,
+    scoring: ScoringContext,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], float]:
+    """(results block, per-item records, seconds spent answering) of one model."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    model = build_model(spec, context)
+    items = [item for members in chosen.values() for item in members]
+    cache = AnswerCache(config.out / "cache", spec)
+    began = time.perf_counter()
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not config.progress, transient=True) as bar:
+        handle = bar.add_task(spec, total=len(items))
+        answers = collect_answers(model, items, cache, retries=config.retries,
+                                  on_progress=lambda done: bar.advance(handle, done))
+    answering = time.perf_counter() - began
+    tasks_block: dict[str, Any] = {}
+    records: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        block, scores = score_task(task, chosen[task.name], answers, scoring, config.seed)
+        tasks_block[task.name] = block
+        for item in chosen[task.name]:
+            records[item.id] = item_record(task, item, answers[item.id], scores.get(item.id, {}))
+    return {"tasks": tasks_block, "summary": headline(tasks_block)}, records, answering
+
+
+def item_record(task: TaskSpec, item: BenchItem, answer: tuple[Output, str | None], scores: dict[str, float]) -> dict[str, Any]:
+    output, failure = answer
+    record: dict[str, Any] = {"id": item.id, "task": task.name, "output": output.text, "scores": scores}
+    if item.is_multiple_choice:
+        parsed = None if output.text is None else parse_choice(output.text, item.choices)
+        record.update(parsed=None if parsed is None else item.letters[parsed], answer=item.letters[item.answer_index],
+                      correct=parsed == item.answer_index)
+    else:
+        record["answer"] = item.answer
+    if output.waveform is not None:
+        record["waveform_samples"] = int(output.waveform.shape[-1])
+    if failure:
+        record["failed"] = failure
+    if output.not_applicable:
+        record["not_applicable"] = output.not_applicable
+    if output.extra.get("missing"):
+        record["missing"] = True
+    return record
+
+
+def run_bench(config: BenchConfig) -> dict[str, Any]:
+    """Evaluate `config.model` (and the floors) and write RUN/; returns the results dict."""
+    dataset = BenchDataset(config.data)
+    tasks = select_tasks(config.tasks)
+    chosen = selected_items(tasks, dataset.items(config.split), config.limit, config.seed)
+    tasks = [task for task in tasks if chosen[task.name]]
+    if not tasks:
+        raise ConfigError(config.data, f"the {config.split} split has no items for the selected tasks")
+    identity = {"model": config.model, "dataset_fingerprint": dataset.fingerprint(config.split), "split": config.split,
+                "seed": config.seed, "limit": config.limit}
+    config.out.mkdir(parents=True, exist_ok=True)
+    check_run_folder(config.out, identity)
+    context = ModelContext(dataset=dataset, seed=config.seed, split=config.split, options=dict(config.model_options))
+    scoring = ScoringContext(dataset=dataset, options={"cache_dir": config.out / "cache", **config.metric_options})
+    results: dict[str, Any] = {
+        "model": config.model,
+        "dataset": {"path": str(config.data), "version": dataset.version, "fingerprint": identity["dataset_fingerprint"]},
+        "split": config.split, "heartcare_version": __version__, "seed": config.seed, "limit": config.limit,
+    }
+    timing: dict[str, float] = {}
+    block, records, timing[config.model] = evaluate(config.model, context, chosen, tasks, config, scoring)
+    results.update(block)
+    judge = config.metric_options.get("judge")
+    if judge is not None:
+        results["judge"] = {"model": getattr(judge, "model", None), "url": getattr(judge, "url", None),
+                            "failures": scoring.options.get("judge_failures")}
+    if config.floors:
+        results["floors"] = {}
+        floor_scoring = ScoringContext(dataset=dataset, options={**scoring.options, "judge": None})
+        for floor in FLOORS:
+            if floor == config.model:
+                continue
+            try:
+                floor_block, _, timing[floor] = evaluate(floor, context, chosen, tasks, config, floor_scoring)
+            except ConfigError as error:  # e.g. the blind floor without scikit-learn: say so, keep the rest
+                results["floors"][floor] = {"error": str(error)}
+                continue
+            results["floors"][floor] = floor_block
+    write_outputs(config.out, results, records, timing)
+    return results
+
+
+def write_outputs(out: Path, results: dict[str, Any], records: dict[str, dict[str, Any]], timing: dict[str, float]) -> None:
+    from heartcare.bench.report import write_report
+
+    ordered = sorted(records.values(), key=lambda record: (record["task"], record["id"]))
+    write_atomic(out / "predictions.jsonl", "".join(json.dumps(record, sort_keys=True) + "\n" for record in ordered))
+    results = {**results, "timing": {"answer_seconds": {key: round(value, 3) for key, value in timing.items()}}}
+    write_atomic(out / "results.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
+    write_report([results], out, predictions_folder=out)
