@@ -172,6 +172,8 @@ def test_failed_items_are_retried_recorded_and_counted_wrong(built_dataset, tmp_
     scripted.always_fails = set()
     again = run(built_dataset, "scripted", tmp_path / "run", tasks=["closed-S-*"], floors=False)
     assert again["tasks"][task]["n_failed"] == 0, "a failed item is asked again on resume"
+    assert again["tasks"][task]["metrics"]["accuracy"]["value"] == 1.0
+    assert scripted.attempts[victim.id] == 4
 
 
 def test_not_applicable_items_are_counted_not_scored(built_dataset, tmp_path, scripted):
@@ -216,3 +218,46 @@ def test_a_tiny_causal_lm_runs_end_to_end_as_text_only(built_dataset, tmp_path):
         else:
             assert block["n_not_applicable"] == block["n"] and not block["metrics"]
     assert "text-only" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_an_openai_endpoint_end_to_end(built_dataset, tmp_path):
+    """A local endpoint without ECG input that always answers "A": images are scored, signals not applicable."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Endpoint(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server API)
+            self.reply({"object": "list", "data": [{"id": "tiny-served", "input_modalities": ["text", "image"]}]})
+
+        def do_POST(self):  # noqa: N802
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            assert request["model"] == "tiny-served"
+            self.reply({"id": "x", "object": "chat.completion", "model": "tiny-served",
+                        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "A"}}]})
+
+        def reply(self, payload):
+            body = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        results = run(built_dataset, f"openai:{url}", tmp_path / "run", tasks=["closed-S-diagnosis", "closed-I-diagnosis"],
+                      floors=False, model_options={"concurrency": 2, "backoff_s": 0.01})
+    finally:
+        server.shutdown()
+    assert results["served_model"] == {"id": "tiny-served", "accepts_ecg": False, "accepts_image": True}
+    signal, image = results["tasks"]["closed-S-diagnosis"], results["tasks"]["closed-I-diagnosis"]
+    assert signal["n_not_applicable"] == signal["n"] > 0
+    items = [item for item in BenchDataset(built_dataset).items("test") if item.task == "closed_qa"
+             and item.modality == "I" and item.dimension == "diagnosis"]
+    assert image["n_scored"] == len(items)
+    assert image["metrics"]["accuracy"]["value"] == pytest.approx(np.mean([item.answer_index == 0 for item in items]))
