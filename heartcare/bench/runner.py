@@ -12,6 +12,7 @@ The same seed gives the same results.json apart from its "timing" block.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -112,7 +113,11 @@ def evaluate(
         tasks_block[task.name] = block
         for item in chosen[task.name]:
             records[item.id] = item_record(task, item, answers[item.id], scores.get(item.id, {}))
-    return {"tasks": tasks_block, "summary": headline(tasks_block)}, records, answering
+    block = {"tasks": tasks_block, "summary": headline(tasks_block)}
+    served = getattr(model, "served", None)  # openai:URL records which served model answered, and what it takes
+    if served is not None and answers:
+        block["served_model"] = dataclasses.asdict(served)
+    return block, records, answering
 
 
 def item_record(task: TaskSpec, item: BenchItem, answer: tuple[Output, str | None], scores: dict[str, float]) -> dict[str, Any]:
