@@ -37,7 +37,7 @@ def write_bench_dataset(folder: Path, splits: dict[str, list], signals: dict[str
     return folder
 
 
-FOLDS = (1, 2, 3, 4, 5, 6, 9, 9, 10, 10, 10, 10)  # PTB-XL folds per patient: 9 = valid, 10 = test
+FOLDS = (1, 2, 3, 4, 5, 6, 9, 10, 10, 10, 10, 10)  # PTB-XL folds per patient: 9 = valid, 10 = test
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +50,10 @@ def built_dataset(tmp_path_factory) -> Path:
     from heartcare.sources.record import LabelledRecord
 
     conditions = ({"normal": 0.0}, {"atrial_fibrillation": 0.8}, {"left_bundle_branch_block": 0.7},
-                  {"sinus_bradycardia": 0.5}, {"first_degree_av_block": 0.6}, {"old_anterior_mi": 0.7})
+                  {"sinus_bradycardia": 0.5}, {"first_degree_av_block": 0.6}, {"old_anterior_mi": 0.7},
+                  {"right_bundle_branch_block": 0.7}, {"left_ventricular_hypertrophy": 0.7})
     records = []
-    for index in range(24):  # 12 patients of two records: 6 train, 2 valid, 4 test
+    for index in range(24):  # 12 patients of two records: 6 train, 1 valid, 5 test (balancing needs 4 answers per kind)
         spec = SimulationSpec(conditions=conditions[index % len(conditions)], age=40 + index, sex="MF"[index % 2])
         simulated = simulate(spec, fs=500.0, seconds=10.0, seed=index)
         meta = {"record_id": f"sim_{index}", "age": 40 + index, "sex": "MF"[index % 2],

@@ -33,8 +33,10 @@ def describe(labels, record_id="r1", patient="p1", **kwargs) -> RecordDescriptio
 
 
 def test_closed_question_names_age_sex_and_uses_the_paper_option_format():
-    items = closed_items(describe({"IMI": 80.0, "SR": 0.0}), np.random.default_rng(0))
+    items = closed_items(describe({"IMI": 80.0, "SR": 0.0, "QWAVE": 0.0}), np.random.default_rng(0))
     assert {item.dimension for item in items} == {"diagnosis", "waveform", "rhythm", "misc"}
+    # without a form statement IMI leaves the waveform undetermined: no waveform item, not "normal"
+    assert "waveform" not in {i.dimension for i in closed_items(describe({"IMI": 80.0, "SR": 0.0}), np.random.default_rng(0))}
     assert {item.modality for item in items} == {"S", "I"}
     for item in items:
         assert "63-year-old male" in item.question
@@ -44,11 +46,13 @@ def test_closed_question_names_age_sex_and_uses_the_paper_option_format():
         assert len(set(item.choices)) == 4
 
 
-def test_answer_is_top_label_at_60_or_the_normal_phrase():
+def test_answer_is_the_strongest_finding_never_a_normal_fallback():
     strong = describe({"IMI": 80.0, "LAFB": 35.0})
     assert closed_answer(strong, "diagnosis")[0] == "inferior myocardial infarction"
+    # issue 18: below 60 the finding is still the answer (hedged only in open/report wording)
     weak = describe({"IMI": 50.0, "LAFB": 35.0})
-    assert closed_answer(weak, "diagnosis") == ("normal ECG", None, 0.0)
+    assert closed_answer(weak, "diagnosis") == ("inferior myocardial infarction", "IMI", 50.0)
+    assert closed_answer(describe({"SR": 0.0}), "diagnosis") == (None, None, 0.0)  # nothing derivable
     # PTB-XL writes 0 for form/rhythm statements stated without likelihood: they count as certain.
     assert closed_answer(describe({"AFIB": 0.0}), "rhythm")[0] == "atrial fibrillation"
 
@@ -78,9 +82,12 @@ def test_correct_letter_is_uniformly_distributed():
 
 
 def test_open_answers_are_hedged_by_likelihood():
-    items = open_items(describe({"IMI": 100.0, "LAFB": 35.0}), np.random.default_rng(0), ("S",))
+    items = open_items(describe({"IMI": 85.0, "LAFB": 35.0}), np.random.default_rng(0), ("S",))
     diagnosis = next(item for item in items if item.dimension == "diagnosis")
-    assert "consistent with inferior myocardial infarction" in diagnosis.answer
+    assert "the ECG shows findings consistent with inferior myocardial infarction" in diagnosis.answer
+    # likelihood 100 or PTB-XL's 0 (stated, likelihood unknown) is said plainly
+    plain = open_items(describe({"IMI": 100.0}), np.random.default_rng(0), ("S",))[0]
+    assert plain.answer == "Diagnostically, the ECG shows inferior myocardial infarction."
     assert "possible left anterior fascicular block" in diagnosis.answer
     assert hedge(15) == "cannot exclude" and hedge(65) == "likely"
 
@@ -96,25 +103,26 @@ def test_prediction_items_use_beat_windows_in_signal_and_image_form():
     rng = np.random.default_rng(0)
     start = prediction_window(2500, rng)
     items = prediction_items(describe({}), 2500, start, rng, ("S", "I"), "images/00000/r_context.png")
-    assert sorted((item.modality, item.meta["target"][1] - item.meta["target"][0]) for item in items) == [
+    assert sorted((item.modality, item.meta["target"]["samples"]) for item in items) == [
         ("I", 250), ("I", 500), ("S", 250), ("S", 500)
     ]
     for item in items:
-        assert item.meta["context"] == [start, start + 1000]  # one context window for every horizon
-        assert item.meta["context"][1] == item.meta["target"][0] and item.meta["target"][1] <= 2500
+        # one context window for every horizon; the target is its own block (format 2), never inside the context
+        assert item.meta["context"] == {"file": None, "offset": start, "samples": 1000}
+        assert item.meta["target"]["offset"] == 0 and start + 1000 + item.meta["target"]["samples"] <= 2500
         assert item.ecgs == (("r1", item.modality),)
         assert ("image" in item.meta) == (item.modality == "I")
     assert len({item.id for item in items}) == 4
     # only the 1-s horizon fits into 5.2 s; nothing fits into 4.8 s
     short = prediction_items(describe({}), 1300, prediction_window(1300, rng), rng)
-    assert [item.meta["target"][1] - item.meta["target"][0] for item in short] == [250]
+    assert [item.meta["target"]["samples"] for item in short] == [250]
     assert prediction_window(1200, rng) is None and prediction_items(describe({}), 1200, None, rng) == []
 
 
 def test_comparison_pairs_and_balanced_answers():
     descriptions = [
         describe({"SR": 0.0} if i % 3 else {"AFIB": 0.0}, record_id=f"r{i}", patient=f"p{i // 2}",
-                 date=f"2020-01-0{1 + i % 2}", measurements={"hr_bpm": 60.0 + 7 * i})
+                 date=f"2020-01-0{1 + i % 2}", measurements={"hr_bpm": 60.0 + 11 * i})  # 10 bpm margin
         for i in range(40)
     ]
     consecutive = consecutive_pairs(descriptions)
@@ -126,12 +134,15 @@ def test_comparison_pairs_and_balanced_answers():
     for relation in ("consecutive", "irrelevant"):
         for modality in ("C-SS", "C-II", "C-SI"):
             group = [item for item in items if item.meta["relation"] == relation and item.modality == modality]
-            same = Counter(item.answer for item in group if item.meta["kind"] == "same_rhythm")
-            assert same["Yes"] == same["No"] > 0, (relation, modality, same)
+            same = Counter(item.answer_index for item in group if item.meta["kind"] == "same_rhythm")  # A: Yes, B: No
+            assert same[0] == same[1] > 0, (relation, modality, same)
             faster = Counter(item.answer_index for item in group if item.meta["kind"] == "higher_rate")
             assert abs(faster[0] - faster[1]) <= 1 and faster[0] > 0, (relation, modality, faster)
             letters = Counter(item.answer_index for item in group if item.meta["kind"] == "new_finding")
-            assert max(letters.values()) - min(letters[i] for i in range(4)) <= 1, (relation, modality, letters)
+            if relation == "irrelevant":  # "new" speaks of time: only same-patient pairs in date order get it
+                assert not letters
+            elif letters:
+                assert max(letters.values()) - min(letters[i] for i in range(4)) <= 1, (relation, modality, letters)
     for item in items:
         if item.meta["kind"] == "higher_rate":  # the dealt letter really is the faster ECG
             rates = {d.record_id: d.measurements["hr_bpm"] for d in descriptions}
@@ -148,7 +159,7 @@ def test_same_rhythm_keeps_both_answers_when_successive_pairs_have_one():
     rhythms = ({"AFIB": 0.0}, {"SR": 0.0}, {"AFIB": 0.0})
     descriptions = [describe(labels, record_id=f"r{i}", patient="p1", date=f"2020-01-0{i + 1}") for i, labels in enumerate(rhythms)]
     items = [item for item in comparison_set(descriptions, seed=0, modalities=("C-SS",)) if item.meta["kind"] == "same_rhythm"]
-    assert sorted(item.answer for item in items) == ["No", "Yes"]
+    assert sorted(item.answer for item in items) == ["A: Yes", "B: No"]
     assert all(item.meta["relation"] == "consecutive" for item in items)
     # a single class with no pair of the other stays out (nothing to balance it with)
     alike = [describe({"SR": 0.0}, record_id=f"s{i}", patient="p2", date=f"2020-01-0{i + 1}") for i in range(3)]

@@ -91,7 +91,8 @@ def test_rewrite_table_rewrites_open_answers_only(server, tmp_path):
     from heartcare.agent.rewrite import rewrite_table
     from heartcare.agent.writer import items_table
 
-    description = RecordDescription("r1", "p1", {"AFIB": 0.0, "IMI": 80.0}, 70, "F", {"hr_bpm": 110.0})
+    # QWAVE gives the waveform dimension an answer, so every dimension has an open item (4 rewrites)
+    description = RecordDescription("r1", "p1", {"AFIB": 0.0, "IMI": 80.0, "QWAVE": 0.0}, 70, "F", {"hr_bpm": 110.0})
     rng = np.random.default_rng(0)
     items = closed_items(description, rng, ("S",)) + open_items(description, rng, ("S",))
     config = BuildConfig(sources=("ptbxl:x",), out=str(tmp_path / "ds"), llm_url=server, llm_model="tiny",

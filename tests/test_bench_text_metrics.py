@@ -198,11 +198,11 @@ def test_every_heartagent_phrasing_maps_back_to_its_code() -> None:
 
 
 def test_open_answers_and_reports_yield_exactly_their_codes() -> None:
+    """HeartAgent's own wording maps back to exactly the codes its reading names (no more, no fewer)."""
     from heartcare.agent.description import RecordDescription
-    from heartcare.agent.questions.findings import closed_answer, findings
-    from heartcare.agent.questions.open import open_answer
+    from heartcare.agent.questions.open import dimension_sentence, open_answer
     from heartcare.agent.questions.report import RECOMMENDATIONS, build_report
-    from heartcare.agent.vocabulary import NORMAL_CODES
+    from heartcare.agent.reading import read
     from heartcare.sources.scp import statements
 
     codes = list(statements())
@@ -212,14 +212,12 @@ def test_open_answers_and_reports_yield_exactly_their_codes() -> None:
         labels = {str(code): float(rng.choice([0, 15, 35, 50, 70, 100])) for code in chosen}
         description = RecordDescription(record_id="r", patient_id="p", labels=labels, age=60, sex="F",
                                         measurements={"hr_bpm": 72.0, "axis_deg": 30.0})
+        reading = read(description)
         expected_report: set[str] = set()
         for dimension in ("diagnosis", "waveform", "rhythm"):
             text, named = open_answer(description, dimension)
-            normal = {NORMAL_CODES[dimension]} if not named and dimension in NORMAL_CODES else set()
-            assert set(extract_concepts(text)) == set(named) | normal, text
-            ranked = [code for code, _ in findings(description, dimension)]
-            expected_report |= set(ranked) or ({NORMAL_CODES[dimension]} if dimension in NORMAL_CODES else set())
-        expected_report.add(closed_answer(description, "rhythm")[1] or "SR")
+            assert set(extract_concepts(text)) == set(named), text
+            expected_report |= set(dimension_sentence(reading, dimension)[1])
         assert set(extract_concepts(build_report(description))) == expected_report
     for advice in RECOMMENDATIONS.values():
         assert extract_concepts(advice) == frozenset()

@@ -1,7 +1,9 @@
 """The dataset card: dataset.json (machine-readable) and README.md (for people).
 
 Counts per task x dimension x modality x split, label distributions (a plot),
-template diversity (distinct-n), split hygiene (patient and waveform overlap, both
+template diversity (distinct-n of questions and answers), answer balancing (what
+each split kept and dropped), the shortcut audit (blind floors, answer checker, cell
+sizes), split hygiene (patient and waveform overlap, both
 expected 0), skipped records, the build config and timing. dataset.json carries no
 timing so a resumed build is byte-identical to an uninterrupted one.
 """
@@ -19,7 +21,7 @@ from heartcare.agent.config import BuildConfig
 from heartcare.agent.templates import distinct_n, phrasing_counts
 from heartcare.atomic import write_atomic
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: balanced valid/test splits, "balance" and "audit" sections (issue 18)
 TIMING_HEADING = "## Build timing"
 
 
@@ -35,18 +37,18 @@ def count_items(tables: dict[str, Any]) -> dict[str, dict[str, dict[str, dict[st
     return counts
 
 
-def diversity(tables: dict[str, Any], sample: int = 20000) -> dict[str, dict[str, float]]:
-    """Distinct-1/2/3 of the questions per task (on up to `sample` items, first rows)."""
+def diversity(tables: dict[str, Any], sample: int = 20000, column: str = "question") -> dict[str, dict[str, float]]:
+    """Distinct-1/2/3 of a text column per task (on up to `sample` items, first rows)."""
+    import pyarrow.compute as pc
+
     result = {}
     for task in ("closed_qa", "open_qa", "comparison_qa", "report", "signal_prediction"):
-        questions: list[str] = []
+        texts: list[str] = []
         for table in tables.values():
-            import pyarrow.compute as pc
-
-            chosen = table.filter(pc.equal(table.column("task"), task)).column("question").to_pylist()
-            questions.extend(chosen[: sample - len(questions)])
-        if questions:
-            result[task] = {f"distinct_{n}": round(distinct_n(questions, n), 4) for n in (1, 2, 3)}
+            chosen = table.filter(pc.equal(table.column("task"), task)).column(column).to_pylist()
+            texts.extend(chosen[: sample - len(texts)])
+        if texts:
+            result[task] = {f"distinct_{n}": round(distinct_n(texts, n), 4) for n in (1, 2, 3)}
     return result
 
 
@@ -136,6 +138,7 @@ def image_formats(config: BuildConfig) -> dict[str, str]:
 def write_card(
     out: Path, config: BuildConfig, records, tables: dict[str, Any], skipped: list[dict[str, str]],
     overlap: dict[str, int], timing: dict[str, float], rewrite_stats: dict[str, Any],
+    balance: dict[str, Any] | None = None, audit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     counts = count_items(tables)
     distribution = label_distribution(records)
@@ -158,6 +161,9 @@ def write_card(
         "label_distribution": distribution,
         "template_phrasings": phrasing_counts(),
         "diversity": diversity(tables),
+        "answer_diversity": diversity(tables, column="answer"),
+        "balance": balance or {},
+        "audit": audit or {},
         "rewrite": rewrite_stats,
         "image_formats": image_formats(config) if config.images_per_record > 0 else {},
         "files": {"records": "records.parquet", "qa": {split: f"qa/{split}.parquet" for split in tables}},
@@ -168,6 +174,21 @@ def write_card(
     write_atomic(out / "README.md", render_markdown(card, skipped, timing).encode())
     write_atomic(out / "dataset.json", json.dumps(card, indent=1, sort_keys=True).encode())
     return card
+
+
+def render_balance(balance: dict[str, Any]) -> list[str]:
+    """Markdown lines: what answer balancing kept and dropped per split (nothing is lost silently)."""
+    lines = ["## Answer balance", "",
+             "Valid and test keep the same number of items per answer text in every (task, kind, modality) group of",
+             "multiple-choice items; distractors come from the kept answers, letters are dealt in turn. Train keeps its",
+             "natural answers; its distractors are re-drawn the same way.", "",
+             "| split | items in | kept | dropped: rare answers | dropped: over quota | dropped: too few distractors |",
+             "|---|---|---|---|---|---|"]
+    for split, report in balance.items():
+        t = report["totals"]
+        lines.append(f"| {split} | {t['items_in']} | {t['items_kept']} | {t['dropped_answer_items']} | "
+                     f"{t['dropped_over_quota']} | {t['dropped_no_distractors']} |")
+    return lines
 
 
 def render_markdown(
@@ -205,6 +226,16 @@ def render_markdown(
         lines.append(
             f"| {task} | {card['template_phrasings'].get(task, '-')} | {stats['distinct_1']} | {stats['distinct_2']} | {stats['distinct_3']} |"
         )
+    if card.get("answer_diversity"):
+        lines += ["", "Answers:", "", "| task | distinct-1 | distinct-2 | distinct-3 |", "|---|---|---|---|"]
+        lines += [f"| {task} | {stats['distinct_1']} | {stats['distinct_2']} | {stats['distinct_3']} |"
+                  for task, stats in card["answer_diversity"].items()]
+    if card.get("balance"):
+        lines += ["", *render_balance(card["balance"])]
+    if card.get("audit"):
+        from heartcare.agent.audit import render_audit
+
+        lines += ["", *render_audit(card["audit"])]
     if card.get("image_formats"):
         lines += ["", "## Images", "",
                   "Record sheets are drawn at the build's dpi and degraded by one preset each (parameters in",

@@ -1,4 +1,4 @@
-"""`heartcare agent build ...` and `heartcare agent stats DATASET`."""
+"""`heartcare agent build ...`, `heartcare agent stats DATASET` and `heartcare agent audit DATASET`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats = commands.add_parser("stats", help="print a dataset's card")
     stats.add_argument("dataset", type=Path, help="a folder written by `heartcare agent build`")
     stats.set_defaults(handler=run_stats)
+
+    audit = commands.add_parser("audit", help="blind baselines, answer checker and test cell sizes of a dataset")
+    audit.add_argument("dataset", type=Path, help="a folder written by `heartcare agent build`")
+    audit.add_argument("--json", action="store_true", help="print the audit as JSON instead of Markdown")
+    audit.set_defaults(handler=run_audit)
     parser.set_defaults(handler=lambda args: parser.print_help() or 2)
 
 
@@ -64,6 +69,17 @@ def run_build(args: argparse.Namespace) -> int:
 def run_stats(args: argparse.Namespace) -> int:
     print(dataset_stats(args.dataset))
     return 0
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """Exit 1 when the checker finds a wrong answer or a blind baseline beats chance by the issue's margins."""
+    import json
+
+    from heartcare.agent.audit import audit_dataset, render_audit
+
+    audit = audit_dataset(args.dataset)
+    print(json.dumps(audit, indent=1, sort_keys=True) if args.json else "\n".join(render_audit(audit)))
+    return int(bool(audit["answer_check"]["violations"] or audit["baselines"]["flagged"]))
 
 
 def dataset_stats(dataset: Path) -> str:

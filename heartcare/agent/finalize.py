@@ -21,6 +21,17 @@ def _comparison(descriptions, config: BuildConfig) -> list[QaItem]:
     return comparison_set(descriptions, config.seed, config.comparison_per_record, modalities)
 
 
+def _balance(tables: dict[str, Any], config: BuildConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Valid and test keep c items per answer (no option prior); train only gets re-drawn distractors."""
+    from heartcare.agent.balance import balance_table, summarise
+
+    balanced, report = {}, {}
+    for split, table in tables.items():
+        balanced[split], groups = balance_table(table, config.seed, select=split != "train")
+        report[split] = {"totals": summarise(groups), "groups": groups}
+    return balanced, report
+
+
 def _one_split_per_patient(records):
     """A patient whose records carry different folds joins the split of their first record."""
     import pyarrow as pa
@@ -91,6 +102,8 @@ def finalize(
             rewrite_stats[split] = stats
         tables[split] = pa.concat_tables([single, items_table(extra)])
     stage_two = time.perf_counter()
+    tables, balance = _balance(tables, config)
+    timing = {**timing, "balance_s": round(time.perf_counter() - stage_two, 1)}
 
     write_table(out / "records.parquet", records)
     for split, table in tables.items():
@@ -98,10 +111,15 @@ def finalize(
     overlap = overlap_report(
         records.column("patient_id").to_pylist(), records.column("split").to_pylist(), records.column("waveform_hash").to_pylist()
     )
+    from heartcare.agent.audit import audit_tables
     from heartcare.agent.card import write_card
 
+    audit_started = time.perf_counter()
+    # The shortcut audit runs in every build, so every card states its blind floors.
+    audit = audit_tables(tables, records, config.seed)
+    timing = {**timing, "audit_s": round(time.perf_counter() - audit_started, 1)}
     timing = {**timing, "total_s": round(time.perf_counter() - started, 1), "finalize_s": round(time.perf_counter() - stage_two, 1)}
-    card = write_card(out, config, records, tables, skipped, overlap, timing, rewrite_stats)
+    card = write_card(out, config, records, tables, skipped, overlap, timing, rewrite_stats, balance, audit)
     report = {"skipped": skipped, "timing": timing, "rewrite": rewrite_stats}
     write_atomic(out / "build_report.json", json.dumps(report, indent=1).encode())
     return card["totals"]

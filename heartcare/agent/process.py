@@ -24,6 +24,7 @@ from heartcare.agent.questions.prediction import (
     CONTEXT_SAMPLES,
     prediction_items,
     prediction_window,
+    target_samples,
 )
 from heartcare.agent.questions.report import build_report, report_items
 from heartcare.agent.splits import assign_split, waveform_hash
@@ -157,6 +158,9 @@ def process_record(
         "image_parameters": json.dumps(image_parameters, sort_keys=True),
         "context_image": context_image,
         "context_image_parameters": json.dumps(context_parameters, sort_keys=True) if context_image else None,
+        # where the prediction context starts and how long its stored target is; write_shard places the target
+        "prediction_start": start,
+        "target_samples": target_samples(signal.shape[1], start) if start is not None else None,
     }
     if context_image is not None:
         images.append((context_image, data))

@@ -7,6 +7,7 @@ the generated questions really are; the dataset card reports it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
@@ -46,12 +47,17 @@ def _capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+# "the next 1 seconds" -> "the next 1 second": a slot filled with 1 before a plural unit.
+_SINGULAR = re.compile(r"(?<![\d.])1 (second|beat|minute)s\b")
+
+
 def fill(template: str, **values: str) -> str:
     """Fill `{name}` slots; `{name_cap}` gives the capitalised value (sentence starts)."""
-    values = dict(values)
+    values = {key: str(value) for key, value in values.items()}
     for key in list(values):
         values[f"{key}_cap"] = _capitalise(values[key])
-    return _capitalise(template.format_map(_Slots(values)))
+    text = _capitalise(template.format_map(_Slots(values)))
+    return _SINGULAR.sub(r"1 \1", text)
 
 
 class _Slots(dict):

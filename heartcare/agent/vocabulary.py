@@ -1,12 +1,15 @@
-"""Answer vocabularies per dimension: what a closed question may offer as options.
+"""Answer vocabularies per question kind: what a closed question may offer as options.
 
 Diagnosis / waveform / rhythm options are the SCP-ECG statements of that kind
-(PTB-XL's grouping); Misc has small closed sets derived from measurements and
-PTB-XL's metadata columns (axis class, rate band, noise, infarct stage, ectopy).
+(PTB-XL's grouping) plus the dimension's normal phrasing; Misc kinds are small closed
+sets derived from measurements and PTB-XL's metadata columns (axis class, rate band,
+noise, infarct stage, ectopy). The correct option and the distractors of a kind come
+from the same vocabulary, so no option text carries a prior by belonging to it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from heartcare.agent.description import RecordDescription
@@ -23,7 +26,7 @@ NORMAL_PHRASES = {
 }
 NORMAL_CODES = {"diagnosis": "NORM", "rhythm": "SR"}  # codes that mean the normal phrase
 
-ANSWER_THRESHOLD = 60.0  # paper: the answer is the top label only when its likelihood >= 60
+ANSWER_THRESHOLD = 60.0  # findings below it are hedged ("possible ..."), never replaced by normal
 
 AXIS_CLASSES = ("normal axis", "left axis deviation", "right axis deviation", "extreme axis deviation")
 RATE_BANDS = ("under 50 bpm", "50 to 59 bpm", "60 to 100 bpm", "over 100 bpm")
@@ -39,13 +42,23 @@ INFARCT_STAGES = {
     "Stadium II": "recent infarction (stage II)",
     "Stadium III": "old infarction (stage III)",
 }
-INFARCT_UNKNOWN = "no infarction staging possible"
+NO_INFARCTION = "no myocardial infarction"  # the fourth class: true where NORM rules any infarct out
+INFARCT_UNKNOWN = NO_INFARCTION  # former name, kept for callers
 ECTOPY_CLASSES = {
     "PVC": "ventricular premature complexes",
     "PAC": "atrial premature complexes",
     "PACE": "paced beats",
     "none": "no ectopic beats",
 }
+
+# Margins around class borders: a measured value this close to a border never decides
+# an answer (measurement error of `measure` is a few degrees / beats).
+AXIS_BORDERS = (-90.0, -30.0, 90.0, 180.0)
+AXIS_MARGIN_DEG = 10.0
+RATE_BORDERS = (50.0, 60.0, 100.0)
+RATE_MARGIN_BPM = 3.0
+
+MISC_SUBTOPICS = ("axis", "rate", "noise", "infarct_stage", "ectopy")
 
 
 @cache
@@ -57,6 +70,21 @@ def dimension_codes(dimension: str) -> tuple[str, ...]:
 
 def describe_code(code: str) -> str:
     return statements()[code].description
+
+
+def answer_vocabulary(kind: str) -> tuple[str, ...]:
+    """Every option text a closed item of this kind may carry, answers and distractors alike."""
+    if kind in DIMENSION_KIND:
+        texts = [describe_code(code) for code in dimension_codes(kind)]
+        return tuple(dict.fromkeys([*texts, NORMAL_PHRASES[kind]]))
+    classes = {
+        "misc:axis": AXIS_CLASSES,
+        "misc:rate": RATE_BANDS,
+        "misc:noise": tuple(NOISE_CLASSES.values()),
+        "misc:infarct_stage": (*INFARCT_STAGES.values(), NO_INFARCTION),
+        "misc:ectopy": tuple(ECTOPY_CLASSES.values()),
+    }
+    return classes[kind]
 
 
 def axis_class(axis_deg: float) -> str:
@@ -80,6 +108,23 @@ def rate_band(hr_bpm: float) -> str:
     return RATE_BANDS[3]
 
 
+def near_axis_border(axis_deg: float) -> bool:
+    """Within AXIS_MARGIN_DEG of a class border (angles wrap at +-180)."""
+    return any(abs((axis_deg - border + 180) % 360 - 180) < AXIS_MARGIN_DEG for border in AXIS_BORDERS)
+
+
+def near_rate_border(hr_bpm: float) -> bool:
+    return any(abs(hr_bpm - border) < RATE_MARGIN_BPM for border in RATE_BORDERS)
+
+
+@dataclass(frozen=True)
+class MiscFact:
+    """A misc kind's answer for one record: the true class and classes that must not be distractors."""
+
+    answer: str
+    excluded: tuple[str, ...]  # the answer plus any other class that is also true
+
+
 def ectopy_classes(description: RecordDescription) -> list[str]:
     """Ectopy classes present, strongest first (PVC, PAC, paced); PTB-XL `extra_beats` helps."""
     labels = description.labels
@@ -94,27 +139,70 @@ def ectopy_classes(description: RecordDescription) -> list[str]:
     return present or [ECTOPY_CLASSES["none"]]
 
 
-def misc_facts(description: RecordDescription) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Misc subtopic -> (true class, every class offered). Only subtopics the record informs."""
-    facts: dict[str, tuple[str, tuple[str, ...]]] = {}
-    measurements = description.measurements
-    if measurements.get("axis_deg") is not None:
-        facts["axis"] = (axis_class(float(measurements["axis_deg"])), AXIS_CLASSES)
-    if measurements.get("hr_bpm") is not None:
-        facts["rate"] = (rate_band(float(measurements["hr_bpm"])), RATE_BANDS)
-    noise_present = [flag for flag in description.noise if flag in NOISE_CLASSES]
-    noise_truth = NOISE_CLASSES[noise_present[0]] if noise_present else NOISE_CLASSES["none"]
-    # Only a class that is surely absent may become a distractor, so noise options
-    # exclude the other present flags.
-    noise_offered = tuple(
-        text for key, text in NOISE_CLASSES.items() if key not in noise_present[1:]
-    )
-    facts["noise"] = (noise_truth, noise_offered)
+def _axis_fact(description: RecordDescription) -> MiscFact | None:
+    axis = description.measurements.get("axis_deg")
+    if axis is None or near_axis_border(float(axis)):
+        return None
+    answer = axis_class(float(axis))
+    labels = description.labels
+    # A fascicular block fixes the axis class; a measured value that disagrees is not trusted.
+    if ("LAFB" in labels and answer != AXIS_CLASSES[1]) or ("LPFB" in labels and answer != AXIS_CLASSES[2]):
+        return None
+    return MiscFact(answer, (answer,))
+
+
+def _rate_fact(description: RecordDescription) -> MiscFact | None:
+    rate = description.measurements.get("hr_bpm")
+    if rate is None or near_rate_border(float(rate)):
+        return None
+    answer = rate_band(float(rate))
+    labels = description.labels
+    if ("STACH" in labels and answer != RATE_BANDS[3]) or ("SBRAD" in labels and answer not in RATE_BANDS[:2]):
+        return None
+    return MiscFact(answer, (answer,))
+
+
+def _noise_fact(description: RecordDescription) -> MiscFact:
+    present = [NOISE_CLASSES[flag] for flag in description.noise if flag in NOISE_CLASSES]
+    return MiscFact(present[0] if present else NOISE_CLASSES["none"], tuple(present) or (NOISE_CLASSES["none"],))
+
+
+def _infarct_fact(description: RecordDescription) -> MiscFact | None:
+    from heartcare.agent.hierarchy import compatible
+
     if description.infarct_stage in INFARCT_STAGES:
-        facts["infarct_stage"] = (
-            INFARCT_STAGES[description.infarct_stage],
-            (*INFARCT_STAGES.values(), INFARCT_UNKNOWN),
-        )
-    ectopy = ectopy_classes(description)
-    facts["ectopy"] = (ectopy[0], tuple(text for text in ECTOPY_CLASSES.values() if text not in ectopy[1:]))
-    return facts
+        answer = INFARCT_STAGES[description.infarct_stage]
+        return MiscFact(answer, (answer,))
+    # "No infarction" only where the labels rule every infarct out: NORM stated and no MI code open.
+    stated = {code for code, value in description.certain_labels().items() if value >= ANSWER_THRESHOLD}
+    table = statements()
+    infarcts = {code for code in compatible(description.labels) if code in table and table[code].diagnostic_class == "MI"}
+    if "NORM" in stated and not infarcts and not description.infarct_stage:
+        return MiscFact(NO_INFARCTION, (NO_INFARCTION,))
+    return None
+
+
+def _ectopy_fact(description: RecordDescription) -> MiscFact | None:
+    present = ectopy_classes(description)
+    # Premature complexes of unknown origin leave PVC vs PAC open: no safe answer without one.
+    unknown_origin = {"PRC(S)", "BIGU", "TRIGU"} & set(description.labels)
+    if unknown_origin:
+        if present == [ECTOPY_CLASSES["none"]]:
+            return None
+        present = list(dict.fromkeys([*present, ECTOPY_CLASSES["PVC"], ECTOPY_CLASSES["PAC"]]))
+    return MiscFact(present[0], tuple(present))
+
+
+MISC_FACTS = {
+    "axis": _axis_fact,
+    "rate": _rate_fact,
+    "noise": _noise_fact,
+    "infarct_stage": _infarct_fact,
+    "ectopy": _ectopy_fact,
+}
+
+
+def misc_facts(description: RecordDescription) -> dict[str, MiscFact]:
+    """Misc subtopic -> fact, only for subtopics the record answers safely (margins, label agreement)."""
+    facts = {name: rule(description) for name, rule in MISC_FACTS.items()}
+    return {name: fact for name, fact in facts.items() if fact is not None}

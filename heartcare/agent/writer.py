@@ -1,7 +1,7 @@
 """The dataset folder of DESIGN.md, written shard by shard, atomically.
 
-A shard (config.shard_size records) writes its images, its signal array, its QA and
-skip notes, and last its records part: the records part existing means the shard is
+A shard (config.shard_size records) writes its images, its signal array, its
+signal-prediction targets, its QA and skip notes, and last its records part: the records part existing means the shard is
 complete, which is all `--resume` checks. Every file goes to a temporary name and is
 renamed, so a killed build leaves whole files or none. Rows are batched into Arrow
 tables once per shard (no per-item Python writes).
@@ -70,6 +70,10 @@ def records_schema():
             ("context_image_parameters", pa.string()),  # JSON: window start/samples + render parameters
             ("signal_file", pa.string()),
             ("signal_offset", pa.int64()),
+            ("prediction_start", pa.int64()),  # first context sample of the prediction items (None: too short)
+            ("target_file", pa.string()),  # signals/targets-XXXXX.npy: the samples after the context
+            ("target_offset", pa.int64()),
+            ("target_samples", pa.int64()),  # the longest horizon that fits; shorter ones are its prefix
         ]
     )
 
@@ -104,22 +108,38 @@ def write_shard(
     skipped: list[dict[str, str]], images: list[tuple[str, bytes]],
 ) -> None:
     """All files of one shard; the records part goes last (the completion marker)."""
+    from heartcare.agent.questions.prediction import CONTEXT_SAMPLES, locate_items
+
     for relative, data in images:
         write_atomic(out / relative, data)
-    signal_file = f"signals/shard-{shard:05d}.npy"
-    offset = 0
+    signal_file, target_file = f"signals/shard-{shard:05d}.npy", f"signals/targets-{shard:05d}.npy"
+    offset, target_offset, targets, places = 0, 0, [], {}
     for row, signal in zip(rows, signals, strict=True):
         row["signal_file"] = signal_file
         row["signal_offset"] = offset
+        row["target_file"] = row["target_offset"] = None
+        if row.get("target_samples"):
+            # Targets live apart from the records' signals, so an item's input locator never covers its answer.
+            begin = int(row["prediction_start"]) + CONTEXT_SAMPLES
+            targets.append(signal[:, begin : begin + int(row["target_samples"])])
+            row["target_file"], row["target_offset"] = target_file, target_offset
+            places[row["record_id"]] = (signal_file, offset, target_file, target_offset)
+            target_offset += int(row["target_samples"])
         offset += signal.shape[1]
-    # One [12, total samples] array per shard: records are column ranges of it.
-    stacked = np.concatenate(signals, axis=1) if signals else np.zeros((12, 0), np.float32)
-    buffer = io.BytesIO()
-    np.save(buffer, stacked.astype(np.float32), allow_pickle=False)
-    write_atomic(out / signal_file, buffer.getvalue())
-    write_table(out / PARTS / f"qa-{shard:05d}.parquet", items_table(items))
+    # One [12, total samples] array per shard and kind: records (targets) are column ranges of it.
+    save_array(out / signal_file, signals)
+    save_array(out / target_file, targets)
+    write_table(out / PARTS / f"qa-{shard:05d}.parquet", items_table(locate_items(items, places)))
     write_atomic(out / PARTS / f"skipped-{shard:05d}.json", json.dumps(skipped, indent=1).encode())
     write_table(out / PARTS / f"records-{shard:05d}.parquet", records_table(rows))
+
+
+def save_array(path: Path, blocks: list[np.ndarray]) -> None:
+    """[12, samples] blocks side by side as one float32 .npy, atomically."""
+    stacked = np.concatenate(blocks, axis=1) if blocks else np.zeros((12, 0), np.float32)
+    buffer = io.BytesIO()
+    np.save(buffer, stacked.astype(np.float32), allow_pickle=False)
+    write_atomic(path, buffer.getvalue())
 
 
 def read_shard(out: Path, shard: int):
@@ -137,3 +157,12 @@ def load_signal(dataset: str | Path, row: dict[str, Any]) -> np.ndarray:
     array = np.load(Path(dataset) / row["signal_file"], mmap_mode="r", allow_pickle=False)
     start = int(row["signal_offset"])
     return np.asarray(array[:, start : start + int(row["signal_samples"])])
+
+
+def load_target(dataset: str | Path, row: dict[str, Any]) -> np.ndarray | None:
+    """[12, target_samples] float32 mV after the row's prediction context; None without one."""
+    if not row.get("target_file"):
+        return None
+    array = np.load(Path(dataset) / row["target_file"], mmap_mode="r", allow_pickle=False)
+    start = int(row["target_offset"])
+    return np.asarray(array[:, start : start + int(row["target_samples"])])

@@ -37,6 +37,7 @@ class BenchDataset:
         if "format_version" not in self.card or not (self.path / "qa").is_dir():
             raise DatasetLayoutError(self.path, "not a HeartAgent dataset (dataset.json has no format_version or qa/ is missing)")
         self._items: dict[str, list[BenchItem]] = {}
+        self._arrays: dict[str, np.ndarray] = {}  # signals/*.npy memory maps (prediction contexts, targets)
 
     @property
     def version(self) -> str:
@@ -99,11 +100,41 @@ class BenchDataset:
         return [self.path / relative for relative in self.record(record_id)["images"] or []]
 
     def prediction_context(self, item: BenchItem) -> np.ndarray:
-        """[12, samples] mV at meta.fs: the signal-prediction input window."""
-        start, stop = item.meta["context"]
-        return self.signal(item.ecgs[0].record_id)[0][:, start:stop]
+        """[12, samples] mV at meta.fs: the signal-prediction input window (nothing after it)."""
+        return self._prediction_part(item, "context")
 
     def prediction_target(self, item: BenchItem) -> np.ndarray:
         """[12, samples] mV at meta.fs: what a signal-prediction answer is scored against."""
-        start, stop = item.meta["target"]
-        return self.signal(item.ecgs[0].record_id)[0][:, start:stop]
+        return self._prediction_part(item, "target")
+
+    def _prediction_part(self, item: BenchItem, part: str) -> np.ndarray:
+        """meta[part] is a locator {"file", "offset", "samples"} (format 2) or a [start, stop] range into the record (format 1)."""
+        where = item.meta.get(part)
+        if isinstance(where, dict):
+            array = self._array(str(where.get("file")), item)
+            start, stop = int(where["offset"]), int(where["offset"]) + int(where["samples"])
+            if start < 0 or stop > array.shape[1]:
+                raise DatasetLayoutError(self.path / where["file"], f"item {item.id}: {part} [{start}, {stop}) lies outside the array")
+            return np.asarray(array[:, start:stop])
+        if isinstance(where, list | tuple) and len(where) == 2:
+            start, stop = map(int, where)
+            return self.signal(item.ecgs[0].record_id)[0][:, start:stop]
+        raise DatasetLayoutError(self.path, f"item {item.id}: meta.{part} is neither a locator nor a [start, stop] range")
+
+    def _array(self, relative: str, item: BenchItem) -> np.ndarray:
+        """A shard array under signals/, memory-mapped once per run."""
+        if relative not in self._arrays:
+            path = self.path / relative
+            if not relative.startswith("signals/") or ".." in Path(relative).parts or not path.is_file():
+                raise DatasetLayoutError(path, f"item {item.id}: no signal array {relative!r} in the dataset")
+            self._arrays[relative] = np.load(path, mmap_mode="r", allow_pickle=False)
+        return self._arrays[relative]
+
+
+def prediction_samples(item: BenchItem, part: str = "target") -> int:
+    """Length in samples of a signal-prediction item's target (or context), in either meta format."""
+    where = item.meta[part]
+    if isinstance(where, dict):
+        return int(where["samples"])
+    start, stop = where
+    return int(stop) - int(start)

@@ -16,6 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cohort.add_argument("--out", type=Path, required=True, help="output folder (re-run to resume)")
     cohort.add_argument("--seed", type=int, default=0, help="cohort seed (same seed, same cohort)")
     cohort.add_argument("--workers", type=int, default=1, help="processes drawing records")
+    cohort.add_argument("--label-prior", choices=["ptbxl"], default=None,
+                        help="ptbxl: labels follow PTB-XL's real label distribution (all 71 statements)")
     cohort.set_defaults(handler=run_cohort)
 
     validate = commands.add_parser("validate", help="check heartcare's measurements against the ground truth")
@@ -48,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_cohort(args: argparse.Namespace) -> int:
     from heartcare.sim.cohort import build_cohort
 
-    out = build_cohort(args.n, args.out, seed=args.seed, workers=args.workers)
+    out = build_cohort(args.n, args.out, seed=args.seed, workers=args.workers, label_prior=args.label_prior)
     print(f"cohort of {args.n} records in {out}")
     return 0
 

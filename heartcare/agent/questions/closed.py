@@ -1,8 +1,11 @@
 """Closed-QA: four options `A: X; B: Y; C: Z; D: W`, one per dimension and modality.
 
-Paper rules: age and sex in the question; the answer is the highest-likelihood label
-at >= 60 (else the dimension's normal phrasing); distractors come from the same
-category and never overlap a true label; the correct letter is uniformly distributed.
+Paper rules: age and sex in the question; the correct letter is uniformly distributed.
+Issue 18: the answer is the record's `Reading` for the dimension (its strongest
+finding, or the normal phrasing where the findings make the dimension normal; no item
+where neither is derivable); answer and distractors come from one vocabulary per kind,
+and a distractor is never true, implied or compatible (meta "excluded"). Balancing
+answers and distractor frequencies across records is `balance.py`'s job.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from heartcare.agent.description import QaItem, RecordDescription, item_id, patient_phrase
-from heartcare.agent.questions.findings import closed_answer, distractor_pool
+from heartcare.agent.reading import reading_of
 from heartcare.agent.templates import choose, fill, template_bank
-from heartcare.agent.vocabulary import misc_facts
+from heartcare.agent.vocabulary import answer_vocabulary
 
 LETTERS = ("A", "B", "C", "D")
 
@@ -69,30 +72,48 @@ def _item(
     )
 
 
+def _excluded_and_pool(kind: str, answer: str, excluded: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(excluded texts of the kind's vocabulary, answer first; the distractor pool)."""
+    vocabulary = answer_vocabulary(kind)
+    barred = {answer, *excluded}
+    kept = [answer, *(text for text in vocabulary if text in barred and text != answer)]
+    return kept, [text for text in vocabulary if text not in barred]
+
+
 def closed_items(
     description: RecordDescription, rng: np.random.Generator, modalities: tuple[str, ...] = ("S", "I")
 ) -> list[QaItem]:
     """Closed-QA for diagnosis, waveform, rhythm and one Misc subtopic, per modality."""
     bank = template_bank()
+    reading = reading_of(description)
     items: list[QaItem] = []
     for dimension in ("diagnosis", "waveform", "rhythm"):
-        answer, code, likelihood = closed_answer(description, dimension)
-        pool = distractor_pool(description, dimension, code)
-        meta = {"answer_code": code, "likelihood": likelihood, "rule": "top>=60" if code else "normal"}
+        state = reading.dimensions[dimension]
+        answer = state.answer
+        if answer is None:
+            continue  # the labels neither name a finding nor make the dimension normal
+        excluded, pool = _excluded_and_pool(dimension, answer, reading.excluded)
+        meta = {
+            "kind": dimension,
+            "excluded": excluded,
+            "answer_code": state.answer_code,
+            "likelihood": state.answer_likelihood,
+        }
         for modality in modalities:
             topic = choose(rng, bank["topics"][dimension])
             item = _item(description, dimension, modality, topic, answer, pool, rng, meta)
             if item is not None:
                 items.append(item)
-    facts = misc_facts(description)
-    if facts:
-        subtopics = sorted(facts)
+    if reading.misc:
+        subtopics = sorted(reading.misc)
         subtopic = subtopics[int(rng.integers(len(subtopics)))]
-        truth, offered = facts[subtopic]
+        fact = reading.misc[subtopic]
+        kind = f"misc:{subtopic}"
+        excluded, pool = _excluded_and_pool(kind, fact.answer, fact.excluded)
+        meta = {"kind": kind, "subtopic": subtopic, "excluded": excluded, "answer_code": None}
         for modality in modalities:
             topic = choose(rng, bank["topics"][subtopic])
-            meta = {"subtopic": subtopic, "answer_code": None}
-            item = _item(description, "misc", modality, topic, truth, list(offered), rng, meta)
+            item = _item(description, "misc", modality, topic, fact.answer, pool, rng, meta)
             if item is not None:
                 items.append(item)
     return items

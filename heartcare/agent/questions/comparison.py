@@ -1,45 +1,103 @@
-"""Comparison-QA over pairs of ECGs, in S-S, I-I and S-I forms.
+"""Comparison-QA over pairs of ECGs (S-S, I-I, S-I) whose options carry no answer prior.
 
-Pairs are consecutive (same patient, later recording) or irrelevant (different
-patients, same split). Three question kinds: same rhythm (yes/no), which has the
-higher rate (first/second), which finding is new (4 options).
+Same-patient ("consecutive") pairs get "same rhythm?" (yes/no), "which is faster?"
+(first/second) and "which finding is new in the later ECG?" (4 findings); they are
+shown in date order (ECG 1 is the earlier), except "which is faster?", which speaks of
+no time and whose order is dealt so both answers occur equally often. Different-patient ("irrelevant") pairs get "same
+rhythm?", "which is faster?" and "which shows finding X?" (first / second / both /
+neither). Only "new finding" speaks of time, and only of pairs with two known, distinct
+dates; the kinds both relations share use the same neutral phrasings, so the wording
+never tells whether the two ECGs belong to one patient. Phrasings live in
+`templates/comparison.json`.
 
-Balance is built in, not filtered afterwards: "same rhythm?" pairs are chosen per
-class (`balanced_rhythm_pairs`), drawing from every same-patient pair (not only
-successive ones) or extra irrelevant partners when the usual pairs lack a class,
-so both answers survive whenever the split holds any pair of each; the letters of
-"higher rate" and "new finding" answers are dealt in turn (`AnswerDealer`).
+Balance is built in: consecutive "same rhythm?" chooses pairs per class
+(`balanced_pairs`); irrelevant pairs are drawn for a dealt class (the partner is picked
+to give it); "new finding" asks the least used finding a pair allows, deals the letter
+in turn and draws distractors from the answers' own vocabulary so that each text is
+offered about four times as often as it is right.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from functools import lru_cache
+import json
+import re
+from collections import Counter
+from functools import cache, lru_cache
+from importlib import resources
 
 import numpy as np
 
 from heartcare.agent.description import QaItem, RecordDescription, item_id, stable_hash
-from heartcare.agent.questions.closed import LETTERS, format_options
-from heartcare.agent.questions.findings import closed_answer
-from heartcare.agent.templates import choose, template_bank
-from heartcare.agent.vocabulary import ANSWER_THRESHOLD, describe_code
+from heartcare.agent.questions.pairs import (
+    PairQuestion,
+    PairReading,
+    balanced_pairs,
+    consecutive_pairs,
+    higher_rate_answer,
+    new_findings,
+    read_pair_view,
+    same_patient_pairs,
+    same_rhythm_answer,
+    strictly_dated,
+)
+from heartcare.agent.questions.partners import irrelevant_questions
+from heartcare.agent.vocabulary import describe_code
+from heartcare.errors import ConfigError
 from heartcare.sources.scp import statements
 
+__all__ = ["comparison_set", "consecutive_pairs", "irrelevant_pairs", "comparison_templates"]
+
 PAIR_MODALITIES = {"C-SS": ("S", "S"), "C-II": ("I", "I"), "C-SI": ("S", "I")}
-MIN_RATE_DIFFERENCE_BPM = 5.0  # closer rates are not a fair "which is faster" question
-KINDS = ("same_rhythm", "higher_rate", "new_finding")
-Pair = tuple[RecordDescription, RecordDescription]
+KINDS = ("same_rhythm", "higher_rate", "new_finding", "which_shows")
+RELATION_KINDS = {
+    "consecutive": ("same_rhythm", "higher_rate", "new_finding"),
+    "irrelevant": ("same_rhythm", "higher_rate", "which_shows"),
+}
+FIXED_OPTIONS = {
+    "same_rhythm": ("Yes", "No"),
+    "higher_rate": ("the first ECG", "the second ECG"),
+    "which_shows": ("the first ECG", "the second ECG", "both ECGs", "neither ECG"),
+}
+LETTERS = ("A", "B", "C", "D")
+TEMPLATE_FILE = "templates/comparison.json"
+MINIMUM_PHRASINGS = 30
+# Words that place two ECGs in time; kinds asked of different patients must not use them.
+TIME_WORDS = re.compile(
+    r"\b(new|newly|later|earlier|previous|prior|before|after|since|follow-up|recent|current|baseline|"
+    r"change[sd]?|unchanged|developed|appeared|emerged|consecutive|same patient|one patient)\b",
+    re.IGNORECASE,
+)
+
+
+@cache
+def comparison_templates() -> dict[str, tuple[str, ...]]:
+    """Phrasings per kind, validated: enough of them, `{finding}` where needed, no time words where barred."""
+    text = resources.files("heartcare.agent").joinpath(TEMPLATE_FILE).read_text(encoding="utf-8")
+    bank = json.loads(text)
+    templates: dict[str, tuple[str, ...]] = {}
+    for kind in KINDS:
+        phrasings = tuple(dict.fromkeys(bank.get(kind, ())))
+        if len(phrasings) < MINIMUM_PHRASINGS:
+            raise ConfigError(TEMPLATE_FILE, f"{kind} has {len(phrasings)} phrasings, needs {MINIMUM_PHRASINGS}")
+        for phrasing in phrasings:
+            if ("{finding}" in phrasing) != (kind == "which_shows"):
+                raise ConfigError(TEMPLATE_FILE, f"{kind} phrasing {phrasing!r}: only which_shows names a {{finding}}")
+            if kind != "new_finding" and TIME_WORDS.search(phrasing):
+                raise ConfigError(TEMPLATE_FILE, f"{kind} phrasing {phrasing!r} speaks of time; only new_finding may")
+        templates[kind] = phrasings
+    return templates
+
+
+def format_options(options: list[str] | tuple[str, ...]) -> str:
+    """['X', 'Y'] -> 'A: X; B: Y' (the paper's option format, any number of options up to four)."""
+    return "; ".join(f"{letter}: {text}" for letter, text in zip(LETTERS, options, strict=False))
 
 
 class AnswerDealer:
-    """Hands out answer positions in turn per (relation, kind, modality): exact balance.
-
-    Pairs are visited in a fixed order, so the dealt positions (and the output) are
-    the same on every run.
-    """
+    """Hands out answer positions in turn per key: exact balance, same on every run."""
 
     def __init__(self) -> None:
-        self.counts: dict[tuple[str, ...], int] = defaultdict(int)
+        self.counts: Counter[tuple[str, ...]] = Counter()
 
     def next(self, options: int, *key: str) -> int:
         position = self.counts[key] % options
@@ -47,200 +105,183 @@ class AnswerDealer:
         return position
 
 
-def _by_patient(descriptions: list[RecordDescription]) -> dict[str, list[RecordDescription]]:
-    by_patient: dict[str, list[RecordDescription]] = defaultdict(list)
-    for description in descriptions:
-        by_patient[description.patient_id].append(description)
-    return {patient: sorted(records, key=lambda d: (d.date or "", d.record_id)) for patient, records in sorted(by_patient.items())}
+@lru_cache(maxsize=65536)
+def options_clash(first: str, second: str) -> bool:
+    """Could both option texts be true of one ECG (one compatible with the other)?
 
-
-def consecutive_pairs(descriptions: list[RecordDescription]) -> list[Pair]:
-    """Successive recordings of each patient, ordered by (date, record id)."""
-    pairs: list[Pair] = []
-    for records in _by_patient(descriptions).values():
-        pairs.extend(zip(records[:-1], records[1:], strict=True))
-    return pairs
-
-
-def same_patient_pairs(descriptions: list[RecordDescription]) -> list[Pair]:
-    """Every (earlier, later) pair of one patient's recordings: the reserve for balancing."""
-    pairs: list[Pair] = []
-    for records in _by_patient(descriptions).values():
-        pairs.extend((records[i], records[j]) for i in range(len(records)) for j in range(i + 1, len(records)))
-    return pairs
-
-
-def _rhythm(description: RecordDescription) -> str:
-    return _rhythm_of_labels(tuple(sorted(description.labels.items())))
-
-
-@lru_cache(maxsize=4096)
-def _rhythm_of_labels(labels: tuple[tuple[str, float], ...]) -> str:
-    """The closed rhythm answer depends on the labels only; pairs ask it ~10 times per record."""
-    return closed_answer(RecordDescription(record_id="", patient_id="", labels=dict(labels)), "rhythm")[0]
-
-
-def irrelevant_pairs(
-    descriptions: list[RecordDescription], seed: int, per_record: float = 1.0, both: bool = False
-) -> list[Pair]:
-    """For a share of records, a partner from another patient.
-
-    Half the partners are drawn with the same rhythm answer and half with a different
-    one (a coin flip per record); `both=True` draws one of each per record instead
-    (the reserve `balanced_rhythm_pairs` takes a short class from).
+    Options of one item are kept pairwise apart, so which of them is the answer does
+    not show in which others were allowed beside it.
     """
-    rhythm_of = [_rhythm(d) for d in descriptions]
-    by_rhythm: dict[str, list[int]] = defaultdict(list)
-    for index, rhythm in enumerate(rhythm_of):
-        by_rhythm[rhythm].append(index)
-    # "any other rhythm" lists built once per rhythm, not once per record (O(n) not O(n^2))
-    others = {rhythm: [i for other, group in sorted(by_rhythm.items()) if other != rhythm for i in group] for rhythm in by_rhythm}
-    pairs: list[Pair] = []
-    for index, description in enumerate(descriptions):
-        rng = np.random.default_rng([seed, stable_hash(description.record_id, "irrelevant")])
-        if rng.random() >= per_record or len(descriptions) < 2:
+    from heartcare.agent.hierarchy import compatible
+
+    codes = _codes_of_text()
+    one, two = codes.get(first, frozenset()), codes.get(second, frozenset())
+    return bool(two & compatible(one) or one & compatible(two))
+
+
+@cache
+def _codes_of_text() -> dict[str, frozenset[str]]:
+    found: dict[str, set[str]] = {}
+    for code in statements():
+        found.setdefault(describe_code(code), set()).add(code)
+    return {text: frozenset(codes) for text, codes in found.items()}
+
+
+class DistractorDealer:
+    """Draws distractors so each text is offered about (options - 1) times as often as it is right.
+
+    Then a text, when offered, is the answer about one time in `options`: no option
+    text carries a prior. The answers' own texts are the only vocabulary, and the
+    options of one item never clash (`options_clash`).
+    """
+
+    def __init__(self, answers: Counter[str], options: int = 4) -> None:
+        self.target = {text: (options - 1) * count for text, count in answers.items()}
+        self.offered: Counter[str] = Counter()
+
+    def draw(self, answer: str, excluded: set[str], rng: np.random.Generator, count: int = 3) -> list[str] | None:
+        pool = [text for text in sorted(self.target) if text != answer and text not in excluded]
+        jitter = rng.random(len(pool)) * 2.0  # breaks ties and varies the draw
+        order = sorted(range(len(pool)), key=lambda i: -(self.target[pool[i]] - self.offered[pool[i]] + jitter[i]))
+        ranked = [pool[i] for i in order if not options_clash(pool[i], answer)]
+        chosen = _apart(ranked, count)
+        if chosen is None:
+            return None
+        self.offered.update(chosen)
+        return [chosen[int(i)] for i in rng.permutation(count)]
+
+
+def _apart(ranked: list[str], count: int, budget: int = 4000) -> list[str] | None:
+    """The first `count` texts of `ranked` (in rank order, depth first) that pairwise do not clash.
+
+    A greedy pick can strand itself (one broad finding clashes with everything left);
+    the search backs off, within a budget of steps so a hopeless pool stays cheap.
+    """
+    steps = 0
+
+    def extend(start: int, chosen: list[str]) -> list[str] | None:
+        nonlocal steps
+        if len(chosen) == count:
+            return chosen
+        for index in range(start, len(ranked) - (count - len(chosen)) + 1):
+            steps += 1
+            if steps > budget:
+                return None
+            if not any(options_clash(ranked[index], other) for other in chosen):
+                found = extend(index + 1, [*chosen, ranked[index]])
+                if found is not None:
+                    return found
+        return None
+
+    return extend(0, [])
+
+
+def _dimension(kind: str, finding: str | None) -> str:
+    if finding is None:
+        return "rhythm"
+    kinds = statements()[finding].kinds
+    return "rhythm" if "rhythm" in kinds else "diagnosis" if "diagnostic" in kinds else "waveform"
+
+
+def consecutive_questions(descriptions: list[RecordDescription], readings: dict[str, PairReading], seed: int) -> list[PairQuestion]:
+    """Same-patient questions: balanced two-class kinds, then one new finding per dated pair."""
+    successive, reserve = consecutive_pairs(descriptions), same_patient_pairs(descriptions)
+    def answer_of(pair):
+        return same_rhythm_answer(readings[pair[0].record_id], readings[pair[1].record_id])
+
+    def ranked(pairs, kind: str):
+        return sorted(pairs, key=lambda pair: stable_hash(seed, kind, pair[0].record_id, pair[1].record_id))
+
+    questions = [PairQuestion("same_rhythm", "consecutive", first, second, value)
+                 for (first, second), value in balanced_pairs(successive, reserve, answer_of, 2, seed, "same_rhythm")]
+    # "which is faster" speaks of no time, so its order is dealt (every pair kept, letters balanced)
+    turn = 0
+    for earlier, later in ranked(successive, "higher_rate"):
+        faster = higher_rate_answer(readings[earlier.record_id], readings[later.record_id])
+        if faster is not None:
+            wanted, turn = turn % 2, turn + 1
+            first, second = (earlier, later) if faster == wanted else (later, earlier)
+            questions.append(PairQuestion("higher_rate", "consecutive", first, second, wanted))
+    used: Counter[str] = Counter()
+    for earlier, later in ranked([pair for pair in successive if strictly_dated(pair)], "new_finding"):
+        found = new_findings(readings[earlier.record_id], readings[later.record_id])
+        if not found:
             continue
-        want_same = bool(rng.integers(2))
-        wanted = (True, False) if both else (want_same,)
-        for same in wanted:
-            candidates = by_rhythm[rhythm_of[index]] if same else others[rhythm_of[index]]
-            for _ in range(8):  # a few tries to find another patient in the wanted group
-                if not candidates:
-                    break
-                partner = descriptions[candidates[int(rng.integers(len(candidates)))]]
-                if partner.patient_id != description.patient_id:
-                    pairs.append((description, partner))
-                    break
-    return pairs
+        rng = np.random.default_rng([seed, stable_hash("new_finding", earlier.record_id, later.record_id)])
+        jitter = rng.random(len(found))
+        # the least used finding this pair allows: answers spread over the vocabulary
+        code = found[min(range(len(found)), key=lambda i: (used[found[i]], jitter[i]))]
+        used[code] += 1
+        questions.append(PairQuestion("new_finding", "consecutive", earlier, later, finding=code))
+    return questions
 
 
-def balanced_rhythm_pairs(primary: list[Pair], reserve: list[Pair], seed: int, relation: str) -> list[Pair]:
-    """Pairs for "same rhythm?" with as many "Yes" as "No" answers.
-
-    Each class takes its `primary` pairs first, then `reserve` pairs (both ranked by a
-    hash, so the choice does not depend on list order) up to the larger primary
-    class, and both classes are cut to the same size. A class is empty only when
-    neither list holds a pair of it.
-    """
-    def ranked(pairs: list[Pair]) -> list[Pair]:
-        return sorted(pairs, key=lambda pair: stable_hash(seed, relation, pair[0].record_id, pair[1].record_id))
-
-    def key(pair: Pair) -> tuple[str, str]:
-        return (pair[0].record_id, pair[1].record_id)
-
-    classes: dict[bool, list[Pair]] = {True: [], False: []}
-    for same in (True, False):
-        seen: set[tuple[str, str]] = set()
-        for pair in ranked(primary) + ranked(reserve):
-            if (_rhythm(pair[0]) == _rhythm(pair[1])) == same and key(pair) not in seen:
-                seen.add(key(pair))
-                classes[same].append(pair)
-    primary_size = max(sum((_rhythm(a) == _rhythm(b)) == same for a, b in primary) for same in (True, False)) if primary else 0
-    size = min(len(classes[True]), len(classes[False]), max(primary_size, 1))
-    chosen = classes[True][:size] + classes[False][:size]
-    return sorted(chosen, key=key)
+def irrelevant_pairs(descriptions: list[RecordDescription], seed: int, per_record: float = 1.0) -> list[tuple[RecordDescription, RecordDescription]]:
+    """The different-patient pairs `comparison_set` asks about (each drawn for one question kind)."""
+    ordered = sorted(descriptions, key=lambda d: d.record_id)
+    readings = {d.record_id: read_pair_view(d) for d in ordered}
+    return [(q.first, q.second) for q in irrelevant_questions(ordered, readings, seed, per_record)]
 
 
 def comparison_set(
     descriptions: list[RecordDescription], seed: int, per_record: float = 1.0,
     modalities: tuple[str, ...] = ("C-SS", "C-II", "C-SI"),
 ) -> list[QaItem]:
-    """Every comparison item of one split, balanced per relation, kind and modality."""
-    consecutive = consecutive_pairs(descriptions)
-    irrelevant = irrelevant_pairs(descriptions, seed, per_record)
-    plans = (
-        ("consecutive", consecutive, same_patient_pairs(descriptions)),
-        ("irrelevant", irrelevant, irrelevant_pairs(descriptions, seed + 1, per_record, both=True)),
-    )
+    """Every comparison item of one split, balanced per kind, relation and modality (deterministic)."""
+    ordered = sorted(descriptions, key=lambda d: d.record_id)  # input order must not matter
+    readings = {d.record_id: read_pair_view(d) for d in ordered}
+    questions = consecutive_questions(ordered, readings, seed) + irrelevant_questions(ordered, readings, seed, per_record)
+    new = [q for q in questions if q.kind == "new_finding"]
+    distractors = DistractorDealer(Counter(describe_code(q.finding) for q in new for _ in modalities))  # type: ignore[arg-type]
     dealer = AnswerDealer()
     items: list[QaItem] = []
-    for relation, pairs, reserve in plans:
-        for first, second in pairs:
-            rng = np.random.default_rng([seed, stable_hash("pair", relation, first.record_id, second.record_id)])
-            items.extend(comparison_items(first, second, relation, rng, modalities, ("higher_rate", "new_finding"), dealer))
-        for first, second in balanced_rhythm_pairs(pairs, reserve, seed, relation):
-            rng = np.random.default_rng([seed, stable_hash("same_rhythm", relation, first.record_id, second.record_id)])
-            items.extend(comparison_items(first, second, relation, rng, modalities, ("same_rhythm",), dealer))
+    for question in questions:
+        items.extend(question_items(question, seed, modalities, dealer, distractors))
     return items
 
 
-def _rate(description: RecordDescription) -> float | None:
-    value = description.measurements.get("hr_bpm")
-    return None if value is None else float(value)
-
-
-def _strong_codes(description: RecordDescription) -> set[str]:
-    return {code for code, value in description.certain_labels().items() if value >= ANSWER_THRESHOLD}
-
-
-def comparison_items(
-    first: RecordDescription,
-    second: RecordDescription,
-    relation: str,
-    rng: np.random.Generator,
-    modalities: tuple[str, ...] = ("C-SS", "C-II", "C-SI"),
-    kinds: tuple[str, ...] = KINDS,
-    dealer: AnswerDealer | None = None,
+def question_items(
+    question: PairQuestion, seed: int, modalities: tuple[str, ...], dealer: AnswerDealer, distractors: DistractorDealer
 ) -> list[QaItem]:
-    """Items of `kinds` for one pair; `relation` is "consecutive" or "irrelevant".
+    """The question written out once per modality."""
+    from heartcare.agent.hierarchy import excluded_texts
 
-    dealer: deals the answer letters of "higher rate" / "new finding" in turn (exact
-    balance over a set); without one they are drawn from `rng` (uniform on average).
-    """
-    bank = template_bank()["comparison_qa"]
+    first, second = question.first, question.second
+    rng = np.random.default_rng([seed, stable_hash("comparison", question.kind, first.record_id, second.record_id, question.finding)])
+    templates = comparison_templates()[question.kind]
+    finding_text = describe_code(question.finding) if question.finding else ""
+    excluded: set[str] = set()
+    if question.kind == "new_finding":
+        # never offered beside this answer: what may be true of the later ECG, and what clashes with the answer
+        clashing = {text for text in distractors.target if options_clash(text, finding_text)}
+        excluded = set(excluded_texts(second.labels)) | clashing | {finding_text}
     items: list[QaItem] = []
-
-    def position(options: int, kind: str, modality: str) -> int:
-        return dealer.next(options, relation, kind, modality) if dealer else int(rng.integers(options))
-
-    def add(kind: str, modality: str, pair, question: str, answer: str, choices=(), index=-1, meta=None):
-        left, right = PAIR_MODALITIES[modality]
-        items.append(
-            QaItem(
-                id=item_id(first.record_id, second.record_id, pair[0].record_id, kind, modality),
-                task="comparison_qa",
-                dimension="rhythm" if kind != "new_finding" else "diagnosis",
-                modality=modality,  # type: ignore[arg-type]
-                question=question,
-                answer=answer,
-                choices=tuple(choices),
-                answer_index=index,
-                ecgs=((pair[0].record_id, left), (pair[1].record_id, right)),
-                meta={"relation": relation, "kind": kind, **(meta or {})},
-            )
-        )
-
-    names = {"first": "ECG 1", "second": "ECG 2"}
-    if "same_rhythm" in kinds:
-        same = _rhythm(first) == _rhythm(second)
-        for modality in modalities:
-            question = choose(rng, bank["same_rhythm"]).format(**names)
-            add("same_rhythm", modality, (first, second), question, "Yes" if same else "No", ("Yes", "No"), 0 if same else 1)
-
-    rates = (_rate(first), _rate(second))
-    if "higher_rate" in kinds and None not in rates and abs(rates[0] - rates[1]) >= MIN_RATE_DIFFERENCE_BPM:  # type: ignore[operator]
-        for modality in modalities:
-            faster = position(2, "higher_rate", modality)
-            # order the pair so the faster ECG sits at the dealt position
-            pair = (first, second) if (rates[0] > rates[1]) == (faster == 0) else (second, first)  # type: ignore[operator]
-            choices = ["the first ECG", "the second ECG"]
-            question = f"{choose(rng, bank['higher_rate']).format(**names)} Options: A: {choices[0]}; B: {choices[1]}."
-            add("higher_rate", modality, pair, question, f"{LETTERS[faster]}: {choices[faster]}", choices, faster)
-
-    new = sorted(_strong_codes(second) - set(first.labels))
-    if "new_finding" in kinds and new:
-        known = set(first.labels) | set(second.labels)
-        pool = list(dict.fromkeys(describe_code(code) for code in statements() if code not in known and code != "NORM"))
-        for modality in modalities:
-            code = new[int(rng.integers(len(new)))]
-            answer = describe_code(code)
-            distractors = [text for text in pool if text != answer]
-            if len(distractors) < 3:
+    for modality in modalities:
+        stem = templates[int(rng.integers(len(templates)))].format(finding=finding_text)
+        meta: dict = {"kind": question.kind, "relation": question.relation}
+        if question.kind == "new_finding":
+            drawn = distractors.draw(finding_text, excluded, rng)
+            if drawn is None:
                 continue
-            options = [distractors[int(i)] for i in rng.choice(len(distractors), size=3, replace=False)]
-            answer_position = position(4, "new_finding", modality)
-            options.insert(answer_position, answer)
-            question = f"{choose(rng, bank['new_finding']).format(**names)} Options: {format_options(options)}."
-            add("new_finding", modality, (first, second), question, f"{LETTERS[answer_position]}: {answer}",
-                options, answer_position, {"answer_code": code})
+            position = dealer.next(4, question.relation, question.kind, modality)
+            options = [*drawn[:position], finding_text, *drawn[position:]]
+            meta.update(fixed_options=False, excluded=sorted(excluded), finding=question.finding, answer_code=question.finding)
+        else:
+            options, position = list(FIXED_OPTIONS[question.kind]), question.answer
+            meta.update(fixed_options=True, excluded=[])
+            if question.finding:
+                meta["finding"] = question.finding
+        left, right = PAIR_MODALITIES[modality]
+        items.append(QaItem(
+            id=item_id("comparison", question.kind, first.record_id, second.record_id, question.finding, modality),
+            task="comparison_qa",
+            dimension=_dimension(question.kind, question.finding),  # type: ignore[arg-type]
+            modality=modality,  # type: ignore[arg-type]
+            question=f"{stem} Options: {format_options(options)}.",
+            answer=f"{LETTERS[position]}: {options[position]}",
+            choices=tuple(options),
+            answer_index=position,
+            ecgs=((first.record_id, left), (second.record_id, right)),
+            meta=meta,
+        ))
     return items

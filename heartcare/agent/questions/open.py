@@ -1,13 +1,17 @@
-"""Open-QA: a free-text answer per dimension naming the findings, hedged by likelihood."""
+"""Open-QA: a free-text answer per dimension naming the record's findings, hedged by likelihood.
+
+Answers come from the record's `Reading` (the same findings as its closed items and
+report); a dimension the labels say nothing about gets no item rather than a guess.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from heartcare.agent.description import QaItem, RecordDescription, item_id, patient_phrase
-from heartcare.agent.questions.findings import findings, hedge
+from heartcare.agent.questions.findings import finding_clauses
+from heartcare.agent.reading import Reading, reading_of
 from heartcare.agent.templates import choose, fill, template_bank
-from heartcare.agent.vocabulary import NORMAL_PHRASES, describe_code, misc_facts
 
 MISC_NAMES = {
     "axis": "Electrical axis",
@@ -16,44 +20,52 @@ MISC_NAMES = {
     "infarct_stage": "Infarct stage",
     "ectopy": "Ectopy",
 }
-OPENINGS = {
-    "diagnosis": "Diagnostically, the ECG is",
-    "waveform": "The waveform is",
-    "rhythm": "The rhythm is",
+LEAD_INS = {
+    "diagnosis": "Diagnostically",
+    "waveform": "On waveform analysis",
+    "rhythm": "As for the rhythm",
 }
+NORMAL_SENTENCES = {"waveform": "On waveform analysis, there is no significant waveform abnormality."}
+UNDERIVED = "{lead_in}, the labels of this ECG give no statement."
 
 
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+def dimension_sentence(reading: Reading, dimension: str) -> tuple[str | None, list[str]]:
+    """(sentence or None when the dimension is not derivable, codes it names)."""
+    state = reading.dimensions[dimension]
+    signs = (reading.wide_qrs,) if dimension == "waveform" and reading.wide_qrs else ()
+    if not state.findings and not signs:
+        return (NORMAL_SENTENCES.get(dimension), []) if state.normal else (None, [])
+    ranked = [(finding.code, finding.likelihood, finding.plain) for finding in state.findings]
+    text = finding_clauses(ranked, signs)
+    return f"{LEAD_INS[dimension]}, {text}.", state.codes
 
 
 def open_answer(description: RecordDescription, dimension: str) -> tuple[str, list[str]]:
-    """(answer text, codes it names). Every label of the dimension is named with its hedge."""
+    """(answer text, codes it names); a dimension the labels leave open gets a neutral sentence."""
+    reading = reading_of(description)
     if dimension == "misc":
-        facts = misc_facts(description)
-        sentences = [f"{MISC_NAMES[name]}: {facts[name][0]}." for name in sorted(facts)]
+        sentences = [f"{MISC_NAMES[name]}: {fact.answer}." for name, fact in sorted(reading.misc.items())]
         return " ".join(sentences), []
-    ranked = findings(description, dimension)
-    if not ranked:
-        return f"{OPENINGS[dimension]} unremarkable: {NORMAL_PHRASES[dimension]}.", []
-    # One hedge per likelihood band ("consistent with A and B; possible C"), strongest first.
-    bands: dict[str, list[str]] = {}
-    for code, likelihood in ranked:
-        bands.setdefault(hedge(likelihood), []).append(describe_code(code))
-    phrases = [
-        f"{_join(names)} cannot be excluded" if word == "cannot exclude" else f"{word} {_join(names)}"
-        for word, names in bands.items()
-    ]
-    return f"{OPENINGS[dimension]} {'; '.join(phrases)}.", [code for code, _ in ranked]
+    text, codes = dimension_sentence(reading, dimension)
+    return (text or UNDERIVED.format(lead_in=LEAD_INS[dimension])), codes
 
 
 def open_items(
     description: RecordDescription, rng: np.random.Generator, modalities: tuple[str, ...] = ("S", "I")
 ) -> list[QaItem]:
     bank = template_bank()
+    reading = reading_of(description)
     items: list[QaItem] = []
     for dimension in ("diagnosis", "waveform", "rhythm", "misc"):
-        answer, codes = open_answer(description, dimension)
+        if dimension == "misc":
+            answer, codes = open_answer(description, dimension)
+        else:
+            sentence, codes = dimension_sentence(reading, dimension)
+            if sentence is None:
+                continue  # nothing the labels support: no item rather than an invented answer
+            answer = sentence
+        if not answer:
+            continue
         for modality in modalities:
             question = fill(
                 choose(rng, bank["open_qa"]),

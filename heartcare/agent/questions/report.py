@@ -1,8 +1,8 @@
 """Report generation: a structured English report in SCP-ECG terminology.
 
 PTB-XL's own reports are mostly German device output, so the target is rebuilt from
-the codes (hedged by likelihood) and from `measure`'s numbers; the original text is
-kept in records.parquet for reference.
+the record's `Reading` (hedged by likelihood) and from `measure`'s numbers that pass
+the reading's guards; the original text is kept in records.parquet for reference.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from heartcare.agent.description import QaItem, RecordDescription, item_id, patient_phrase
-from heartcare.agent.questions.findings import closed_answer, findings, hedged_phrase
+from heartcare.agent.questions.findings import finding_clauses
+from heartcare.agent.reading import Reading, reading_of
 from heartcare.agent.templates import choose, fill, template_bank
 from heartcare.agent.vocabulary import NORMAL_PHRASES, axis_class, rate_band
 from heartcare.sources.scp import superclasses
@@ -25,27 +26,45 @@ RECOMMENDATIONS = {
 }
 
 
-def _number(value: float | None, unit: str) -> str:
-    return "not measurable" if value is None else f"{round(float(value))} {unit}"
+def _interval(name: str, value: float | None) -> str | None:
+    return None if value is None else f"{name} {round(float(value))} ms"
 
 
-def _statement_list(description: RecordDescription, dimension: str) -> str:
-    ranked = findings(description, dimension)
-    if not ranked:
-        return NORMAL_PHRASES[dimension]
-    return "; ".join(hedged_phrase(code, likelihood) for code, likelihood in ranked)
+def _findings_text(reading: Reading, dimension: str, empty: str) -> str:
+    """A dimension's findings as one hedged clause list (the open answer's wording, no lead-in)."""
+    state = reading.dimensions[dimension]
+    signs = (reading.wide_qrs,) if dimension == "waveform" and reading.wide_qrs else ()
+    if not state.findings and not signs:
+        return NORMAL_PHRASES[dimension] if state.normal else empty
+    ranked = [(finding.code, finding.likelihood, finding.plain) for finding in state.findings]
+    text = finding_clauses(ranked, signs)
+    return text.removeprefix("the ECG shows ")
 
 
 def build_report(description: RecordDescription) -> str:
-    """Six sections: patient, rhythm and rate, intervals, axis, waveform, diagnosis, recommendation."""
-    m = description.measurements
+    """Seven sections: patient, rhythm and rate, intervals, axis, waveform, diagnosis, recommendation.
+
+    Every finding comes from the record's `Reading`; a measurement is printed only where
+    it exists and agrees with the labels (no PR in AF/flutter/paced rhythm, no wide QRS
+    without a conduction finding, ...).
+    """
+    reading = reading_of(description)
+    m = reading.measurements
     sex = {"M": "male", "F": "female"}.get(description.sex or "", "sex not stated")
     age = "age not stated" if description.age is None else ("90 years or older" if description.age >= 90 else f"{description.age} years")
-    rhythm, _, _ = closed_answer(description, "rhythm")
+    rhythm = _findings_text(reading, "rhythm", "rhythm not stated")
     hr = m.get("hr_bpm")
-    rate = f"heart rate {_number(hr, 'bpm')}" + (f" ({rate_band(float(hr))})" if hr is not None else "")
-    qt = m.get("qt_ms")
-    qtc = m.get("qtc_ms")
+    rate = "heart rate not measurable" if hr is None else f"heart rate {round(float(hr))} bpm ({rate_band(float(hr))})"
+    intervals = [
+        text
+        for text in (
+            _interval("PR", m.get("pr_ms")),
+            _interval("QRS", m.get("qrs_ms")),
+            _interval("QT", m.get("qt_ms")),
+            _interval("QTc", m.get("qtc_ms")),
+        )
+        if text
+    ]
     axis = m.get("axis_deg")
     axis_text = "not determinable" if axis is None else f"{round(float(axis))} degrees ({axis_class(float(axis))})"
     present = superclasses(description.certain_labels())
@@ -53,12 +72,11 @@ def build_report(description: RecordDescription) -> str:
     return "\n".join(
         [
             f"Patient: {age}, {sex}.",
-            f"Rhythm and rate: {rhythm}, {rate}. All rhythm statements: {_statement_list(description, 'rhythm')}.",
-            f"Intervals: PR {_number(m.get('pr_ms'), 'ms')}, QRS {_number(m.get('qrs_ms'), 'ms')}, "
-            f"QT {_number(qt, 'ms')}, QTc {_number(qtc, 'ms')}.",
+            f"Rhythm and rate: {rhythm}; {rate}.",
+            f"Intervals: {', '.join(intervals) if intervals else 'not measurable'}.",
             f"Axis: {axis_text}.",
-            f"Waveform: {_statement_list(description, 'waveform')}.",
-            f"Diagnosis: {_statement_list(description, 'diagnosis')}.",
+            f"Waveform: {_findings_text(reading, 'waveform', 'not separately described')}.",
+            f"Diagnosis: {_findings_text(reading, 'diagnosis', 'not stated')}.",
             f"Recommendation: {advice}",
         ]
     )

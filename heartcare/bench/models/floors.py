@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from heartcare.agent.description import stable_hash
+from heartcare.bench.dataset import prediction_samples
 from heartcare.bench.items import BenchItem
 from heartcare.bench.models.base import ModelContext, Output
 
@@ -108,8 +109,7 @@ class MajorityModel:
         for item in items:
             texts, letters = fitted.get(question_kind(item), (Counter(), Counter()))
             if item.task == "signal_prediction":
-                start, stop = item.meta["target"]
-                outputs.append(Output(waveform=np.zeros((12, stop - start), np.float32)))
+                outputs.append(Output(waveform=np.zeros((12, prediction_samples(item)), np.float32)))
             elif item.is_multiple_choice:
                 outputs.append(Output(text=choice_text(item, _majority_choice(item, texts, letters))))
             elif texts:
@@ -130,8 +130,7 @@ def _majority_choice(item: BenchItem, texts: Counter, letters: Counter) -> int:
 
 
 def _fit_length(waveform: np.ndarray, item: BenchItem) -> np.ndarray:
-    start, stop = item.meta["target"]
-    length = stop - start
+    length = prediction_samples(item)
     if waveform.shape[1] >= length:
         return np.asarray(waveform[:, :length], np.float32)
     return np.pad(np.asarray(waveform, np.float32), ((0, 0), (0, length - waveform.shape[1])))

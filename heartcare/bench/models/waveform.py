@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from heartcare.bench.dataset import prediction_samples
 from heartcare.bench.items import BenchItem
 from heartcare.bench.models.base import ModelContext, Output
 from heartcare.ecg.leads import STANDARD_LEADS
@@ -33,8 +34,7 @@ class PredictionRequest:
 
 
 def horizon_samples(item: BenchItem) -> int:
-    start, stop = item.meta["target"]
-    return int(stop) - int(start)
+    return prediction_samples(item)
 
 
 def split_requests(

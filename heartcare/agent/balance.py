@@ -1,0 +1,244 @@
+"""Split-level answer balance for multiple-choice items, so no option text carries a prior.
+
+Real label frequencies are skewed (NORM is 44% of PTB-XL), so a blind model that
+picks the commonest answer, or the option text most often right in train, would beat
+chance by far. For each (task, kind, modality) group of closed and comparison items
+the valid and test splits keep the same number c of items per answer text (the c
+that keeps the most items); answers with fewer items leave the split's vocabulary,
+and everything dropped is counted. Distractors of non-fixed kinds are then re-drawn
+from the group's kept answers only (never from an item's meta "excluded"), so each
+text is offered about as often as it is right, and the correct letter is dealt in
+turn. Train keeps its natural answers but gets its distractors re-drawn the same way
+from its own answer vocabulary, so train and test items look alike.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import random
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from heartcare.agent.description import stable_hash
+
+LETTERS = "ABCDEFGH"
+MULTIPLE_CHOICE_TASKS = ("closed_qa", "comparison_qa")
+OPTIONS_MARKER = " Options: "
+Group = tuple[str, str, str]  # (task, kind, modality)
+
+
+@dataclass
+class GroupReport:
+    """What balancing did to one (task, kind, modality) group of one split."""
+
+    items_in: int = 0
+    items_kept: int = 0
+    per_answer: int = 0  # c: items kept per kept answer (0: natural distribution, train)
+    fixed_options: bool = False
+    answers_kept: int = 0
+    dropped_answers: dict[str, int] = field(default_factory=dict)  # answer text -> items dropped with it
+    dropped_over_quota: int = 0  # items of kept answers beyond c
+    dropped_no_distractors: int = 0  # items whose allowed distractors in the vocabulary were too few
+    kept_original_options: int = 0  # train items left as built for the same reason
+
+
+def question_kind(task: str, dimension: str, meta: dict[str, Any]) -> str | None:
+    """meta "kind" (contract 2), else the older closed subtopic; None for external items (ECG-QA)."""
+    if meta.get("kind"):
+        return str(meta["kind"])
+    if meta.get("source"):
+        return None
+    if task == "closed_qa":
+        return f"misc:{meta['subtopic']}" if meta.get("subtopic") else dimension
+    return None
+
+
+def per_answer_count(counts: dict[str, int], minimum_answers: int) -> int:
+    """The c maximising c x (answers with >= c items), with at least `minimum_answers` answers kept (0: none)."""
+    best, best_kept = 0, 0
+    for candidate in sorted(set(counts.values())):
+        answers = sum(count >= candidate for count in counts.values())
+        # ties keep the smaller c: more distinct answers make a richer test
+        if answers >= minimum_answers and candidate * answers > best_kept:
+            best, best_kept = candidate, candidate * answers
+    return best
+
+
+def format_options(options: list[str]) -> str:
+    return "; ".join(f"{LETTERS[index]}: {text}" for index, text in enumerate(options))
+
+
+def with_options(row: dict[str, Any], options: list[str], position: int) -> dict[str, Any]:
+    """The row with new choices and letter: the trailing " Options: ..." of the question is rebuilt."""
+    question = row["question"]
+    cut = question.rfind(OPTIONS_MARKER)
+    stem = question[:cut] if cut >= 0 else question
+    return {
+        **row,
+        "question": f"{stem}{OPTIONS_MARKER}{format_options(options)}.",
+        "choices": list(options),
+        "answer": f"{LETTERS[position]}: {options[position]}",
+        "answer_index": position,
+    }
+
+
+@dataclass(slots=True)
+class _Entry:
+    index: int  # position in the split's row list
+    row: dict[str, Any]
+    answer: str
+    excluded: frozenset[str]
+    rank: tuple[int, str]
+    fixed: bool
+
+
+def _entries_by_group(rows: list[dict[str, Any]], seed: int) -> dict[Group, list[_Entry]]:
+    groups: dict[Group, list[_Entry]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        choices = row.get("choices") or []
+        position = row.get("answer_index")
+        if row["task"] not in MULTIPLE_CHOICE_TASKS or not choices or position is None or not 0 <= position < len(choices):
+            continue
+        meta = json.loads(row["meta"]) if isinstance(row["meta"], str) else dict(row["meta"] or {})
+        kind = question_kind(row["task"], row["dimension"], meta)
+        if kind is None:
+            continue
+        records = sorted(ecg["record_id"] for ecg in row.get("ecgs") or [])
+        # Ranked by record, not item id: the S and I items of one record (or pair) rank alike, so
+        # a split tends to keep or drop both forms of the same question.
+        rank = (stable_hash(seed, "balance", row["task"], kind, *records), row["id"])
+        answer = choices[position]
+        excluded = frozenset((*meta.get("excluded", ()), answer))
+        fixed = bool(meta.get("fixed_options"))
+        groups[(row["task"], kind, row["modality"])].append(_Entry(index, row, answer, excluded, rank, fixed))
+    return groups
+
+
+def _is_fixed(entries: list[_Entry]) -> bool:
+    """Fixed options (yes/no, first/second): flagged in meta, or every item offers the same set."""
+    return any(e.fixed for e in entries) or len({frozenset(e.row["choices"]) for e in entries}) == 1
+
+
+def _select(entries: list[_Entry], fixed: bool, report: GroupReport) -> list[_Entry]:
+    """Exactly c items per kept answer; items that could not get enough distractors are left out first."""
+    options = max(len(e.row["choices"]) for e in entries)
+    minimum = len({text for e in entries for text in e.row["choices"]}) if fixed else options
+    eligible = sorted(entries, key=lambda e: e.rank)
+    for _ in range(8):  # dropping short items can shrink the vocabulary, which can make others short
+        counts = Counter(e.answer for e in eligible)
+        c = per_answer_count(dict(counts), minimum)
+        vocabulary = {answer for answer, count in counts.items() if count >= c} if c else set()
+        if fixed or not c:
+            break
+        usable = [e for e in eligible if e.answer not in vocabulary or len(vocabulary - e.excluded) >= len(e.row["choices"]) - 1]
+        if len(usable) == len(eligible):
+            break
+        eligible = usable
+    report.per_answer, report.answers_kept = c, len(vocabulary)
+    report.dropped_no_distractors = len(entries) - len(eligible)
+    taken: Counter[str] = Counter()
+    kept = []
+    for entry in eligible:
+        if entry.answer not in vocabulary:
+            report.dropped_answers[entry.answer] = report.dropped_answers.get(entry.answer, 0) + 1
+        elif taken[entry.answer] < c:
+            taken[entry.answer] += 1
+            kept.append(entry)
+        else:
+            report.dropped_over_quota += 1
+    report.dropped_answers = dict(sorted(report.dropped_answers.items()))
+    return kept
+
+
+def _redraw(entries: list[_Entry], rng: random.Random, equalise: bool, report: GroupReport) -> dict[int, dict[str, Any]]:
+    """New distractors from the group's answer vocabulary and a dealt letter, per entry index.
+
+    entries come in rank order and `rng` is seeded per group, so the result does not depend
+    on row order. equalise: pick the allowed texts offered least so far (ties at random), so
+    every text is offered as often as the others despite exclusions (balanced splits);
+    otherwise draw uniformly (train, whose answers keep their natural frequencies).
+    """
+    vocabulary = sorted({e.answer for e in entries})
+    offered = Counter(e.answer for e in entries)
+    dealt: Counter[int] = Counter()
+    rewritten: dict[int, dict[str, Any]] = {}
+    for entry in entries:
+        count = len(entry.row["choices"])
+        candidates = [text for text in vocabulary if text not in entry.excluded]
+        if len(candidates) < count - 1:
+            report.kept_original_options += 1
+            continue
+        if equalise:
+            rng.shuffle(candidates)  # random order among equally offered texts (nsmallest is stable)
+            distractors = heapq.nsmallest(count - 1, candidates, key=offered.__getitem__)
+            offered.update(distractors)
+        else:
+            distractors = rng.sample(candidates, count - 1)
+        position = dealt[count] % count
+        dealt[count] += 1
+        options = distractors[:position] + [entry.answer] + distractors[position:]
+        rewritten[entry.index] = with_options(entry.row, options, position)
+    return rewritten
+
+
+def balance_rows(
+    rows: list[dict[str, Any]], seed: int, select: bool
+) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """Rows of one split balanced (select=True: valid/test) or with re-drawn distractors only (train).
+
+    rows: qa rows (meta as JSON text). Returns ((input position, row) of the rows kept, in
+    order; "task/kind/modality" -> GroupReport as a dict).
+    """
+    replaced: dict[int, dict[str, Any] | None] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    for (task, kind, modality), entries in sorted(_entries_by_group(rows, seed).items()):
+        report = GroupReport(items_in=len(entries))
+        report.fixed_options = _is_fixed(entries)
+        entries = sorted(entries, key=lambda e: e.rank)
+        if select:
+            kept = _select(entries, report.fixed_options, report)
+            kept_indices = {e.index for e in kept}
+            replaced.update({e.index: None for e in entries if e.index not in kept_indices})
+        else:
+            kept = entries
+            report.answers_kept = len({e.answer for e in entries})
+        if not report.fixed_options:
+            rng = random.Random(stable_hash(seed, "distractors", task, kind, modality))
+            replaced.update(_redraw(kept, rng, select, report))
+        report.items_kept = len(kept)
+        reports[f"{task}/{kind}/{modality}"] = asdict(report)
+    result = [(index, replaced.get(index, row)) for index, row in enumerate(rows)]
+    return [(index, row) for index, row in result if row is not None], reports
+
+
+def balance_table(table, seed: int, select: bool):
+    """`balance_rows` on a qa/{split} Arrow table: only multiple-choice rows are touched."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mask = pc.is_in(table.column("task"), pa.array(MULTIPLE_CHOICE_TASKS))
+    if not pc.any(mask).as_py():
+        return table, {}
+    indices = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    chosen_positions = pc.filter(indices, mask).to_numpy()
+    balanced, reports = balance_rows(table.filter(mask).to_pylist(), seed, select)
+    # rewritten rows go back where they were, so the split keeps its item order
+    order = "__order"
+    rest = table.filter(pc.invert(mask)).append_column(order, pc.filter(indices, pc.invert(mask)))
+    replaced = pa.Table.from_pylist([row for _, row in balanced], schema=table.schema).append_column(
+        order, pa.array(chosen_positions[[index for index, _ in balanced]], pa.int64())
+    )
+    merged = pa.concat_tables([rest, replaced]).sort_by(order)
+    return merged.drop_columns([order]), reports
+
+
+def summarise(reports: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Totals of one split's group reports: items in, kept and dropped (by reason)."""
+    keys = ("items_in", "items_kept", "dropped_over_quota", "dropped_no_distractors", "kept_original_options")
+    totals = {key: sum(report[key] for report in reports.values()) for key in keys}
+    totals["dropped_answer_items"] = sum(sum(report["dropped_answers"].values()) for report in reports.values())
+    return totals

@@ -1,0 +1,167 @@
+"""Split-level answer balance: no option text carries a prior, nothing is dropped silently."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from heartcare.agent.balance import balance_rows, balance_table, per_answer_count, summarise
+from heartcare.agent.description import QaItem
+
+# Skewed like PTB-XL diagnoses: the first answer dominates.
+ANSWER_COUNTS = {"normal ECG": 400, "left ventricular hypertrophy": 90, "atrial fibrillation": 60, "first degree AV block": 45,
+                 "complete left bundle branch block": 40, "inferior myocardial infarction": 40, "rare finding": 3}
+# The old builder's mistake: distractors from a much larger vocabulary than the answers.
+EXCLUDING = {"left ventricular hypertrophy": ("atrial fibrillation",), "first degree AV block": ("complete left bundle branch block",)}
+OTHER_TEXTS = [f"never the answer {index}" for index in range(30)]
+
+
+def closed_item(index: int, answer: str, rng: np.random.Generator, modality: str = "S", excluded=(), kind="diagnosis") -> QaItem:
+    pool = [text for text in OTHER_TEXTS + list(ANSWER_COUNTS) if text != answer and text not in excluded]
+    options = [pool[int(i)] for i in rng.choice(len(pool), 3, replace=False)]
+    options.insert(0, answer)  # always letter A: the balancer must re-deal it
+    return QaItem(id=f"item{index}-{modality}", task="closed_qa", dimension="diagnosis", modality=modality,  # type: ignore[arg-type]
+                  question=f"Patient {index}: which diagnosis? Options: " + "; ".join(f"{'ABCD'[i]}: {t}" for i, t in enumerate(options)) + ".",
+                  answer=f"A: {answer}", choices=tuple(options), answer_index=0, ecgs=((f"rec{index}", modality[0]),),
+                  meta={"kind": kind, "excluded": list(excluded)})
+
+
+def skewed_rows(seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    rows, index = [], 0
+    for answer, count in ANSWER_COUNTS.items():
+        for _ in range(count):
+            # Some answers exclude a text (as LVH excludes "high QRS voltage"): uniform distractor draws
+            # would offer it too rarely, so it would be right more often than 1 time in 4.
+            excluded = EXCLUDING.get(answer, ())
+            rows.append(closed_item(index, answer, rng, excluded=excluded).to_row())
+            index += 1
+    order = rng.permutation(len(rows))
+    return [rows[i] for i in order]
+
+
+def offer_rates(rows: list[dict]) -> dict[str, tuple[int, int]]:
+    """option text -> (times correct, times offered)."""
+    offered, correct = Counter(), Counter()
+    for row in rows:
+        for index, text in enumerate(row["choices"]):
+            offered[text] += 1
+            correct[text] += index == row["answer_index"]
+    return {text: (correct[text], offered[text]) for text in offered}
+
+
+def test_per_answer_count_keeps_the_most_items():
+    counts = {"a": 10, "b": 8, "c": 3, "d": 3, "e": 1}
+    assert per_answer_count(counts, 4) == 3  # 4 answers x 3 = 12 beats 5 x 1; c = 8 keeps only 2 answers
+    assert per_answer_count(counts, 2) == 8  # 2 x 8 = 16
+    assert per_answer_count({"a": 5, "b": 5}, 4) == 0  # fewer answers than options: cannot balance
+
+
+def test_every_offered_text_is_correct_one_time_in_four():
+    balanced, _ = balance_rows(skewed_rows(), seed=0, select=True)
+    rates = offer_rates([row for _, row in balanced])
+    answers = {row["choices"][row["answer_index"]] for _, row in balanced}
+    assert set(rates) == answers  # distractors come from the answer vocabulary only
+    for text, (correct, offered) in rates.items():
+        assert abs(correct / offered - 0.25) < 0.03, (text, correct, offered)
+
+
+def test_balancing_keeps_exactly_c_per_answer_and_counts_what_it_drops():
+    rows = skewed_rows()
+    balanced, reports = balance_rows(rows, seed=0, select=True)
+    (report,) = reports.values()
+    answers = Counter(row["choices"][row["answer_index"]] for _, row in balanced)
+    assert set(answers.values()) == {40} and report["per_answer"] == 40 and report["answers_kept"] == 6
+    assert report["dropped_answers"] == {"rare finding": 3}
+    assert report["items_in"] == len(rows) == report["items_kept"] + 3 + report["dropped_over_quota"]
+    totals = summarise(reports)
+    assert totals["items_in"] - totals["items_kept"] == totals["dropped_answer_items"] + totals["dropped_over_quota"]
+
+
+def test_excluded_texts_are_never_offered_and_letters_are_dealt_evenly():
+    balanced, _ = balance_rows(skewed_rows(), seed=0, select=True)
+    for _, row in balanced:
+        meta = json.loads(row["meta"])
+        answer = row["choices"][row["answer_index"]]
+        assert not set(meta["excluded"]) & (set(row["choices"]) - {answer})
+        assert len(set(row["choices"])) == 4 and row["answer"] == f"{'ABCD'[row['answer_index']]}: {answer}"
+        options = "; ".join(f"{'ABCD'[i]}: {t}" for i, t in enumerate(row["choices"]))
+        assert row["question"].endswith(f"? Options: {options}.") and row["question"].count("Options:") == 1
+    letters = Counter(row["answer_index"] for _, row in balanced)
+    assert max(letters.values()) - min(letters.values()) <= 1
+
+
+def test_items_whose_distractors_would_run_out_are_dropped_and_counted():
+    rng = np.random.default_rng(1)
+    rows = [row for row in skewed_rows()]
+    everything = list(ANSWER_COUNTS)
+    rows.append(closed_item(9999, "normal ECG", rng, excluded=everything[1:5]).to_row())  # 1 allowed text left
+    balanced, reports = balance_rows(rows, seed=0, select=True)
+    (report,) = reports.values()
+    assert report["dropped_no_distractors"] == 1 and "item9999-S" not in {row["id"] for _, row in balanced}
+
+
+def test_train_keeps_its_answers_and_redraws_distractors_from_its_own_vocabulary():
+    rows = skewed_rows()
+    redrawn, reports = balance_rows(rows, seed=0, select=False)
+    assert [index for index, _ in redrawn] == list(range(len(rows)))  # nothing dropped, order kept
+    before = Counter(row["choices"][row["answer_index"]] for row in rows)
+    after = Counter(row["choices"][row["answer_index"]] for _, row in redrawn)
+    assert before == after and set(offer_rates([row for _, row in redrawn])) == set(ANSWER_COUNTS)
+    assert len(Counter(row["answer_index"] for _, row in redrawn)) == 4
+
+
+def test_balancing_is_deterministic_and_independent_of_row_order():
+    rows = skewed_rows(seed=0)
+    first, _ = balance_rows(rows, seed=3, select=True)
+    again, _ = balance_rows(list(rows), seed=3, select=True)
+    shuffled, _ = balance_rows(skewed_rows(seed=7), seed=3, select=True)
+    assert first == again
+    assert sorted(json.dumps(row, sort_keys=True) for _, row in first) == sorted(json.dumps(row, sort_keys=True) for _, row in shuffled)
+    other, _ = balance_rows(rows, seed=4, select=True)
+    assert {row["id"] for _, row in other} != {row["id"] for _, row in first}
+
+
+def test_fixed_options_are_balanced_by_selection_only():
+    rows = []
+    for index in range(30):
+        answer = 0 if index < 20 else 1  # 20 "Yes", 10 "No"
+        rows.append(QaItem(id=f"pair{index}", task="comparison_qa", dimension="rhythm", modality="C-SS",
+                           question="Same rhythm?", answer=("Yes", "No")[answer], choices=("Yes", "No"), answer_index=answer,
+                           ecgs=((f"a{index}", "S"), (f"b{index}", "S")), meta={"kind": "same_rhythm", "fixed_options": True}).to_row())
+    balanced, reports = balance_rows(rows, seed=0, select=True)
+    assert Counter(row["answer"] for _, row in balanced) == {"Yes": 10, "No": 10}
+    assert all(row == rows[index] for index, row in balanced)  # options and wording untouched
+    assert reports["comparison_qa/same_rhythm/C-SS"]["dropped_over_quota"] == 10
+
+
+def test_balance_table_touches_multiple_choice_rows_only():
+    import pyarrow as pa
+
+    from heartcare.agent.writer import qa_schema
+
+    rows = skewed_rows()[:200]
+    rng = np.random.default_rng(0)
+    free = QaItem(id="open1", task="open_qa", dimension="diagnosis", modality="S", question="What?", answer="An answer.",
+                  ecgs=(("rec1", "S"),))
+    ecgqa = closed_item(5000, "normal ECG", rng).to_row() | {"id": "ecgqa1", "meta": json.dumps({"source": "ecgqa"})}
+    table = pa.Table.from_pylist([free.to_row(), *rows, ecgqa], schema=qa_schema())
+    balanced, reports = balance_table(table, seed=0, select=True)
+    ids = balanced.column("id").to_pylist()
+    assert ids[0] == "open1" and ids[-1] == "ecgqa1" and balanced.schema == table.schema
+    assert balanced.slice(len(ids) - 1).to_pylist()[0] == ecgqa  # external items are left as they are
+    assert 1 < len(ids) - 2 < len(rows) and list(reports) == ["closed_qa/diagnosis/S"]
+
+
+@pytest.mark.parametrize("modality", ["S", "I"])
+def test_signal_and_image_forms_of_a_record_are_kept_together(modality):
+    rng = np.random.default_rng(0)
+    rows = [closed_item(i, answer, rng, modality=m).to_row()
+            for i, answer in enumerate(a for a, n in ANSWER_COUNTS.items() for _ in range(n)) for m in ("S", "I")]
+    balanced, _ = balance_rows(rows, seed=2, select=True)
+    kept = {row["ecgs"][0]["record_id"] for _, row in balanced if row["modality"] == modality}
+    other = {row["ecgs"][0]["record_id"] for _, row in balanced if row["modality"] != modality}
+    assert kept == other
