@@ -46,6 +46,7 @@ def _item(
     pool: list[str],
     rng: np.random.Generator,
     meta: dict,
+    key: str = "",
 ) -> QaItem | None:
     arranged = arrange(answer, pool, rng)
     if arranged is None:
@@ -59,7 +60,7 @@ def _item(
         topic=topic,
     )
     return QaItem(
-        id=item_id(description.record_id, "closed_qa", dimension, modality),
+        id=item_id(description.record_id, "closed_qa", dimension, *((key,) if key else ()), modality),
         task="closed_qa",
         dimension=dimension,  # type: ignore[arg-type]
         modality=modality,  # type: ignore[arg-type]
@@ -83,7 +84,12 @@ def _excluded_and_pool(kind: str, answer: str, excluded: tuple[str, ...]) -> tup
 def closed_items(
     description: RecordDescription, rng: np.random.Generator, modalities: tuple[str, ...] = ("S", "I")
 ) -> list[QaItem]:
-    """Closed-QA for diagnosis, waveform, rhythm and one Misc subtopic, per modality."""
+    """Closed-QA for diagnosis, waveform, rhythm and every Misc subtopic the record informs, per modality.
+
+    Every misc subtopic gets its item (not one drawn at random) so that the split-level
+    balancer has enough records of each rare class (stage I infarcts, extreme axis, paced
+    beats) to keep every class equally often in test.
+    """
     bank = template_bank()
     reading = reading_of(description)
     items: list[QaItem] = []
@@ -104,16 +110,14 @@ def closed_items(
             item = _item(description, dimension, modality, topic, answer, pool, rng, meta)
             if item is not None:
                 items.append(item)
-    if reading.misc:
-        subtopics = sorted(reading.misc)
-        subtopic = subtopics[int(rng.integers(len(subtopics)))]
+    for subtopic in sorted(reading.misc):
         fact = reading.misc[subtopic]
         kind = f"misc:{subtopic}"
         excluded, pool = _excluded_and_pool(kind, fact.answer, fact.excluded)
         meta = {"kind": kind, "subtopic": subtopic, "excluded": excluded, "answer_code": None}
         for modality in modalities:
             topic = choose(rng, bank["topics"][subtopic])
-            item = _item(description, "misc", modality, topic, fact.answer, pool, rng, meta)
+            item = _item(description, "misc", modality, topic, fact.answer, pool, rng, meta, key=subtopic)
             if item is not None:
                 items.append(item)
     return items
