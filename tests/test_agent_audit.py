@@ -42,7 +42,7 @@ def audited(tmp_path_factory) -> Path:
                                       patient_id=f"patient-{patient}", meta=meta))
     out = tmp_path_factory.mktemp("audit") / "ds"
     config = BuildConfig(sources=("ptbxl:memory",), out=str(out), images_per_record=1, image_presets=("clean",),
-                         image_dpi=40.0, shard_size=16, seed=11)
+                         image_dpi=40.0, shard_size=16, seed=11, min_per_answer=1)  # 28 test records: thin kinds kept
     build_dataset(config, sources=[MemorySource(records)], progress=False)
     return out
 

@@ -165,3 +165,22 @@ def test_signal_and_image_forms_of_a_record_are_kept_together(modality):
     kept = {row["ecgs"][0]["record_id"] for _, row in balanced if row["modality"] == modality}
     other = {row["ecgs"][0]["record_id"] for _, row in balanced if row["modality"] != modality}
     assert kept == other
+
+
+def test_a_kind_too_thin_to_balance_leaves_the_split():
+    """Under min_per_answer items per answer the kind is dropped (and reported), never kept with a prior."""
+    from heartcare.agent.balance import balance_rows
+
+    rows = []
+    for index in range(40):
+        answer = f"finding {index % 5}" if index < 10 else "finding 0"  # finding 1-4: two items each
+        options = [answer] + [f"finding {(index % 5 + k) % 5}" for k in (1, 2, 3)]
+        rows.append({"id": f"i{index}", "task": "closed_qa", "dimension": "diagnosis", "modality": "S",
+                     "question": "Which? Options: " + "; ".join(f"{'ABCD'[k]}: {t}" for k, t in enumerate(options)) + ".",
+                     "choices": options, "answer": f"A: {answer}", "answer_index": 0,
+                     "ecgs": [{"record_id": f"r{index}", "modality": "S"}],
+                     "meta": json.dumps({"kind": "diagnosis", "excluded": [answer]})})
+    kept, reports = balance_rows(rows, seed=0, select=True, min_per_answer=5)
+    assert kept == [] and reports["closed_qa/diagnosis/S"]["too_thin"] is True
+    kept, reports = balance_rows(rows, seed=0, select=True, min_per_answer=1)
+    assert len(kept) == 10 and reports["closed_qa/diagnosis/S"]["per_answer"] == 2

@@ -44,6 +44,7 @@ class GroupReport:
     dropped_over_quota: int = 0  # items of kept answers beyond c
     dropped_no_distractors: int = 0  # items whose allowed distractors in the vocabulary were too few
     kept_original_options: int = 0  # train items left as built for the same reason
+    too_thin: bool = False  # c fell under min_per_answer: the kind leaves this split
 
 
 def question_kind(task: str, dimension: str, meta: dict[str, Any]) -> str | None:
@@ -123,8 +124,13 @@ def _is_fixed(entries: list[_Entry]) -> bool:
     return any(e.fixed for e in entries) or len({frozenset(e.row["choices"]) for e in entries}) == 1
 
 
-def _select(entries: list[_Entry], fixed: bool, report: GroupReport) -> list[_Entry]:
-    """Exactly c items per kept answer; items that could not get enough distractors are left out first."""
+def _select(entries: list[_Entry], fixed: bool, report: GroupReport, min_per_answer: int = 1) -> list[_Entry]:
+    """Exactly c items per kept answer; items that could not get enough distractors are left out first.
+
+    A group whose c falls under `min_per_answer` keeps nothing: with one or two items per answer,
+    which distractors an exclusion list leaves cannot be equalised and a blind scorer finds a
+    prior (seen: "new finding" at c = 2 gave the majority floor 53% where chance is 25%).
+    """
     options = max(len(e.row["choices"]) for e in entries)
     minimum = len({text for e in entries for text in e.row["choices"]}) if fixed else options
     eligible = sorted(entries, key=lambda e: e.rank)
@@ -138,6 +144,8 @@ def _select(entries: list[_Entry], fixed: bool, report: GroupReport) -> list[_En
         if len(usable) == len(eligible):
             break
         eligible = usable
+    if 0 < c < min_per_answer:
+        report.too_thin, c, vocabulary = True, 0, set()
     report.per_answer, report.answers_kept = c, len(vocabulary)
     report.dropped_no_distractors = len(entries) - len(eligible)
     taken: Counter[str] = Counter()
@@ -186,7 +194,7 @@ def _redraw(entries: list[_Entry], rng: random.Random, equalise: bool, report: G
 
 
 def balance_rows(
-    rows: list[dict[str, Any]], seed: int, select: bool
+    rows: list[dict[str, Any]], seed: int, select: bool, min_per_answer: int = 1
 ) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, dict[str, Any]]]:
     """Rows of one split balanced (select=True: valid/test) or with re-drawn distractors only (train).
 
@@ -200,7 +208,7 @@ def balance_rows(
         report.fixed_options = _is_fixed(entries)
         entries = sorted(entries, key=lambda e: e.rank)
         if select:
-            kept = _select(entries, report.fixed_options, report)
+            kept = _select(entries, report.fixed_options, report, min_per_answer)
             kept_indices = {e.index for e in kept}
             replaced.update({e.index: None for e in entries if e.index not in kept_indices})
         else:
@@ -215,7 +223,7 @@ def balance_rows(
     return [(index, row) for index, row in result if row is not None], reports
 
 
-def balance_table(table, seed: int, select: bool):
+def balance_table(table, seed: int, select: bool, min_per_answer: int = 1):
     """`balance_rows` on a qa/{split} Arrow table: only multiple-choice rows are touched."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -225,7 +233,7 @@ def balance_table(table, seed: int, select: bool):
         return table, {}
     indices = pa.array(np.arange(table.num_rows, dtype=np.int64))
     chosen_positions = pc.filter(indices, mask).to_numpy()
-    balanced, reports = balance_rows(table.filter(mask).to_pylist(), seed, select)
+    balanced, reports = balance_rows(table.filter(mask).to_pylist(), seed, select, min_per_answer)
     # rewritten rows go back where they were, so the split keeps its item order
     order = "__order"
     rest = table.filter(pc.invert(mask)).append_column(order, pc.filter(indices, pc.invert(mask)))
@@ -241,4 +249,5 @@ def summarise(reports: dict[str, dict[str, Any]]) -> dict[str, int]:
     keys = ("items_in", "items_kept", "dropped_over_quota", "dropped_no_distractors", "kept_original_options")
     totals = {key: sum(report[key] for report in reports.values()) for key in keys}
     totals["dropped_answer_items"] = sum(sum(report["dropped_answers"].values()) for report in reports.values())
+    totals["groups_too_thin"] = sum(bool(report.get("too_thin")) for report in reports.values())
     return totals

@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--llm-model", default="gpt-4o-mini", help="model name sent to --llm")
     build.add_argument("--llm-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
     build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--min-per-answer", type=int, default=5,
+                       help="valid/test keep a question kind only with at least this many items per answer")
     build.add_argument("--resume", action="store_true", help="continue an interrupted build in --out")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.set_defaults(handler=run_build)
@@ -56,6 +58,7 @@ def run_build(args: argparse.Namespace) -> int:
         llm_model=args.llm_model,
         llm_key_env=args.llm_key_env,
         seed=args.seed,
+        min_per_answer=args.min_per_answer,
         resume=args.resume,
     )
     result = build_dataset(config, progress=not args.quiet)

@@ -29,6 +29,8 @@ class BuildConfig:
     llm_url / llm_model / llm_key_env: optional OpenAI-compatible rewriting.
     limit: use only the first N records (quick builds).
     salt: key of the de-identification hashes and date shifts.
+    min_per_answer: valid/test keep a multiple-choice kind only when every kept answer has at
+    least this many items; thinner groups cannot be balanced without a measurable prior.
     """
 
     sources: tuple[str, ...]
@@ -48,6 +50,7 @@ class BuildConfig:
     llm_requests_per_second: float = 5.0
     limit: int | None = None
     salt: str = "heartcare"
+    min_per_answer: int = 5
     resume: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +69,8 @@ class BuildConfig:
             raise ConfigError(None, f"image presets must be among {', '.join(IMAGE_PRESETS)}, got {unknown or 'none'}")
         if self.signal_fs < 50:
             raise ConfigError(None, f"signal_fs must be >= 50 Hz, got {self.signal_fs}")
+        if self.min_per_answer < 1:
+            raise ConfigError(None, f"min_per_answer must be >= 1, got {self.min_per_answer}")
         if self.seconds < 6:
             raise ConfigError(None, "seconds must be >= 6 (4-s context + 2-s target)")
         if self.shard_size < 1:

@@ -27,7 +27,8 @@ def _balance(tables: dict[str, Any], config: BuildConfig) -> tuple[dict[str, Any
 
     balanced, report = {}, {}
     for split, table in tables.items():
-        balanced[split], groups = balance_table(table, config.seed, select=split != "train")
+        balanced[split], groups = balance_table(table, config.seed, select=split != "train",
+                                                min_per_answer=config.min_per_answer)
         report[split] = {"totals": summarise(groups), "groups": groups}
     return balanced, report
 
