@@ -81,6 +81,29 @@ def _excluded_and_pool(kind: str, answer: str, excluded: tuple[str, ...]) -> tup
     return kept, [text for text in vocabulary if text not in barred]
 
 
+def _further_waveform_items(
+    description: RecordDescription, findings, excluded_texts: tuple[str, ...], modalities: tuple[str, ...],
+    rng: np.random.Generator,
+) -> list[QaItem]:
+    """"Which waveform finding does the ECG show?" once more per further form finding.
+
+    Form statements are few per record and "no significant abnormality" dominates, so the
+    balancer would keep few waveform items; asking for each true finding (the others stay
+    excluded from the distractors) gives the rarer statements enough items to balance.
+    """
+    bank = template_bank()
+    items = []
+    for finding in findings:
+        excluded, pool = _excluded_and_pool("waveform", finding.text, excluded_texts)
+        meta = {"kind": "waveform", "excluded": excluded, "answer_code": finding.code, "likelihood": finding.likelihood}
+        for modality in modalities:
+            topic = choose(rng, bank["topics"]["waveform_any"])
+            item = _item(description, "waveform", modality, topic, finding.text, pool, rng, meta, key=finding.code)
+            if item is not None:
+                items.append(item)
+    return items
+
+
 def closed_items(
     description: RecordDescription, rng: np.random.Generator, modalities: tuple[str, ...] = ("S", "I")
 ) -> list[QaItem]:
@@ -110,6 +133,8 @@ def closed_items(
             item = _item(description, dimension, modality, topic, answer, pool, rng, meta)
             if item is not None:
                 items.append(item)
+        if dimension == "waveform":
+            items.extend(_further_waveform_items(description, state.findings[1:], reading.excluded, modalities, rng))
     for subtopic in sorted(reading.misc):
         fact = reading.misc[subtopic]
         kind = f"misc:{subtopic}"
