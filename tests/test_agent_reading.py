@@ -151,3 +151,18 @@ def test_misc_margins_and_label_agreement():
             seen.setdefault(f"misc:{name}", set()).add(fact.answer)
     for kind in ("misc:axis", "misc:rate", "misc:noise", "misc:infarct_stage", "misc:ectopy"):
         assert seen[kind] == set(answer_vocabulary(kind)), kind
+
+
+def test_every_form_finding_gets_its_own_waveform_item_and_never_a_rival_as_distractor():
+    from heartcare.agent.vocabulary import describe_code
+
+    description = describe({"SR": 0.0, "NORM": 100.0, "LVOLT": 0.0, "QWAVE": 0.0, "TAB_": 0.0}, record_id="multi")
+    form = read(description).dimensions["waveform"].codes
+    assert len(form) >= 2
+    items = [item for item in closed_items(description, np.random.default_rng(0), ("S",)) if item.dimension == "waveform"]
+    texts = {describe_code(code) for code in form}
+    assert sorted(item.choices[item.answer_index] for item in items) == sorted(texts)
+    assert len({item.id for item in items}) == len(items)
+    for item in items:  # another true finding offered as a wrong option would make two answers right
+        wrong = set(item.choices) - {item.choices[item.answer_index]}
+        assert not wrong & texts, item.choices
