@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from heartcare.agent.balance import balance_rows, balance_table, per_answer_count, summarise
+from heartcare.agent.balance import answer_prior, balance_rows, balance_table, per_answer_count, summarise
 from heartcare.agent.description import QaItem
 
 # Skewed like PTB-XL diagnoses: the first answer dominates.
@@ -67,6 +67,35 @@ def test_every_offered_text_is_correct_one_time_in_four():
     assert set(rates) == answers  # distractors come from the answer vocabulary only
     for text, (correct, offered) in rates.items():
         assert abs(correct / offered - 0.25) < 0.03, (text, correct, offered)
+
+
+# Train frequencies and exclusions that go together, as on a 2,000-record build: the rarer
+# infarcts exclude each other, so an equal-offer draw pairs them mostly with commoner texts.
+TRAIN_COUNTS = {"normal ECG": 400, "T abnormality": 150, "inferior MI": 120, "anteroseptal MI": 90,
+                "lateral MI": 60, "left ventricular hypertrophy": 50, "left anterior fascicular block": 40}
+INFARCTS = ("inferior MI", "anteroseptal MI", "lateral MI")
+
+
+def majority_accuracy(rows: list[dict], prior: Counter) -> float:
+    """The majority floor: the offered text most often right in train (ties to the first letter)."""
+    hits = [max(range(len(row["choices"])), key=lambda i: (prior[row["choices"][i]], -i)) == row["answer_index"] for row in rows]
+    return sum(hits) / len(hits)
+
+
+def test_the_train_commonest_option_is_right_one_time_in_four():
+    rng = np.random.default_rng(5)
+    train = [closed_item(i, answer, rng).to_row() for i, answer in enumerate(a for a, n in TRAIN_COUNTS.items() for _ in range(n))]
+    test = []
+    for answer in TRAIN_COUNTS:
+        excluded = tuple(text for text in INFARCTS if text != answer) if answer in INFARCTS else ()
+        test += [closed_item(10_000 + len(test), answer, rng, excluded=excluded).to_row() for _ in range(40)]
+    prior = answer_prior(train)[("closed_qa", "diagnosis")]
+    assert prior == Counter(TRAIN_COUNTS)
+    balanced, _ = balance_rows(test, seed=0, select=True, prior={("closed_qa", "diagnosis"): prior})
+    rows = [row for _, row in balanced]
+    assert len(rows) == 280 and abs(majority_accuracy(rows, prior) - 0.25) <= 0.01
+    for text, (correct, offered) in offer_rates(rows).items():  # equal offers still hold
+        assert abs(correct / offered - 0.25) < 0.04, (text, correct, offered)
 
 
 def test_balancing_keeps_exactly_c_per_answer_and_counts_what_it_drops():

@@ -93,10 +93,13 @@ def _picks(outputs, items) -> list[int]:
     return picks
 
 
-def blind_baselines(train: list, test: list, seed: int, note: str = "") -> dict[str, Any]:
+def blind_baselines(train: list, test: list, seed: int, note: str = "", tfidf_train: list | None = None) -> dict[str, Any]:
     """Accuracy of the blind floors on test multiple-choice items, per task x kind x modality and rolled up.
 
-    train: the (sampled) train items all three floors are fitted on; note: how they were sampled.
+    train: the items the counting floors (majority, option prior) are fitted on, as the bench
+    fits them; tfidf_train: the (sampled) items the TF-IDF scorer is fitted on (default:
+    train); note: how they were sampled. Counting floors fitted on a sample would rank
+    close answers by sampling noise and measure the sample, not the dataset.
     """
     from heartcare.bench.models.base import ModelContext
     from heartcare.bench.models.floors import MajorityModel
@@ -106,7 +109,8 @@ def blind_baselines(train: list, test: list, seed: int, note: str = "") -> dict[
     try:
         from heartcare.bench.models.blind import BlindModel
 
-        picks["tfidf"] = _picks(BlindModel(None, context).respond(test), test)
+        sampled = ModelContext(dataset=_Items({"train": train if tfidf_train is None else tfidf_train}), seed=seed)  # type: ignore[arg-type]
+        picks["tfidf"] = _picks(BlindModel(None, sampled).respond(test), test)
     except Exception as error:  # scikit-learn missing (ConfigError), or train without both classes
         note = f"{note}; tfidf not run: {error}"
     cells: dict[tuple[str, str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -168,9 +172,10 @@ def audit_tables(tables: dict[str, Any], records, seed: int) -> dict[str, Any]:
     if "test" in tables and choice_tables["test"].num_rows:
         train = choice_tables.get("train", _multiple_choice(tables["test"]).slice(0, 0))
         sample = sample_rows(train, seed)
-        note = f"floors fitted on {sample.num_rows} of {train.num_rows} train items"
+        note = f"majority and option prior fitted on all {train.num_rows} train items, tf-idf on {sample.num_rows}"
         note += f" (hash-ranked sample of at most {MAX_TRAIN_OPTIONS} options)" if sample.num_rows < train.num_rows else ""
-        baselines = blind_baselines(_bench_items(sample), _bench_items(choice_tables["test"]), seed, note)
+        counted = _bench_items(train.select(["id", "task", "dimension", "modality", "choices", "answer_index", "ecgs", "meta"]), text=False)
+        baselines = blind_baselines(counted, _bench_items(choice_tables["test"]), seed, note, _bench_items(sample))
     every_test = _bench_items(tables["test"].select(["id", "task", "dimension", "modality", "meta"]), text=False) if "test" in tables else []
     return {
         "baselines": baselines,

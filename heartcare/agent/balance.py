@@ -10,6 +10,13 @@ from the group's kept answers only (never from an item's meta "excluded"), so ea
 text is offered about as often as it is right, and the correct letter is dealt in
 turn. Train keeps its natural answers but gets its distractors re-drawn the same way
 from its own answer vocabulary, so train and test items look alike.
+
+Equal offer rates are not enough on their own: exclusions (a distractor is never true
+of the record) correlate with how common an answer is, and a blind model that picks the
+offered text most often right in train then lands well off chance (seen: 0.14 on a
+2,000-record build's diagnosis items, chance 0.25). So valid/test also deal, item by
+item, whether the correct answer is the train-commonest of its options, to one item in
+K (K options), and draw the distractors to match.
 """
 
 from __future__ import annotations
@@ -162,16 +169,53 @@ def _select(entries: list[_Entry], fixed: bool, report: GroupReport, min_per_ans
     return kept
 
 
-def _redraw(entries: list[_Entry], rng: random.Random, equalise: bool, report: GroupReport) -> dict[int, dict[str, Any]]:
+def _top_flags(entries: list[_Entry], vocabulary: list[str], prior: Counter) -> dict[int, bool]:
+    """Per entry index: must its answer be the train-commonest of its options?
+
+    Dealt so that one item in K is (K options): an item whose answer outranks every allowed
+    text must be, one with too few lower-ranked allowed texts cannot be, and the rest are
+    dealt in rank (hash) order at the rate that brings the total to N / K.
+    """
+    order = {text: position for position, text in enumerate(sorted(vocabulary, key=lambda t: (-prior[t], t)))}
+    forced, free = {}, []
+    for entry in entries:
+        count = len(entry.row["choices"])
+        allowed = [order[text] for text in vocabulary if text not in entry.excluded]
+        higher = sum(rank < order[entry.answer] for rank in allowed)
+        lower = len(allowed) - higher
+        if higher == 0:
+            forced[entry.index] = True
+        elif lower < count - 1:
+            forced[entry.index] = False
+        else:
+            free.append(entry)
+    target = sum(1 / len(e.row["choices"]) for e in entries) - sum(forced.values())
+    rate = min(max(target / len(free), 0.0), 1.0) if free else 0.0
+    flags, owed = dict(forced), 0.0
+    for entry in free:
+        owed += rate
+        flags[entry.index] = owed >= 0.5
+        owed -= flags[entry.index]
+    return flags
+
+
+def _redraw(
+    entries: list[_Entry], rng: random.Random, equalise: bool, report: GroupReport, prior: Counter | None = None
+) -> dict[int, dict[str, Any]]:
     """New distractors from the group's answer vocabulary and a dealt letter, per entry index.
 
     entries come in rank order and `rng` is seeded per group, so the result does not depend
     on row order. equalise: pick the allowed texts offered least so far (ties at random), so
-    every text is offered as often as the others despite exclusions (balanced splits);
-    otherwise draw uniformly (train, whose answers keep their natural frequencies).
+    every text is offered as often as the others despite exclusions, and deal whether the
+    answer is the option most often right in train (`prior`: train answer counts of the
+    kind) to one item in K (balanced splits); otherwise draw uniformly (train, whose
+    answers keep their natural frequencies).
     """
     vocabulary = sorted({e.answer for e in entries})
     offered = Counter(e.answer for e in entries)
+    prior = prior or Counter()
+    rank = {text: (-prior[text], text) for text in vocabulary}
+    flags = _top_flags(entries, vocabulary, prior) if equalise else {}
     dealt: Counter[int] = Counter()
     rewritten: dict[int, dict[str, Any]] = {}
     for entry in entries:
@@ -182,7 +226,15 @@ def _redraw(entries: list[_Entry], rng: random.Random, equalise: bool, report: G
             continue
         if equalise:
             rng.shuffle(candidates)  # random order among equally offered texts (nsmallest is stable)
-            distractors = heapq.nsmallest(count - 1, candidates, key=offered.__getitem__)
+            higher = [text for text in candidates if rank[text] < rank[entry.answer]]
+            if flags[entry.index]:
+                candidates = [text for text in candidates if text not in higher]
+                distractors = heapq.nsmallest(count - 1, candidates, key=offered.__getitem__)
+            else:  # one text that outranks the answer, then the least offered of the rest
+                first = min(higher, key=offered.__getitem__)
+                rest = [text for text in candidates if text != first]
+                distractors = [first, *heapq.nsmallest(count - 2, rest, key=offered.__getitem__)]
+                rng.shuffle(distractors)
             offered.update(distractors)
         else:
             distractors = rng.sample(candidates, count - 1)
@@ -193,13 +245,23 @@ def _redraw(entries: list[_Entry], rng: random.Random, equalise: bool, report: G
     return rewritten
 
 
+def answer_prior(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Counter]:
+    """(task, kind) -> how often each text is the correct answer in these (train) rows, all modalities."""
+    prior: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for (task, kind, _), entries in _entries_by_group(rows, 0).items():
+        prior[(task, kind)].update(e.answer for e in entries)
+    return dict(prior)
+
+
 def balance_rows(
-    rows: list[dict[str, Any]], seed: int, select: bool, min_per_answer: int = 1
+    rows: list[dict[str, Any]], seed: int, select: bool, min_per_answer: int = 1,
+    prior: dict[tuple[str, str], Counter] | None = None,
 ) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, dict[str, Any]]]:
     """Rows of one split balanced (select=True: valid/test) or with re-drawn distractors only (train).
 
-    rows: qa rows (meta as JSON text). Returns ((input position, row) of the rows kept, in
-    order; "task/kind/modality" -> GroupReport as a dict).
+    rows: qa rows (meta as JSON text); prior: `answer_prior` of train, which valid/test deal
+    against. Returns ((input position, row) of the rows kept, in order; "task/kind/modality"
+    -> GroupReport as a dict).
     """
     replaced: dict[int, dict[str, Any] | None] = {}
     reports: dict[str, dict[str, Any]] = {}
@@ -216,14 +278,15 @@ def balance_rows(
             report.answers_kept = len({e.answer for e in entries})
         if not report.fixed_options:
             rng = random.Random(stable_hash(seed, "distractors", task, kind, modality))
-            replaced.update(_redraw(kept, rng, select, report))
+            replaced.update(_redraw(kept, rng, select, report, (prior or {}).get((task, kind))))
         report.items_kept = len(kept)
         reports[f"{task}/{kind}/{modality}"] = asdict(report)
     result = [(index, replaced.get(index, row)) for index, row in enumerate(rows)]
     return [(index, row) for index, row in result if row is not None], reports
 
 
-def balance_table(table, seed: int, select: bool, min_per_answer: int = 1):
+def balance_table(table, seed: int, select: bool, min_per_answer: int = 1,
+                  prior: dict[tuple[str, str], Counter] | None = None):
     """`balance_rows` on a qa/{split} Arrow table: only multiple-choice rows are touched."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -233,7 +296,7 @@ def balance_table(table, seed: int, select: bool, min_per_answer: int = 1):
         return table, {}
     indices = pa.array(np.arange(table.num_rows, dtype=np.int64))
     chosen_positions = pc.filter(indices, mask).to_numpy()
-    balanced, reports = balance_rows(table.filter(mask).to_pylist(), seed, select, min_per_answer)
+    balanced, reports = balance_rows(table.filter(mask).to_pylist(), seed, select, min_per_answer, prior)
     # rewritten rows go back where they were, so the split keeps its item order
     order = "__order"
     rest = table.filter(pc.invert(mask)).append_column(order, pc.filter(indices, pc.invert(mask)))

@@ -23,14 +23,23 @@ def _comparison(descriptions, config: BuildConfig) -> list[QaItem]:
 
 def _balance(tables: dict[str, Any], config: BuildConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Valid and test keep c items per answer (no option prior); train only gets re-drawn distractors."""
-    from heartcare.agent.balance import balance_table, summarise
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    balanced, report = {}, {}
-    for split, table in tables.items():
+    from heartcare.agent.balance import MULTIPLE_CHOICE_TASKS, answer_prior, balance_table, summarise
+
+    balanced, report, prior = {}, {}, None
+    # train first: valid/test deal their distractors against train's answer frequencies
+    for split in sorted(tables, key=lambda name: name != "train"):
+        table = tables[split]
         balanced[split], groups = balance_table(table, config.seed, select=split != "train",
-                                                min_per_answer=config.min_per_answer)
+                                                min_per_answer=config.min_per_answer, prior=prior)
+        if split == "train":
+            chosen = balanced[split].filter(pc.is_in(balanced[split].column("task"), pa.array(MULTIPLE_CHOICE_TASKS)))
+            prior = answer_prior(chosen.select(["id", "task", "dimension", "modality", "choices", "answer_index",
+                                                "ecgs", "meta"]).to_pylist())
         report[split] = {"totals": summarise(groups), "groups": groups}
-    return balanced, report
+    return {split: balanced[split] for split in tables}, report
 
 
 def _one_split_per_patient(records):
