@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "heartcare.sim.commands",
     "heartcare.render.commands",
     "heartcare.beat.commands",
+    "heartcare.model.commands",
     "heartcare.bench.commands",
     "heartcare.demo",
 )

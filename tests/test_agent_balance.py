@@ -8,7 +8,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from heartcare.agent.balance import answer_prior, balance_rows, balance_table, per_answer_count, summarise
+from heartcare.agent.balance import (
+    answer_prior,
+    balance_rows,
+    balance_table,
+    per_answer_count,
+    summarise,
+)
 from heartcare.agent.description import QaItem
 
 # Skewed like PTB-XL diagnoses: the first answer dominates.

@@ -26,7 +26,12 @@ def _balance(tables: dict[str, Any], config: BuildConfig) -> tuple[dict[str, Any
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from heartcare.agent.balance import MULTIPLE_CHOICE_TASKS, answer_prior, balance_table, summarise
+    from heartcare.agent.balance import (
+        MULTIPLE_CHOICE_TASKS,
+        answer_prior,
+        balance_table,
+        summarise,
+    )
 
     balanced, report, prior = {}, {}, None
     # train first: valid/test deal their distractors against train's answer frequencies

@@ -55,6 +55,16 @@ def rotate_to(vectors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 USAGE_DECAY = 0.99  # per training step, for the long-run usage share of each code
 
 
+def _sum_over_processes(*tensors: torch.Tensor) -> None:
+    """Add up EMA statistics over data-parallel processes in place, so every replica's
+    codebook follows the global batch (a no-op in a single process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        for tensor in tensors:
+            dist.all_reduce(tensor)
+
+
 class EmaCodebook(nn.Module):
     """One codebook of `size` codes of width `dim`, learned by EMA (no gradients)."""
 
@@ -107,6 +117,7 @@ class EmaCodebook(nn.Module):
         one_hot = F.one_hot(codes, self.size).to(flat.dtype)  # [M, size]
         counts = one_hot.sum(0)
         sums = one_hot.t() @ flat
+        _sum_over_processes(counts, sums)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.usage.mul_(USAGE_DECAY).add_(counts / counts.sum().clamp_min(1.0), alpha=1 - USAGE_DECAY)
         self.embedding_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)

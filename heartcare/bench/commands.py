@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="evaluate one model (and the floors) on a dataset split")
     run.add_argument("--data", type=Path, required=True, help="a HeartAgent dataset folder")
     run.add_argument("--model", required=True, metavar="NAME[:ARG]",
-                     help="random | majority | blind | text-only[:PATH] | openai:URL | predictions:FILE.jsonl | beat:CKPT | periodic")
+                     help="random | majority | blind | text-only[:PATH] | heartcare-gpt:CKPT | openai:URL | predictions:FILE.jsonl | beat:CKPT | periodic")
     run.add_argument("--out", type=Path, required=True, help="run folder (an interrupted run resumes here)")
     run.add_argument("--tasks", action="append", default=None, help="names, globs or groups, e.g. 'closed-*' or bench-S (repeatable)")
     run.add_argument("--split", default="test")

@@ -1,10 +1,13 @@
-"""Training checkpoints: model + optimiser + RNG state as safetensors, counters as JSON.
+"""Training checkpoints: model, optimiser and RNG states as safetensors, counters as JSON.
 
-Layout of a checkpoint folder:
-    trainer.json          step, epoch, batch within epoch, stage config, optimiser hyper-parameters
-    model.safetensors     model state_dict
-    optimizer.safetensors optimiser per-parameter state ("state.<index>.<name>") + RNG state
-Both are written to temporary names and renamed, so a crash never leaves half a checkpoint.
+Layout of a checkpoint folder (no pickle anywhere, so a checkpoint is safe to load):
+    trainer.json             step, epoch, batch within epoch, world size, stage, optimiser
+                             hyper-parameters and scalars, fp16 grad-scaler state
+    model.safetensors        trainable parameters and buffers (tensors sharing memory stored once, see "aliases")
+    optimizer.safetensors    optimiser per-parameter state ("state.<index>.<name>")
+    rng.<rank>.safetensors   each process's torch CPU/CUDA, numpy and Python RNG states
+The folder is built under a sibling staging name and swapped in, so a crash never
+leaves half a checkpoint.
 """
 
 from __future__ import annotations
@@ -12,71 +15,148 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from heartcare.errors import UnreadableFileError
+from heartcare.errors import ConfigError, UnreadableFileError
+from heartcare.train.rng import capture_rng, restore_rng
 
 TRAINER_FILE = "trainer.json"
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
+FORMAT = 2  # 1: RNG (torch CPU only) inside optimizer.safetensors, no world size
+SHARDED = ("FSDP", "DEEPSPEED")  # accelerate DistributedType names whose optimiser state is split over ranks
+
+
+def rng_file(rank: int) -> str:
+    return f"rng.{rank}.safetensors"
 
 
 @dataclass
 class TrainerState:
     """Where training stands: `step` optimiser steps done; `epoch` and `batch` say
-    which batch of which epoch comes next."""
+    which micro-batch of which epoch comes next (per process)."""
 
     step: int = 0
     epoch: int = 0
     batch: int = 0
 
 
-def save_checkpoint(directory: Path, model, optimizer, state: TrainerState, extra: dict[str, Any]) -> None:
-    """Write a full checkpoint atomically: build it in a sibling temp folder, then swap."""
-    import torch
+def _unshared(tensors: dict) -> tuple[dict, dict[str, str]]:
+    """Drop tensors that alias an earlier one (tied embeddings): safetensors refuses shared memory.
+    Returns (tensors to write, {dropped name: kept name})."""
+    kept: dict[tuple, str] = {}
+    unique, aliases = {}, {}
+    for name, tensor in tensors.items():
+        tensor = tensor.detach()
+        key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+               tuple(tensor.stride()), tensor.dtype)
+        if tensor.numel() and key in kept:
+            aliases[name] = kept[key]
+            continue
+        kept[key] = name
+        unique[name] = tensor
+    # Partly overlapping views still share memory: give those their own copy.
+    seen: set[int] = set()
+    for name, tensor in unique.items():
+        pointer = tensor.untyped_storage().data_ptr()
+        unique[name] = tensor.clone().contiguous() if pointer in seen and tensor.numel() else tensor.contiguous()
+        seen.add(pointer)
+    return unique, aliases
+
+
+def save_checkpoint(directory: Path, model, optimizer, state: TrainerState, extra: dict[str, Any],
+                    accelerator=None) -> None:
+    """Write a full checkpoint atomically. With an `accelerator`, every process must call this
+    (the model state is gathered, each rank writes its RNG); the main process writes the rest."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-    try:
-        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(staging / MODEL_FILE))
-        optimizer_state = optimizer.state_dict()
-        tensors = {"rng.torch": torch.get_rng_state()}
-        scalars: dict[str, dict[str, float]] = {}
-        for index, values in optimizer_state["state"].items():
-            for name, value in values.items():
-                if torch.is_tensor(value):
-                    tensors[f"state.{index}.{name}"] = value.detach().contiguous()
-                else:
-                    scalars.setdefault(str(index), {})[name] = value
-        save_file(tensors, str(staging / OPTIMIZER_FILE))
-        document = {
-            "step": state.step,
-            "epoch": state.epoch,
-            "batch": state.batch,
-            "param_groups": optimizer_state["param_groups"],
-            "optimizer_scalars": scalars,
-            **extra,
-        }
-        (staging / TRAINER_FILE).write_text(json.dumps(document, indent=2, default=str))
-        previous = directory.with_name(f".{directory.name}.previous")
-        if directory.exists():
-            os.replace(directory, previous)
-        os.replace(staging, directory)
-        if previous.exists():
-            shutil.rmtree(previous)
-    finally:
+    rank = accelerator.process_index if accelerator is not None else 0
+    main = accelerator.is_main_process if accelerator is not None else True
+
+    def barrier() -> None:
+        if accelerator is not None:
+            accelerator.wait_for_everyone()
+
+    # A collective under FSDP / ZeRO-3 (gathers the shards), so every rank takes part.
+    model_state = accelerator.get_state_dict(model) if accelerator is not None else model.state_dict()
+    # Frozen parameters never change, and the model rebuilds them from its config: only what trains
+    # (and buffers) is saved, or an LLM stage would write the whole frozen backbone at every checkpoint.
+    model_state = {name: tensor for name, tensor in model_state.items() if name in saved_names(model, accelerator)}
+    staging = directory.with_name(f".{directory.name}.staging")
+    barrier()
+    if main:
         if staging.exists():
+            shutil.rmtree(staging)  # left by a run killed mid-save
+        staging.mkdir(parents=True)
+    barrier()
+    try:
+        rng_tensors, rng_metadata = capture_rng()
+        save_file(rng_tensors, str(staging / rng_file(rank)), metadata=rng_metadata)
+        if main:
+            tensors, aliases = _unshared({k: v for k, v in model_state.items() if hasattr(v, "untyped_storage")})
+            save_file(tensors, str(staging / MODEL_FILE), metadata={"aliases": json.dumps(aliases)})
+            _write_optimizer(staging, optimizer, state, extra, accelerator)
+        barrier()
+        if main:
+            previous = directory.with_name(f".{directory.name}.previous")
+            if directory.exists():
+                os.replace(directory, previous)
+            os.replace(staging, directory)
+            if previous.exists():
+                shutil.rmtree(previous)
+    finally:
+        if main and staging.exists():
             shutil.rmtree(staging)
+    barrier()
 
 
-def load_checkpoint(directory: Path, model, optimizer) -> TrainerState:
-    """Restore model, optimiser and RNG from `directory`; returns the trainer counters."""
+def _write_optimizer(staging: Path, optimizer, state: TrainerState, extra: dict[str, Any], accelerator) -> None:
+    """optimizer.safetensors and trainer.json into `staging`."""
     import torch
+    from safetensors.torch import save_file
+
+    # Sharded optimisers (FSDP, DeepSpeed ZeRO) hold a slice per rank in their own layout; the
+    # main rank's slice is not the whole state, so none is written and resuming is refused.
+    sharded = str(getattr(accelerator, "distributed_type", "")).split(".")[-1] in SHARDED
+    optimizer_state = {"state": {}, "param_groups": []} if sharded else optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, values in optimizer_state["state"].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{index}.{name}"] = value.detach().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[name] = value
+    save_file(tensors, str(staging / OPTIMIZER_FILE))
+    scaler = getattr(accelerator, "scaler", None)
+    document = {
+        "format": FORMAT,
+        "step": state.step,
+        "epoch": state.epoch,
+        "batch": state.batch,
+        "world_size": accelerator.num_processes if accelerator is not None else 1,
+        "optimizer_saved": not sharded,
+        "param_groups": optimizer_state["param_groups"],
+        "optimizer_scalars": scalars,
+        "grad_scaler": scaler.state_dict() if scaler is not None else None,
+        **extra,
+    }
+    (staging / TRAINER_FILE).write_text(json.dumps(document, indent=2, default=str))
+
+
+def saved_names(model, accelerator) -> set[str]:
+    """State-dict names a checkpoint holds: trainable parameters and every buffer."""
+    module = accelerator.unwrap_model(model) if accelerator is not None else model
+    wanted = {name for name, parameter in module.named_parameters() if parameter.requires_grad} | {name for name, _ in module.named_buffers()}
+    return wanted & set(module.state_dict())  # non-persistent buffers (e.g. rotary tables) are rebuilt, never saved
+
+
+def load_checkpoint(directory: Path, model, optimizer, rank: int = 0, scaler=None) -> TrainerState:
+    """Restore model, optimiser, this rank's RNG (and the fp16 grad scaler) from `directory`;
+    returns the trainer counters. Call before `accelerator.prepare`."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
     directory = Path(directory)
@@ -84,7 +164,20 @@ def load_checkpoint(directory: Path, model, optimizer) -> TrainerState:
         if not (directory / name).is_file():
             raise UnreadableFileError(directory / name, "missing; cannot resume from this checkpoint")
     document = json.loads((directory / TRAINER_FILE).read_text())
-    model.load_state_dict(load_file(str(directory / MODEL_FILE)))
+    if not document.get("optimizer_saved", True):
+        raise ConfigError(directory, "holds no optimiser state (written under FSDP / DeepSpeed); an exact resume "
+                                     "is not possible from it")
+    model_state = load_file(str(directory / MODEL_FILE))
+    with safe_open(str(directory / MODEL_FILE), framework="pt") as handle:
+        aliases = json.loads((handle.metadata() or {}).get("aliases", "{}"))
+    for alias, original in aliases.items():
+        model_state[alias] = model_state[original]
+    expected = saved_names(model, None)
+    missing, unexpected = sorted(expected - set(model_state)), sorted(set(model_state) - set(model.state_dict()))
+    if missing or unexpected:
+        raise UnreadableFileError(directory / MODEL_FILE, f"does not fit the model being trained: missing {missing[:3]}, "
+                                                          f"unexpected {unexpected[:3]}")
+    model.load_state_dict(model_state, strict=False)
     tensors = load_file(str(directory / OPTIMIZER_FILE))
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
@@ -94,7 +187,17 @@ def load_checkpoint(directory: Path, model, optimizer) -> TrainerState:
     for index, values in document.get("optimizer_scalars", {}).items():
         state.setdefault(int(index), {}).update(values)
     optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
-    torch.set_rng_state(tensors["rng.torch"])
+    if scaler is not None and document.get("grad_scaler"):
+        scaler.load_state_dict(document["grad_scaler"])
+    rng_path = directory / rng_file(rank)
+    if rng_path.is_file():
+        with safe_open(str(rng_path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        restore_rng(load_file(str(rng_path)), metadata)
+    elif "rng.torch" in tensors:  # format 1
+        restore_rng({"torch.cpu": tensors["rng.torch"]}, {})
+    else:
+        raise UnreadableFileError(rng_path, "missing; cannot resume this process's random state")
     return TrainerState(step=document["step"], epoch=document["epoch"], batch=document["batch"])
 
 

@@ -23,6 +23,7 @@ MODELS: dict[str, str] = {
     "openai": "heartcare.bench.models.openai_chat:OpenAIChatModel",
     "beat": "heartcare.bench.models.waveform:BeatModel",
     "periodic": "heartcare.bench.models.waveform:PeriodicModel",
+    "heartcare-gpt": "heartcare.bench.models.heartcare_gpt:HeartcareGptModel",
 }
 
 # Shown beside every model in reports: a model is worth reading only above these.

@@ -1,0 +1,110 @@
+"""`heartcare-gpt:CHECKPOINT`: a trained HeartcareGPT answering bench items with the ECG.
+
+Features come from the checkpoint's feature cache when it covers the item's records
+(the same tensors training read), else are computed from the dataset's signals and
+images with the same code. Items whose ECG form the model cannot read (an image to a
+signal-only ablation) are not applicable, never answered blind. A `<prediction>`
+answer to a signal item becomes Beat's forecast of the item's context.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from heartcare.bench.items import BenchItem
+from heartcare.bench.models.base import ModelContext, Output
+from heartcare.bench.prompt import max_new_tokens
+from heartcare.errors import ConfigError
+
+
+class DatasetFeatures:
+    """The FeatureCache interface computed on demand from a BenchDataset (memoised per record)."""
+
+    def __init__(self, dataset, model, cache=None) -> None:
+        self.dataset, self.model, self.cache = dataset, model, cache
+        self._tensors: dict[str, dict[str, np.ndarray]] = {}
+
+    def _record(self, record_id: str) -> dict[str, np.ndarray]:
+        if record_id not in self._tensors:
+            from heartcare.model.feature_cache import _record_tensors
+
+            row = self.dataset.record(record_id)
+            tensors = _record_tensors(Path(self.dataset.path), row, self.model.beat, self.model.image_encoder, self.model.config.image_view)
+            self._tensors[record_id] = {key: value.astype(np.float16).astype(np.float32) for key, value in tensors.items()}
+        return self._tensors[record_id]
+
+    def _get(self, record_id: str, key: str, cached) -> np.ndarray:
+        if self.cache is not None and record_id in self.cache:
+            return cached(record_id)
+        return self._record(record_id)[key]
+
+    def signal(self, record_id: str) -> np.ndarray:
+        return self._get(record_id, f"signal/{record_id}", lambda r: self.cache.signal(r))
+
+    def context(self, record_id: str) -> np.ndarray:
+        return self._get(record_id, f"context/{record_id}", lambda r: self.cache.context(r))
+
+    def image(self, record_id: str, index: int = 0) -> np.ndarray:
+        return self._get(record_id, f"image/{record_id}/{index}", lambda r: self.cache.image(r, index))
+
+    def context_image(self, record_id: str) -> np.ndarray:
+        return self._get(record_id, f"context_image/{record_id}", lambda r: self.cache.context_image(r))
+
+
+class HeartcareGptModel:
+    batch_size = 16
+
+    def __init__(self, argument: str | None, context: ModelContext) -> None:
+        if not argument:
+            raise ConfigError("--model", "heartcare-gpt needs a checkpoint folder: heartcare-gpt:PATH")
+        from heartcare.model.checkpoint import from_pretrained, read_document
+        from heartcare.model.feature_cache import FeatureCache
+
+        self.name = f"heartcare-gpt:{argument}"
+        self.context = context
+        self.model = from_pretrained(argument)
+        cache = None
+        features = read_document(Path(argument)).get("features")
+        if features and (Path(features) / "manifest.json").is_file():
+            candidate = FeatureCache(features)
+            if Path(candidate.folder).resolve().is_relative_to(Path(context.dataset.path).resolve()):
+                cache = candidate  # only a cache of this very dataset: record ids of another build mean other ECGs
+        self.features = DatasetFeatures(context.dataset, self.model, cache)
+
+    def respond(self, items: list[BenchItem]) -> list[Output]:
+        from heartcare.model.ask import answer_encoded, predict_next
+        from heartcare.model.examples import StreamMissingError, encode_item
+
+        outputs: list[Output | None] = [None] * len(items)
+        encoded, positions = [], []
+        for position, item in enumerate(items):
+            try:
+                encoded.append(encode_item(item, self.features, self.model.config, self.model.tokenizer, with_answer=False))
+                positions.append(position)
+            except StreamMissingError as error:
+                outputs[position] = Output(not_applicable=error.problem)
+        answers = answer_encoded(self.model, encoded, [max_new_tokens(items[p]) for p in positions])
+        for position, tokens in zip(positions, answers, strict=True):
+            item = items[position]
+            output = Output(text=self.model.decode(tokens))
+            if item.task == "signal_prediction" and self.model.asks_for_prediction(tokens):
+                if item.ecgs[0].modality == "S" and self.model.beat is not None:
+                    output.waveform = self._forecast(item, predict_next)
+                else:
+                    output = Output(not_applicable="a forecast is decoded from the signal; this item shows an image")
+            outputs[position] = output
+        return [output or Output(not_applicable="no answer") for output in outputs]
+
+    def _forecast(self, item: BenchItem, predict_next) -> np.ndarray:
+        from heartcare.bench.dataset import prediction_samples
+        from heartcare.bench.models.waveform import at_rate, context_ecg
+
+        fs = float(item.meta["fs"])
+        waveform, rate = predict_next(self.model.beat, context_ecg(self.context.dataset.prediction_context(item), fs))
+        from heartcare.ecg.leads import STANDARD_LEADS
+        from heartcare.ecg.record import Ecg
+
+        forecast = at_rate(Ecg(waveform, rate, list(STANDARD_LEADS)), fs)
+        return forecast[:, : prediction_samples(item)]

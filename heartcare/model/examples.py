@@ -1,0 +1,102 @@
+"""Dataset items as model inputs: cached features per ECG, tokenised prompts, padded batches.
+
+Which stream an ECG reaches (`item_features`): a signal ECG ("S") gives its Beat
+latents and, when the model has an image stream and `signal_items_see_image`, its
+paper image too (as `heartcare gpt ask` draws an ECG file); an image ECG ("I") gives
+only the picture. A model without the stream an item needs cannot take it: the
+caller counts such items as not applicable, never silently answers without the ECG.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from heartcare.bench.items import BenchItem
+from heartcare.bench.prompt import SYSTEM_PROMPT, user_text
+from heartcare.errors import HeartcareError
+from heartcare.model.chat import IGNORE, EcgFeatures, Encoded, encode
+from heartcare.model.config import GptConfig
+
+
+class StreamMissingError(HeartcareError):
+    """The item shows its ECG in a form this model cannot read (e.g. an image to a signal-only model)."""
+
+
+def pool(latents: np.ndarray, group: int) -> np.ndarray:
+    """[n, dim] -> [n / group, dim]: means of consecutive runs (group divides Beat's 20 queries per window)."""
+    if group == 1:
+        return latents
+    return latents.reshape(-1, group, latents.shape[-1]).mean(axis=1)
+
+
+def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures]:
+    """One EcgFeatures per ECG of the item, in order (see the module docstring for the policy)."""
+    prediction = item.task == "signal_prediction"
+    features = []
+    for ref in item.ecgs:
+        signal = image = None
+        if ref.modality == "S":
+            if not config.uses_signal:
+                raise StreamMissingError(item.id, "a signal ECG, but this model has no signal stream")
+            signal = pool(cache.context(ref.record_id) if prediction else cache.signal(ref.record_id), config.signal_pool)
+            if config.uses_image and config.signal_items_see_image:
+                image = cache.context_image(ref.record_id) if prediction else cache.image(ref.record_id, 0)
+        else:
+            if not config.uses_image:
+                raise StreamMissingError(item.id, "a paper image, but this model has no image stream")
+            image = cache.context_image(ref.record_id) if prediction else cache.image(ref.record_id, 0)
+        features.append(EcgFeatures(signal=signal, image=image))
+    return features
+
+
+def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answer: bool) -> Encoded:
+    """The item's prompt (and answer, for training) tokenised with its features."""
+    answer = item.answer if with_answer else None
+    return encode(tokenizer, item_features(item, cache, config), user_text(item), answer, SYSTEM_PROMPT,
+                  config.image_tokens, config.max_length, where=f"item {item.id}")
+
+
+class ItemDataset:
+    """A map-style dataset of training examples (tokenised lazily: a step reads only its batch)."""
+
+    def __init__(self, items: list[BenchItem], cache, config: GptConfig, tokenizer) -> None:
+        self.items, self.cache, self.config, self.tokenizer = items, cache, config, tokenizer
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Encoded:
+        return encode_item(self.items[index], self.cache, self.config, self.tokenizer, with_answer=True)
+
+
+def collate(examples: list[Encoded], pad_id: int, left: bool = False) -> dict:
+    """Encoded examples -> a batch: input_ids, attention_mask, labels [B, T] padded (right for training,
+    left for generation), signal [Ns, dim] and image [Ni, D] concatenated in placeholder order."""
+    import torch
+
+    length = max(len(example.input_ids) for example in examples)
+    ids = torch.full((len(examples), length), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), length), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), length), dtype=torch.long)
+    for row, example in enumerate(examples):
+        size = len(example.input_ids)
+        span = slice(length - size, length) if left else slice(0, size)
+        ids[row, span] = torch.tensor(example.input_ids)
+        labels[row, span] = torch.tensor(example.labels)
+        mask[row, span] = 1
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    for name in ("signal", "image"):
+        parts = [part for example in examples for part in getattr(example, name)]
+        if parts:
+            batch[name] = torch.from_numpy(np.concatenate(parts).astype(np.float32))
+    return batch
+
+
+class Collator:
+    """A picklable collate_fn for DataLoader workers."""
+
+    def __init__(self, pad_id: int, left: bool = False) -> None:
+        self.pad_id, self.left = pad_id, left
+
+    def __call__(self, examples: list[Encoded]) -> dict:
+        return collate(examples, self.pad_id, self.left)

@@ -1,0 +1,251 @@
+"""The feature cache: Beat latents and image features of every record of a dataset, computed once.
+
+Training and evaluation then run only the projectors and the LLM. Layout of a cache
+folder (default DATASET/features/NAME):
+
+    manifest.json            what made it (Beat checkpoint and its digest, image encoder, view)
+                             and, per finished shard, its file and record ids
+    shard-00000.safetensors  float16 tensors "signal/<id>" [windows * 20, dim],
+                             "context/<id>" [20, dim] (the signal-prediction context),
+                             "image/<id>/<k>" [views, D] (k-th paper image), "context_image/<id>"
+
+A shard is written to a temporary name and renamed, then listed in the manifest, so an
+interrupted build resumes at the first unlisted shard and never reads half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heartcare.atomic import write_atomic
+from heartcare.errors import ConfigError, DatasetLayoutError
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class CacheSource:
+    """What the features come from; a cache only serves models built from the same parts."""
+
+    beat: str | None
+    beat_digest: str | None
+    image_encoder: str | None
+    image_view: str
+
+
+def checkpoint_digest(folder: str | Path | None) -> str | None:
+    """blake2b of a Beat checkpoint's weights: a retrained Beat must not reuse old latents."""
+    if folder is None:
+        return None
+    digest = hashlib.blake2b(digest_size=10)
+    with (Path(folder) / "model.safetensors").open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_cache_folder(dataset: str | Path, source: CacheSource) -> Path:
+    name = "-".join(part for part in (f"beat{source.beat_digest}" if source.beat_digest else None,
+                                      (source.image_encoder or "").replace(":", "_").replace("/", "_") or None,
+                                      source.image_view if source.image_encoder else None) if part)
+    return Path(dataset) / "features" / name
+
+
+def _context_of(row: dict[str, Any], signal: np.ndarray) -> np.ndarray | None:
+    from heartcare.agent.questions.prediction import CONTEXT_SAMPLES
+
+    start = row.get("prediction_start")
+    if start is None or start < 0:
+        return None
+    return signal[:, int(start) : int(start) + CONTEXT_SAMPLES]
+
+
+def _record_tensors(dataset: Path, row: dict[str, Any], beat, encoder, view: str, context_images: bool = True) -> dict[str, np.ndarray]:
+    from heartcare.agent.writer import load_signal
+    from heartcare.ecg.leads import STANDARD_LEADS
+    from heartcare.ecg.record import Ecg
+    from heartcare.model.features import context_latents, image_views, read_picture, signal_latents
+
+    record_id, tensors = row["record_id"], {}
+    if beat is not None:
+        signal = load_signal(dataset, row)
+        fs = float(row["signal_fs"])
+        tensors[f"signal/{record_id}"] = signal_latents(beat, Ecg(signal, fs, list(STANDARD_LEADS)))
+        context = _context_of(row, signal)
+        if context is not None:
+            tensors[f"context/{record_id}"] = context_latents(beat, Ecg(np.ascontiguousarray(context), fs, list(STANDARD_LEADS)))[0]
+    if encoder is not None:
+        parameters = json.loads(row["image_parameters"]) if row.get("image_parameters") else []
+        for index, relative in enumerate(row.get("images") or []):
+            views = image_views(read_picture(dataset / relative), parameters[index] if index < len(parameters) else None, view)
+            tensors[f"image/{record_id}/{index}"] = encoder.encode_images(views)
+        if context_images and row.get("context_image"):
+            views = image_views(read_picture(dataset / row["context_image"]), row.get("context_image_parameters"), view)
+            tensors[f"context_image/{record_id}"] = encoder.encode_images(views)
+    return tensors
+
+
+def build_feature_cache(
+    dataset: str | Path,
+    beat: str | None,
+    image_encoder: str | None,
+    image_view: str = "crops",
+    out: str | Path | None = None,
+    shard_size: int = 256,
+    limit: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    splits: tuple[str, ...] | None = None,
+    context_images: bool = True,
+) -> Path:
+    """Compute and store the features of the records of `dataset` (see the module docstring); returns the folder.
+
+    splits: only records of these splits (None: all); limit: the first N of them; context_images:
+    False skips the drawn prediction contexts (only image signal-prediction items read them).
+    """
+    import pyarrow.parquet as pq
+    from safetensors.numpy import save_file
+
+    from heartcare.model.build import load_beat
+    from heartcare.model.image_encoders import build_image_encoder
+
+    dataset = Path(dataset)
+    if beat is None and image_encoder is None:
+        raise ConfigError("feature cache", "nothing to compute: give a Beat checkpoint, an image encoder, or both")
+    records_path = dataset / "records.parquet"
+    if not records_path.is_file():
+        raise DatasetLayoutError(dataset, "not a HeartAgent dataset (no records.parquet)")
+    source = CacheSource(str(Path(beat).resolve()) if beat else None, checkpoint_digest(beat), image_encoder, image_view)
+    folder = Path(out) if out else default_cache_folder(dataset, source)
+    manifest_path = folder / MANIFEST
+    selection = {"splits": list(splits) if splits else None, "limit": limit, "context_images": context_images, "shard_size": shard_size}
+    manifest: dict[str, Any] = {"source": source.__dict__, "selection": selection, "shards": []}
+    if manifest_path.is_file():
+        if not resume:
+            raise ConfigError(folder, "a feature cache is already here; pass --resume to finish it or choose another --out")
+        manifest = json.loads(manifest_path.read_text())
+        if manifest["source"]["beat_digest"] != source.beat_digest or manifest["source"]["image_encoder"] != image_encoder \
+                or manifest["source"]["image_view"] != image_view:
+            raise ConfigError(folder, f"the cache was made from {manifest['source']}, not {source.__dict__}")
+        if manifest.get("selection", selection) != selection:
+            raise ConfigError(folder, f"the cache was started with {manifest['selection']}, not {selection}: shards would not line up")
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = ["record_id", "signal_file", "signal_offset", "signal_samples", "signal_fs", "images", "image_parameters",
+               "context_image", "context_image_parameters", "prediction_start"]
+    table = pq.read_table(records_path)
+    rows = [row for row in table.select([name for name in columns if name in table.column_names] + ["split"]).to_pylist()
+            if splits is None or row["split"] in splits][:limit]
+    beat_model = load_beat(beat, load_beat_dim(beat)) if beat else None
+    encoder = build_image_encoder(image_encoder).eval() if image_encoder else None
+    done = {shard["file"] for shard in manifest["shards"]}
+    starts = range(0, len(rows), shard_size)
+    bar = _progress(progress, len(rows), f"features {folder.name}")
+    try:
+        for number, start in enumerate(starts):
+            name = f"shard-{number:05d}.safetensors"
+            chunk = rows[start : start + shard_size]
+            if name in done:
+                bar.advance(len(chunk))
+                continue
+            tensors: dict[str, np.ndarray] = {}
+            for row in chunk:
+                made = _record_tensors(dataset, row, beat_model, encoder, image_view, context_images)
+                tensors.update({key: value.astype(np.float16) for key, value in made.items()})
+                bar.advance(1)
+            temporary = folder / f".{name}.tmp"
+            save_file(tensors, str(temporary))
+            temporary.replace(folder / name)
+            manifest["shards"].append({"file": name, "records": [row["record_id"] for row in chunk]})
+            write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
+    finally:
+        bar.close()
+    return folder
+
+
+def load_beat_dim(beat: str | Path) -> int:
+    config = json.loads((Path(beat) / "config.json").read_text())
+    return int(config["dim"])
+
+
+class _Bar:
+    def __init__(self, progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("", total=None) if progress else None
+
+    def advance(self, count: int) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task, count)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _progress(enabled: bool, total: int, description: str) -> _Bar:
+    if not enabled:
+        return _Bar(None)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    progress.start()
+    bar = _Bar(progress)
+    progress.update(bar.task, total=total)
+    return bar
+
+
+class FeatureCache:
+    """Read access to a finished (or partly finished) cache: features by record id, float32."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        path = self.folder / MANIFEST
+        if not path.is_file():
+            raise DatasetLayoutError(self.folder, "not a feature cache (no manifest.json); run `heartcare gpt features`")
+        self.manifest = json.loads(path.read_text())
+        self.source = CacheSource(**self.manifest["source"])
+        self._shard_of = {record: shard["file"] for shard in self.manifest["shards"] for record in shard["records"]}
+        self._open: dict[str, Any] = {}
+
+    def covers(self, item) -> bool:
+        """Whether every record of a BenchItem is in the cache."""
+        return all(ref.record_id in self._shard_of for ref in item.ecgs)
+
+    def __contains__(self, record_id: str) -> bool:
+        return record_id in self._shard_of
+
+    def _get(self, record_id: str, key: str) -> np.ndarray:
+        from safetensors import safe_open
+
+        shard = self._shard_of.get(record_id)
+        if shard is None:
+            raise DatasetLayoutError(self.folder, f"record {record_id!r} is not in the feature cache (build it further with --resume)")
+        if shard not in self._open:
+            self._open[shard] = safe_open(str(self.folder / shard), framework="numpy")
+        handle = self._open[shard]
+        if key not in handle.keys():
+            raise DatasetLayoutError(self.folder / shard, f"no {key!r} in the cache (was the stream it belongs to cached?)")
+        return handle.get_tensor(key).astype(np.float32)
+
+    def signal(self, record_id: str) -> np.ndarray:
+        return self._get(record_id, f"signal/{record_id}")
+
+    def context(self, record_id: str) -> np.ndarray:
+        return self._get(record_id, f"context/{record_id}")
+
+    def image(self, record_id: str, index: int = 0) -> np.ndarray:
+        return self._get(record_id, f"image/{record_id}/{index}")
+
+    def context_image(self, record_id: str) -> np.ndarray:
+        return self._get(record_id, f"context_image/{record_id}")

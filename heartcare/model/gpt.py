@@ -1,0 +1,174 @@
+"""HeartcareGPT: Beat latents and image features spliced into any Hugging Face causal LM (DSPA).
+
+Composed from injected parts (`build_model` turns a `GptConfig` into them): a causal
+LM with LoRA adapters on attention, its tokenizer with the ECG tokens added, a signal
+projector and an image projector, and, for inference on raw ECGs, the frozen Beat
+and image encoder. Training reads cached features, so a step runs only the
+projectors and the LLM. Which parts train is stage data: `parameter_groups(stage)`
+maps the part names of `StageConfig.trainable` to parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from heartcare.errors import ConfigError
+from heartcare.model.chat import IMAGE, PREDICTION, SIGNAL, SPECIAL_TOKENS, end_of_turn_id
+from heartcare.model.config import GptConfig
+from heartcare.model.projectors import ImageProjector, SignalProjector
+
+PARTS = ("signal_projector", "image_projector", "lora", "token_rows")
+
+
+class FeatureCountError(ConfigError):
+    """Placeholders and features disagree: a silent mismatch would shift every ECG token."""
+
+
+class HeartcareGPT(nn.Module):
+    def __init__(
+        self,
+        config: GptConfig,
+        language_model: nn.Module,
+        tokenizer: Any,
+        signal_projector: SignalProjector | None,
+        image_projector: ImageProjector | None,
+        base_vocabulary: int,
+        beat: nn.Module | None = None,
+        image_encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.language_model = language_model
+        self.tokenizer = tokenizer
+        self.signal_projector = signal_projector
+        self.image_projector = image_projector
+        self.base_vocabulary = base_vocabulary  # ids from here on are the ECG tokens (their rows may train)
+        self.token_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
+        self.end_of_turn = end_of_turn_id(tokenizer)
+        # Frozen encoders are kept out of the module tree: they never train and never enter a checkpoint.
+        self._encoders: dict[str, Any] = {"beat": beat, "image": image_encoder}
+        self._row_hooks: list = []
+
+    # ---- parts and stages -----------------------------------------------------------
+    @property
+    def beat(self):
+        return self._encoders["beat"]
+
+    @property
+    def image_encoder(self):
+        return self._encoders["image"]
+
+    def embedding_matrices(self) -> list[nn.Parameter]:
+        """The input embedding and, when not tied to it, the output head: the two homes of token rows."""
+        matrices = [self.language_model.get_input_embeddings().weight]
+        output = self.language_model.get_output_embeddings()
+        if output is not None and output.weight is not matrices[0]:
+            matrices.append(output.weight)
+        return matrices
+
+    def part_parameters(self, part: str) -> list[nn.Parameter]:
+        if part == "signal_projector":
+            return list(self.signal_projector.parameters()) if self.signal_projector is not None else []
+        if part == "image_projector":
+            return list(self.image_projector.parameters()) if self.image_projector is not None else []
+        if part == "lora":
+            return [p for name, p in self.language_model.named_parameters() if "lora_" in name]
+        if part == "token_rows":
+            return self.embedding_matrices()
+        raise ConfigError("StageConfig.trainable", f"unknown part {part!r}; expected one of {', '.join(PARTS)}")
+
+    def parameter_groups(self, stage) -> list[dict[str, Any]]:
+        """Freeze everything, then unfreeze the stage's parts: [{"name", "params", "lr", "weight_decay"}]."""
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)
+        for hook in self._row_hooks:
+            hook.remove()
+        self._row_hooks = []
+        trainable = dict(stage.trainable) or {"signal_projector": stage.learning_rate, "image_projector": stage.learning_rate}
+        groups = []
+        for part, learning_rate in trainable.items():
+            parameters = self.part_parameters(part)
+            if not parameters:
+                continue
+            for parameter in parameters:
+                parameter.requires_grad_(True)
+            if part == "token_rows":  # only the new rows learn: zero the gradient of the backbone's own rows
+                self._row_hooks = [matrix.register_hook(self._keep_new_rows) for matrix in parameters]
+            # no weight decay on embeddings: decay would move the frozen rows even with zero gradients
+            decay = 0.0 if part == "token_rows" else stage.weight_decay
+            groups.append({"name": part, "params": parameters, "lr": float(learning_rate), "weight_decay": decay})
+        if not groups:
+            raise ConfigError(f"StageConfig {stage.name!r}", f"no parameters to train in parts {sorted(trainable)}")
+        return groups
+
+    def _keep_new_rows(self, gradient: torch.Tensor) -> torch.Tensor:
+        gradient = gradient.clone()
+        gradient[: self.base_vocabulary] = 0
+        return gradient
+
+    # ---- embedding and the training contract ----------------------------------------
+    def embed(self, input_ids: torch.Tensor, signal: torch.Tensor | None, image: torch.Tensor | None) -> torch.Tensor:
+        """input_ids [B, T] with placeholders; signal [Ns, signal_dim]; image [Ni, feature_dim] -> [B, T, hidden]."""
+        embeddings = self.language_model.get_input_embeddings()(input_ids)
+        for token, features, projector in ((SIGNAL, signal, self.signal_projector), (IMAGE, image, self.image_projector)):
+            mask = input_ids == self.token_ids[token]
+            slots = int(mask.sum())
+            if features is None or len(features) == 0:
+                if slots:
+                    raise FeatureCountError("HeartcareGPT", f"{slots} {token} placeholders but no features")
+                continue
+            if projector is None:
+                raise FeatureCountError("HeartcareGPT", f"{token} features given but this model has no such stream")
+            projected = projector(features.to(embeddings.dtype))  # (slots, hidden)
+            if projected.shape[0] != slots:
+                raise FeatureCountError("HeartcareGPT", f"{slots} {token} placeholders but {projected.shape[0]} projected tokens")
+            embeddings = embeddings.masked_scatter(mask.unsqueeze(-1), projected.to(embeddings.dtype))
+        return embeddings
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """batch: input_ids, attention_mask, labels [B, T]; signal [Ns, dim], image [Ni, D] -> (answer-token loss, logs)."""
+        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
+        output = self.language_model(inputs_embeds=embeddings, attention_mask=batch["attention_mask"], labels=batch["labels"])
+        answer_tokens = int((batch["labels"][:, 1:] != -100).sum())
+        return output.loss, {"loss": float(output.loss.detach()), "answer_tokens": float(answer_tokens)}
+
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[B, T, vocabulary] next-token logits of a batch (tests, option scoring)."""
+        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
+        return self.language_model(inputs_embeds=embeddings, attention_mask=batch["attention_mask"]).logits
+
+    # ---- generation -----------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, batch: dict[str, torch.Tensor], max_new_tokens: int, use_cache: bool = True) -> list[list[int]]:
+        """Greedy answers of a left-padded batch (input_ids, attention_mask, signal, image): new token ids per row, end token dropped."""
+        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_of_turn
+        generated = self.language_model.generate(
+            inputs_embeds=embeddings,
+            attention_mask=batch["attention_mask"],
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            use_cache=use_cache,
+            eos_token_id=[self.end_of_turn],
+            pad_token_id=pad,
+        )
+        answers = []
+        for row in generated.tolist():
+            answer = []
+            for token in row:
+                if token == self.end_of_turn:
+                    break
+                answer.append(token)
+            answers.append(answer)
+        return answers
+
+    def decode(self, token_ids: list[int]) -> str:
+        """Generated ids -> text; `<prediction>` is kept as written so callers can see it was asked for."""
+        return self.tokenizer.decode(token_ids, skip_special_tokens=False).strip()
+
+    def asks_for_prediction(self, token_ids: list[int]) -> bool:
+        return bool(token_ids) and token_ids[0] == self.token_ids[PREDICTION]

@@ -1,0 +1,137 @@
+"""`train_gpt`: one HeartcareGPT stage (warmup or joint) on a dataset's cached features, through the one loop.
+
+The output folder is the checkpoint: config.json and the trained tensors (what
+`from_pretrained` reads), training/ (the loop's resumable state), logs/ (CSV) and
+learning_curve.png. The joint stage starts from the warm-up checkpoint (`init`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from heartcare.agent.description import stable_hash
+from heartcare.errors import ConfigError, HeartcareError
+
+VALID_ITEMS = 256  # valid loss is a learning-curve signal, not the benchmark: a fixed sample keeps it cheap
+
+
+@dataclass
+class GptRun:
+    """What `train_gpt` did: the checkpoint folder, items used and skipped, the loop's result."""
+
+    out: Path
+    train_items: int
+    skipped: dict[str, int]
+    result: Any
+
+
+def select_items(items: list, tasks: tuple[str, ...], fraction: float, max_items: int | None, seed: int, config,
+                 cache=None) -> tuple[list, dict[str, int]]:
+    """Train items of the stage's tasks that the model can read (and the cache covers), a stable
+    hash-ranked fraction; skips counted by reason."""
+    chosen, skipped = [], {"other_task": 0, "stream_missing": 0, "not_cached": 0}
+    for item in items:
+        if item.task not in tasks:
+            skipped["other_task"] += 1
+        elif any((ref.modality == "S" and not config.uses_signal) or (ref.modality == "I" and not config.uses_image) for ref in item.ecgs):
+            skipped["stream_missing"] += 1
+        elif cache is not None and not cache.covers(item):
+            skipped["not_cached"] += 1
+        else:
+            chosen.append(item)
+    ranked = sorted(chosen, key=lambda item: stable_hash(seed, "gpt-train", item.id))
+    keep = max(1, round(len(ranked) * fraction)) if ranked else 0
+    if max_items is not None:
+        keep = min(keep, max_items)
+    skipped["fraction"] = len(ranked) - keep
+    # the loop shuffles per epoch; the kept set is stored in dataset order for readability
+    kept = {item.id for item in ranked[:keep]}
+    return [item for item in chosen if item.id in kept], skipped
+
+
+def train_gpt(
+    dataset: str | Path,
+    features: str | Path,
+    stage_name: str,
+    preset_name: str,
+    out: str | Path,
+    init: str | Path | None = None,
+    resume: bool = False,
+    model_changes: dict[str, Any] | None = None,
+    stage_changes: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> GptRun:
+    """Train one stage; model_changes / stage_changes override preset fields (ablations, tests)."""
+    from dataclasses import replace
+
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.model.build import build_model
+    from heartcare.model.checkpoint import from_pretrained, save_pretrained
+    from heartcare.model.config import GptConfig
+    from heartcare.model.examples import Collator, ItemDataset
+    from heartcare.model.feature_cache import FeatureCache
+    from heartcare.train.gpt_presets import preset
+    from heartcare.train.loop import train
+
+    chosen = preset(preset_name)
+    stage, data = chosen.stage(stage_name)
+    stage = replace(stage, progress=progress and stage.progress, **(stage_changes or {}))
+    cache = FeatureCache(features)
+    if init is not None:
+        model = from_pretrained(init, load_encoders=False, overrides=model_changes)
+    else:
+        source = cache.source
+        streams = {"beat": source.beat, "image_encoder": source.image_encoder, "image_view": source.image_view}
+        config = GptConfig(**{**streams, **chosen.model, **(model_changes or {})})
+        if config.uses_image:
+            config = config.with_changes(image_feature_dim=_cached_width(cache))
+        model = build_model(config, load_encoders=False)
+    _check_cache(cache, model.config)
+    bench = BenchDataset(dataset)
+    items, skipped = select_items(bench.items("train"), data.tasks, data.fraction, data.max_items, stage.seed, model.config, cache)
+    if not items:
+        raise ConfigError(dataset, f"no train items for stage {stage_name!r} (skipped: {skipped})")
+    valid, _ = select_items(bench.items("valid"), data.tasks, 1.0, VALID_ITEMS, stage.seed, model.config, cache)
+    pad = model.tokenizer.pad_token_id
+    out = Path(out)
+    result = train(
+        model,
+        ItemDataset(items, cache, model.config, model.tokenizer),
+        stage,
+        out,
+        valid_data=ItemDataset(valid, cache, model.config, model.tokenizer) if valid else None,
+        resume=resume,
+        collate_fn=Collator(pad),
+    )
+    save_pretrained(model, out, extra={"stage": stage_name, "preset": preset_name, "features": str(Path(features).resolve()),
+                                       "train_items": len(items), "skipped": skipped, "steps": result.steps})
+    _plot(out)
+    return GptRun(out, len(items), skipped, result)
+
+
+def _cached_width(cache) -> int:
+    """The image feature width stored in the cache (read from its first image tensor)."""
+    first = cache.manifest["shards"][0]["records"][0] if cache.manifest["shards"] else None
+    if first is None:
+        raise ConfigError(cache.folder, "the feature cache is empty")
+    return int(cache.image(first, 0).shape[-1])
+
+
+def _check_cache(cache, config) -> None:
+    source = cache.source
+    if config.uses_signal and (source.beat is None or Path(source.beat).resolve() != Path(config.beat).resolve()):
+        raise ConfigError(cache.folder, f"the cache holds latents of Beat {source.beat}, the model reads Beat {config.beat}")
+    if config.uses_image and (source.image_encoder != config.image_encoder or source.image_view != config.image_view):
+        raise ConfigError(cache.folder, f"the cache holds {source.image_encoder} {source.image_view} features, "
+                                        f"the model reads {config.image_encoder} {config.image_view}")
+
+
+def _plot(out: Path) -> None:
+    try:
+        from heartcare.train.plot import plot_learning_curve
+
+        plot_learning_curve(out / "logs", out / "learning_curve.png")
+    except (ImportError, HeartcareError, FileNotFoundError):  # matplotlib missing or no log rows yet: the CSV stays
+        pass

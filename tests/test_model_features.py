@@ -1,0 +1,112 @@
+"""The feature cache: every record's Beat latents and image features, resumable, checked against its source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+
+@pytest.fixture(scope="module")
+def small_beat(tmp_path_factory) -> Path:
+    from heartcare.beat.config import BeatConfig
+    from heartcare.beat.model import build_beat
+
+    torch.manual_seed(0)
+    config = BeatConfig(dim=32, encoder_depth=1, decoder_depth=1, prediction_depth=1, heads=2, head_dim=16, mlp_ratio=2, codebook_size=16)
+    return build_beat(config).save_pretrained(tmp_path_factory.mktemp("features") / "beat")
+
+
+@pytest.fixture(scope="module")
+def cache_folder(built_dataset, small_beat, tmp_path_factory) -> Path:
+    from heartcare.model.feature_cache import build_feature_cache
+
+    return build_feature_cache(built_dataset, str(small_beat), "tiny", out=tmp_path_factory.mktemp("features") / "cache",
+                               shard_size=10, progress=False)
+
+
+def test_every_record_gets_its_streams_with_the_right_shapes(built_dataset, cache_folder):
+    import pyarrow.parquet as pq
+
+    from heartcare.model.feature_cache import FeatureCache
+
+    cache = FeatureCache(cache_folder)
+    records = pq.read_table(built_dataset / "records.parquet").to_pylist()
+    assert all(row["record_id"] in cache for row in records)
+    for row in records:
+        windows = -(-row["signal_samples"] // 1000)
+        assert cache.signal(row["record_id"]).shape == (windows * 20, 32)
+        assert cache.image(row["record_id"], 0).shape == (12, 16)  # 12 lead crops of the paper image
+        if row["prediction_start"] is not None and row["prediction_start"] >= 0:
+            assert cache.context(row["record_id"]).shape == (20, 32)
+            assert cache.context_image(row["record_id"]).shape == (12, 16)
+    first, second = records[0]["record_id"], records[1]["record_id"]
+    assert not np.allclose(cache.signal(first)[-20:], cache.signal(second)[-20:])
+
+
+def test_cached_latents_equal_beat_on_the_stored_signal(built_dataset, cache_folder, small_beat):
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.ecg.leads import STANDARD_LEADS
+    from heartcare.ecg.record import Ecg
+    from heartcare.model.build import load_beat
+    from heartcare.model.feature_cache import FeatureCache
+    from heartcare.model.features import signal_latents
+
+    dataset, cache, beat = BenchDataset(built_dataset), FeatureCache(cache_folder), load_beat(small_beat, 32)
+    record_id = sorted(dataset.records)[3]
+    signal, fs = dataset.signal(record_id)
+    direct = signal_latents(beat, Ecg(signal, fs, list(STANDARD_LEADS)))
+    assert np.allclose(cache.signal(record_id), direct, atol=2e-2)  # stored as float16
+    swapped = signal.copy()
+    swapped[[0, 1]] = swapped[[1, 0]]  # two leads exchanged: other latents
+    assert not np.allclose(signal_latents(beat, Ecg(swapped, fs, list(STANDARD_LEADS))), direct, atol=2e-2)
+
+
+def test_an_interrupted_build_resumes_to_the_same_cache(built_dataset, small_beat, cache_folder, tmp_path, monkeypatch):
+    from safetensors.numpy import load_file
+
+    from heartcare.errors import ConfigError
+    from heartcare.model import feature_cache
+
+    out = tmp_path / "cache"
+    calls = {"count": 0}
+    original = feature_cache._record_tensors
+
+    def failing(*args, **kwargs):
+        calls["count"] += 1
+        if calls["count"] == 15:  # inside the second shard
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(feature_cache, "_record_tensors", failing)
+    with pytest.raises(KeyboardInterrupt):
+        feature_cache.build_feature_cache(built_dataset, str(small_beat), "tiny", out=out, shard_size=10, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [shard["file"] for shard in manifest["shards"]] == ["shard-00000.safetensors"]
+    assert not list(out.glob(".*.tmp"))
+    with pytest.raises(ConfigError, match="--resume"):
+        feature_cache.build_feature_cache(built_dataset, str(small_beat), "tiny", out=out, shard_size=10, progress=False)
+    monkeypatch.setattr(feature_cache, "_record_tensors", original)
+    feature_cache.build_feature_cache(built_dataset, str(small_beat), "tiny", out=out, shard_size=10, resume=True, progress=False)
+    for shard in sorted(cache_folder.glob("shard-*.safetensors")):
+        expected, resumed = load_file(str(shard)), load_file(str(out / shard.name))
+        assert expected.keys() == resumed.keys()
+        assert all(np.array_equal(expected[key], resumed[key]) for key in expected)
+
+
+def test_a_cache_refuses_a_different_beat_on_resume(built_dataset, cache_folder, tmp_path):
+    from heartcare.beat.config import BeatConfig
+    from heartcare.beat.model import build_beat
+    from heartcare.errors import ConfigError
+    from heartcare.model.feature_cache import build_feature_cache
+
+    torch.manual_seed(1)
+    other = build_beat(BeatConfig(dim=32, encoder_depth=1, decoder_depth=1, prediction_depth=1, heads=2, head_dim=16,
+                                  mlp_ratio=2, codebook_size=16)).save_pretrained(tmp_path / "other")
+    with pytest.raises(ConfigError, match="made from"):
+        build_feature_cache(built_dataset, str(other), "tiny", out=cache_folder, shard_size=10, resume=True, progress=False)

@@ -1,0 +1,230 @@
+"""HeartcareGPT: splicing, answer-only loss, stage freezing, checkpoints, generation, `<prediction>`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+from heartcare.model.chat import IGNORE, SIGNAL, EcgFeatures, encode  # noqa: E402
+from heartcare.model.config import GptConfig  # noqa: E402
+from heartcare.model.examples import collate  # noqa: E402
+from heartcare.train.config import StageConfig  # noqa: E402
+
+FEATURE_DIM = 16
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory) -> Path:
+    from heartcare.model.backbone import tiny_causal_lm
+
+    return tiny_causal_lm(tmp_path_factory.mktemp("gpt") / "lm")
+
+
+@pytest.fixture(scope="module")
+def tiny_beat(tmp_path_factory) -> Path:
+    """A small random Beat with the real window geometry (4-s context, 2-s horizon at 250 Hz)."""
+    from heartcare.beat.config import BeatConfig
+    from heartcare.beat.model import build_beat
+
+    torch.manual_seed(0)
+    config = BeatConfig(dim=32, encoder_depth=1, decoder_depth=1, prediction_depth=1, heads=2, head_dim=16, mlp_ratio=2, codebook_size=16)
+    return build_beat(config).save_pretrained(tmp_path_factory.mktemp("gpt") / "beat")
+
+
+def make_config(backbone: Path, beat: Path | str = "unused", **changes) -> GptConfig:
+    base = GptConfig(backbone=str(backbone), beat=str(beat), image_encoder="tiny", image_feature_dim=FEATURE_DIM,
+                     signal_dim=32 if beat != "unused" else 128, lora_rank=4, lora_alpha=8, max_length=1024)
+    return base.with_changes(**changes)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_backbone):
+    from heartcare.model.build import build_model
+
+    return build_model(make_config(tiny_backbone), load_encoders=False)
+
+
+def features(seed: int, signal_tokens: int = 6, image_views: int = 12) -> EcgFeatures:
+    rng = np.random.default_rng(seed)
+    return EcgFeatures(signal=rng.normal(size=(signal_tokens, 128)).astype(np.float32),
+                       image=rng.normal(size=(image_views, FEATURE_DIM)).astype(np.float32))
+
+
+def example(model, ecgs, answer="B: left bundle branch block"):
+    return encode(model.tokenizer, ecgs, "Which finding? Options: A: normal ECG; B: left bundle branch block.", answer,
+                  "You read ECGs.", model.config.image_tokens, model.config.max_length)
+
+
+def test_placeholders_sit_inside_the_user_turn_once_per_ecg(model):
+    encoded = example(model, [features(0), features(1)])
+    text = model.tokenizer.decode(encoded.input_ids)
+    user = text.split("<|im_start|>user\n")[1].split("<|im_end|>")[0]
+    assert user.count("<signal_start>") == 2 and user.count("<image_start>") == 2
+    assert user.index("ECG 1:") < user.index("ECG 2:") < user.index("Which finding?")
+    assert encoded.input_ids.count(model.token_ids[SIGNAL]) == 12
+    assert encoded.input_ids.count(model.token_ids["<image>"]) == 2 * 12 * 2
+
+
+def test_features_land_on_their_placeholders_and_a_count_mismatch_raises(model):
+    from heartcare.model.gpt import FeatureCountError
+
+    batch = collate([example(model, [features(0)]), example(model, [features(1), features(2)])], model.tokenizer.pad_token_id)
+    embedded = model.embed(batch["input_ids"], batch["signal"], batch["image"])
+    slots = batch["input_ids"] == model.token_ids[SIGNAL]
+    expected = model.signal_projector(batch["signal"])
+    assert torch.allclose(embedded[slots], expected, atol=1e-6)  # row-major order: item 1's ECGs follow item 0's
+    text = ~(slots | (batch["input_ids"] == model.token_ids["<image>"]))
+    plain = model.language_model.get_input_embeddings()(batch["input_ids"])
+    assert torch.equal(embedded[text], plain[text])
+    with pytest.raises(FeatureCountError, match="placeholders"):
+        model.embed(batch["input_ids"], batch["signal"][:-1], batch["image"])
+    with pytest.raises(FeatureCountError, match="no features"):
+        model.embed(batch["input_ids"], None, batch["image"])
+
+
+def test_both_ecgs_of_a_pair_reach_the_model(model):
+    first, second = features(0), features(1)
+    changed = EcgFeatures(signal=second.signal + 3.0, image=second.image)
+    logits = [model.logits(collate([example(model, [first, other])], model.tokenizer.pad_token_id))[0, -1] for other in (second, changed)]
+    assert not torch.allclose(logits[0], logits[1], atol=1e-4)
+
+
+def test_loss_covers_the_answer_and_its_end_token_only(model):
+    encoded = example(model, [features(0)])
+    answer_ids = [token for token in encoded.labels if token != IGNORE]
+    assert model.tokenizer.decode(answer_ids) == "B: left bundle branch block<|im_end|>"
+    assert encoded.labels[: encoded.prompt_length] == [IGNORE] * encoded.prompt_length
+    batch = collate([encoded], model.tokenizer.pad_token_id)
+    loss, _ = model(batch)
+    logits = model.logits(batch)[0, :-1]
+    targets = batch["labels"][0, 1:]
+    keep = targets != IGNORE
+    manual = torch.nn.functional.cross_entropy(logits[keep], targets[keep])
+    assert torch.allclose(loss, manual, atol=1e-5)
+
+
+def test_a_prompt_longer_than_the_context_is_refused_not_cut(model):
+    from heartcare.model.chat import PromptTooLongError
+
+    with pytest.raises(PromptTooLongError, match="exceed max_length 1024"):
+        example(model, [features(0, signal_tokens=1100)])
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    return {name for name in before if not torch.equal(before[name], after[name])}
+
+
+@pytest.mark.parametrize("stage_parts", [("signal_projector", "image_projector"), ("lora", "signal_projector"), ("token_rows",)])
+def test_a_stage_changes_only_its_parts(tiny_backbone, stage_parts):
+    from heartcare.model.build import build_model
+
+    model = build_model(make_config(tiny_backbone), load_encoders=False)
+    stage = StageConfig(name="test", trainable={part: 1e-2 for part in stage_parts})
+    groups = model.parameter_groups(stage)
+    optimizer = torch.optim.AdamW([{k: v for k, v in group.items() if k != "name"} for group in groups])
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    batch = collate([example(model, [features(0)]), example(model, [features(3)], "A: normal ECG")], model.tokenizer.pad_token_id)
+    for _ in range(2):
+        loss, _ = model(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = {name: p.detach().clone() for name, p in model.named_parameters()}
+    changed = _changed(before, after)
+    owners = {"signal_projector": "signal_projector.", "image_projector": "image_projector.", "lora": "lora_", "token_rows": "embed_tokens"}
+    for part, marker in owners.items():
+        touched = {name for name in changed if marker in name}
+        assert bool(touched) == (part in stage_parts), (part, sorted(changed)[:5])
+    assert all(any(owners[part] in name for part in stage_parts) or "lm_head" in name for name in changed)
+    if "token_rows" in stage_parts:  # only the new ECG-token rows move, never the backbone's own
+        name = next(name for name in changed if "embed_tokens" in name)
+        moved = (before[name] != after[name]).any(dim=1).nonzero().flatten()
+        assert moved.min() >= model.base_vocabulary and len(moved) > 0
+
+
+def test_save_then_load_gives_identical_logits(tiny_backbone, tmp_path):
+    from heartcare.model.build import build_model
+    from heartcare.model.checkpoint import from_pretrained, save_pretrained
+
+    model = build_model(make_config(tiny_backbone), load_encoders=False)
+    with torch.no_grad():  # as if trained: every saved part differs from a fresh build
+        for part in ("signal_projector", "image_projector", "lora"):
+            for parameter in model.part_parameters(part):
+                parameter.add_(torch.randn_like(parameter) * 0.05)
+        for matrix in model.part_parameters("token_rows"):  # a stage moves only the new rows
+            matrix[model.base_vocabulary :] += torch.randn_like(matrix[model.base_vocabulary :])
+    batch = collate([example(model, [features(0)])], model.tokenizer.pad_token_id)
+    expected = model.logits(batch)
+    folder = save_pretrained(model, tmp_path / "ckpt")
+    assert sorted(path.name for path in folder.iterdir()) == ["config.json", "lora.safetensors", "projectors.safetensors", "token_rows.safetensors"]
+    loaded = from_pretrained(folder, load_encoders=False)
+    assert torch.allclose(loaded.logits(batch), expected, atol=1e-5)
+    fresh = build_model(make_config(tiny_backbone), load_encoders=False)
+    assert not torch.allclose(fresh.logits(batch), expected, atol=1e-3)
+
+
+def test_merged_checkpoint_needs_no_lora_and_answers_the_same(tiny_backbone, tmp_path):
+    from heartcare.model.build import build_model
+    from heartcare.model.checkpoint import from_pretrained, merge, save_pretrained
+
+    model = build_model(make_config(tiny_backbone), load_encoders=False)
+    with torch.no_grad():
+        for parameter in model.part_parameters("lora"):
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    batch = collate([example(model, [features(0)])], model.tokenizer.pad_token_id)
+    expected = model.logits(batch)
+    merged = merge(save_pretrained(model, tmp_path / "ckpt"), tmp_path / "merged")
+    loaded = from_pretrained(merged, load_encoders=False)
+    assert loaded.config.lora_rank == 0 and not loaded.part_parameters("lora")
+    assert torch.allclose(loaded.logits(batch), expected, atol=1e-4)
+
+
+def test_generation_with_the_kv_cache_equals_full_recompute(model):
+    prompts = [encode(model.tokenizer, [features(seed)], "What rhythm?", None, "You read ECGs.", 2, 1024) for seed in (0, 1, 2)]
+    prompts[2] = encode(model.tokenizer, [features(2), features(4)], "Compare the rhythms.", None, "You read ECGs.", 2, 1024)
+    batch = collate(prompts, model.tokenizer.pad_token_id, left=True)
+    cached, full = model.generate(batch, 12), model.generate(batch, 12, use_cache=False)
+    assert cached == full and all(len(answer) > 0 for answer in cached)
+    alone = model.generate(collate([prompts[0]], model.tokenizer.pad_token_id, left=True), 12)
+    assert alone[0] == cached[0]  # left padding does not change an answer
+
+
+def test_a_prediction_answer_returns_a_two_second_waveform(tiny_backbone, tiny_beat):
+    from heartcare.ecg.leads import STANDARD_LEADS
+    from heartcare.ecg.record import Ecg
+    from heartcare.model.ask import Question, ask
+    from heartcare.model.build import build_model
+    from heartcare.sim.simulate import SimulationSpec, simulate
+
+    model = build_model(make_config(tiny_backbone, beat=tiny_beat, signal_pool=5), load_encoders=True)
+    prediction_id = model.token_ids["<prediction>"]
+    with torch.no_grad():  # make <prediction> the model's first answer whatever it reads
+        model.language_model.get_output_embeddings().weight[prediction_id] *= 0
+        model.language_model.get_output_embeddings().bias = None
+        head = model.language_model.get_output_embeddings()
+        head.weight[prediction_id] = 0
+    hook = head.register_forward_hook(lambda module, inputs, output: output.index_fill(-1, torch.tensor([prediction_id]), 1e4))
+    ecg = simulate(SimulationSpec(conditions={"normal": 0.0}), fs=500.0, seconds=10.0, seed=1).ecg
+    try:
+        (answer,) = ask(model, [Question("Generate the 2-second continuation.", [(ecg, None)], max_new_tokens=4)])
+    finally:
+        hook.remove()
+    assert answer.text.startswith("<prediction>")
+    assert answer.prediction.shape == (12, 500) and answer.prediction_fs == 250.0
+    assert np.isfinite(answer.prediction).all() and answer.prediction.std() > 0
+    assert isinstance(Ecg(answer.prediction, 250.0, list(STANDARD_LEADS)), Ecg)
+
+
+def test_config_refuses_a_model_with_no_stream():
+    from heartcare.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="signal stream"):
+        GptConfig(beat=None, image_encoder=None)
+    assert replace(GptConfig(beat="b"), image_view="whole").image_view == "whole"

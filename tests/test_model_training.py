@@ -1,0 +1,136 @@
+"""HeartcareGPT stages through the one loop: what trains, exact resume, checkpoints the bench can run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+pytest.importorskip("accelerate")
+
+
+@pytest.fixture(scope="module")
+def parts(built_dataset, tmp_path_factory) -> dict[str, Path]:
+    """A tiny backbone, a small random Beat, and the tiny-encoder feature cache of the 24-record build."""
+    from heartcare.beat.config import BeatConfig
+    from heartcare.beat.model import build_beat
+    from heartcare.model.backbone import tiny_causal_lm
+    from heartcare.model.feature_cache import build_feature_cache
+
+    root = tmp_path_factory.mktemp("gpt-train")
+    torch.manual_seed(0)
+    beat = build_beat(BeatConfig(dim=32, encoder_depth=1, decoder_depth=1, prediction_depth=1, heads=2, head_dim=16,
+                                 mlp_ratio=2, codebook_size=16)).save_pretrained(root / "beat")
+    features = build_feature_cache(built_dataset, str(beat), "tiny", out=root / "features", shard_size=8, progress=False)
+    return {"backbone": tiny_causal_lm(root / "lm"), "beat": beat, "features": features, "root": root}
+
+
+def run(built_dataset, parts, out: Path, stage: str = "warmup", init: Path | None = None, resume: bool = False, **stage_changes):
+    from heartcare.train.gpt_run import train_gpt
+
+    model_changes = None if init else {"backbone": str(parts["backbone"]), "signal_dim": 32}
+    return train_gpt(built_dataset, parts["features"], stage, "tiny", out, init=init, resume=resume,
+                     model_changes=model_changes, stage_changes=stage_changes or None, progress=False)
+
+
+def tensors(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    found = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        found.update({f"{path.stem}/{name}": tensor for name, tensor in load_file(str(path)).items()})
+    return found
+
+
+@pytest.fixture(scope="module")
+def warmed(built_dataset, parts) -> Path:
+    return run(built_dataset, parts, parts["root"] / "warmup").out
+
+
+def test_warmup_trains_projectors_and_token_rows_but_not_lora(built_dataset, parts, warmed):
+    from heartcare.model.build import build_model
+    from heartcare.model.checkpoint import from_pretrained, trained_state
+
+    document = json.loads((warmed / "config.json").read_text())
+    assert document["stage"] == "warmup" and document["steps"] == 6 and document["train_items"] > 0
+    trained = from_pretrained(warmed, load_encoders=False)
+    fresh = build_model(trained.config, load_encoders=False)
+    before, after = trained_state(fresh), trained_state(trained)
+    for key in ("projectors", "token_rows"):
+        assert any(not torch.equal(before[key][name], after[key][name]) for name in before[key]), key
+    assert all(torch.equal(before["lora"][name], after["lora"][name]) for name in before["lora"])
+    assert (warmed / "logs").is_dir() and (warmed / "training" / "trainer.json").is_file()
+    saved = tensors(warmed / "training")
+    assert not any("lora_" in name for name in saved)  # frozen parts never enter the resumable state
+
+
+def test_joint_starts_from_warmup_and_trains_lora(built_dataset, parts, warmed):
+    from heartcare.model.checkpoint import from_pretrained, trained_state
+
+    joint = run(built_dataset, parts, parts["root"] / "joint", stage="joint", init=warmed).out
+    before, after = trained_state(from_pretrained(warmed, load_encoders=False)), trained_state(from_pretrained(joint, load_encoders=False))
+    assert any(not torch.equal(before["lora"][name], after["lora"][name]) for name in before["lora"])
+
+
+def test_an_interrupted_stage_resumes_to_the_straight_run(built_dataset, parts, tmp_path, monkeypatch):
+    from heartcare.model.gpt import HeartcareGPT
+
+    straight = run(built_dataset, parts, tmp_path / "straight", checkpoint_every_steps=2).out
+    calls = {"count": 0}
+    original = HeartcareGPT.forward
+
+    def interrupted(self, batch):
+        if self.training:
+            calls["count"] += 1
+            if calls["count"] == 5:  # past the 2 warm-up steps and the step-4 checkpoint
+                raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(HeartcareGPT, "forward", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(built_dataset, parts, tmp_path / "resumed", checkpoint_every_steps=2)
+    monkeypatch.setattr(HeartcareGPT, "forward", original)
+    resumed = run(built_dataset, parts, tmp_path / "resumed", resume=True, checkpoint_every_steps=2).out
+    expected, got = tensors(straight), tensors(resumed)
+    assert expected.keys() == got.keys()
+    assert all(torch.allclose(expected[name], got[name], atol=1e-6) for name in expected)
+
+
+def test_resuming_with_another_preset_or_stage_is_refused(built_dataset, parts, warmed, tmp_path):
+    from heartcare.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        run(built_dataset, parts, warmed, resume=True, learning_rate=1.0)
+
+
+def test_the_bench_runs_a_checkpoint_with_the_ecg(built_dataset, parts, warmed, tmp_path):
+    from heartcare.bench.runner import BenchConfig, run_bench
+
+    result = run_bench(BenchConfig(data=built_dataset, model=f"heartcare-gpt:{warmed}", out=tmp_path / "run", limit=3,
+                                   tasks=["closed-*", "comparison-*", "prediction-*"], floors=False, progress=False))
+    document = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert document["model"] == f"heartcare-gpt:{warmed}" or document["model"].get("name") == f"heartcare-gpt:{warmed}"
+    tasks = document["tasks"]
+    assert {"closed-S-diagnosis", "closed-I-diagnosis", "comparison-SS-consecutive", "comparison-SI-irrelevant"} <= set(tasks)
+    for name, block in tasks.items():  # the dual-stream model reads every form: nothing is not applicable but
+        if not name.startswith("prediction-I"):  # image forecasts, which Beat cannot decode from a picture
+            assert block["n_not_applicable"] == 0 and block["n_failed"] == 0 and block["n_scored"] == block["n"], name
+    assert result is not None
+
+
+def test_a_signal_only_model_marks_image_items_not_applicable(built_dataset, parts, tmp_path):
+    from heartcare.bench.runner import BenchConfig, run_bench
+    from heartcare.train.gpt_run import train_gpt
+
+    signal_only = train_gpt(built_dataset, parts["features"], "warmup", "tiny", tmp_path / "signal-only",
+                            model_changes={"backbone": str(parts["backbone"]), "signal_dim": 32, "image_encoder": None},
+                            stage_changes={"max_steps": 2}, progress=False)
+    assert signal_only.skipped["stream_missing"] > 0  # image items never trained on without an image stream
+    run_bench(BenchConfig(data=built_dataset, model=f"heartcare-gpt:{signal_only.out}", out=tmp_path / "run", limit=2,
+                          tasks=["closed-S-diagnosis", "closed-I-diagnosis"], floors=False, progress=False))
+    tasks = json.loads((tmp_path / "run" / "results.json").read_text())["tasks"]
+    assert tasks["closed-I-diagnosis"]["n_not_applicable"] == tasks["closed-I-diagnosis"]["n"] > 0
+    assert tasks["closed-S-diagnosis"]["n_not_applicable"] == 0
