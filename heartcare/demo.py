@@ -5,7 +5,10 @@ Steps (each prints what it did and writes under `--out`):
 2. simulate a small labelled cohort in PTB-XL's layout and check `measure` on it;
 3. draw simulated records as ECG paper;
 4. train a small Beat tokenizer and evaluate it;
-5. build a multimodal QA dataset with HeartAgent and print its card.
+5. build a multimodal QA dataset with HeartAgent and print its card;
+6. cache the ECG features, train a small HeartcareGPT (both stages, a few minutes) and ask it
+   about the real DICOM ECG;
+7. benchmark Beat, HeartcareGPT and a text-only control beside the floors.
 """
 
 from __future__ import annotations
@@ -144,6 +147,49 @@ def step_dataset(out: Path) -> None:
     console.print(dataset_stats(out / "dataset"), markup=False)
 
 
+# HeartcareGPT in the demo: the cpu preset cut to a few minutes on 2 cores (warm-up, then joint LoRA).
+DEMO_GPT_STEPS = {"warmup": 30, "joint": 30}
+DEMO_IMAGE_ENCODER = "efficientnet-lite0:256x64"  # lead crops are about 4:1; a wide input keeps their shape
+
+
+def step_gpt(out: Path) -> None:
+    from heartcare.model.ask import Question, ask
+    from heartcare.model.checkpoint import from_pretrained
+    from heartcare.model.feature_cache import build_feature_cache
+    from heartcare.train.gpt_run import train_gpt
+
+    data, folder = out / "dataset", out / "gpt"
+    features = folder / "features"
+    if not (features / "manifest.json").is_file() or not _cache_finished(features, data):
+        build_feature_cache(data, str(out / "beat"), DEMO_IMAGE_ENCODER, out=features, shard_size=32,
+                            resume=(features / "manifest.json").is_file())
+    previous = None
+    for stage, steps in DEMO_GPT_STEPS.items():
+        checkpoint = folder / stage
+        resume = (checkpoint / "training").is_dir()
+        run = train_gpt(data, features, stage, "cpu", checkpoint, init=previous, resume=resume,
+                        stage_changes={"max_steps": steps, "checkpoint_every_steps": 10})
+        loss = run.result.train_logs.get("loss", float("nan"))
+        console.print(f"HeartcareGPT {stage}: {run.result.steps} steps on {run.train_items} train items, last loss {loss:.3f}; {checkpoint}")
+        previous = checkpoint
+    model = from_pretrained(previous)
+    from heartcare.ecg.read import read_ecg
+
+    ecg = read_ecg(real_ecg_path())
+    questions = ["What is the rhythm of this ECG? Answer in one sentence.", "Is this ECG normal or abnormal?"]
+    for question, answer in zip(questions, ask(model, [Question(text, [(ecg, None)], 40) for text in questions]), strict=True):
+        console.print(f"[bold]Q[/] (real DICOM ECG): {question}\n[bold]A[/]: {answer.text}  [dim]({answer.seconds:.2f} s)[/]")
+
+
+def _cache_finished(features: Path, data: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    from heartcare.model.feature_cache import FeatureCache
+
+    cache = FeatureCache(features)
+    return all(record in cache for record in pq.read_table(data / "records.parquet", columns=["record_id"]).column(0).to_pylist())
+
+
 # The text-only control (SmolLM2-135M-Instruct, never shown the ECG) answers this many items per
 # multiple-choice task of the demo's test split (about a second each on 2 cores); the floors are
 # scored on the same items.
@@ -162,6 +208,9 @@ def step_bench(out: Path) -> None:
         # Does the ECG help at all? A language model that never sees it, beside the floors.
         BenchConfig(data=data, model="text-only", out=folder / "text-only", limit=DEMO_TEXT_ONLY_LIMIT,
                     tasks=["closed-*", "comparison-*"]),
+        # The same backbone reading the ECG (a few minutes of training: expect little above the control).
+        BenchConfig(data=data, model=f"heartcare-gpt:{out / 'gpt' / 'joint'}", out=folder / "heartcare-gpt",
+                    limit=DEMO_TEXT_ONLY_LIMIT, tasks=["closed-*", "comparison-*"], floors=False),
         # The floors on the free-text tasks (F1-Bio, ROUGE-L, ECG-term F1 of answers that never saw an ECG).
         BenchConfig(data=data, model="random", out=folder / "floors", tasks=["open-*", "report-*"]),
     ]
@@ -177,6 +226,7 @@ STEPS: dict[str, Callable[[Path], None]] = {
     "draw": step_draw,
     "beat": step_beat,
     "dataset": step_dataset,
+    "gpt": step_gpt,
     "bench": step_bench,
 }
 

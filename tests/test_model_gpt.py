@@ -228,3 +228,13 @@ def test_config_refuses_a_model_with_no_stream():
     with pytest.raises(ConfigError, match="signal stream"):
         GptConfig(beat=None, image_encoder=None)
     assert replace(GptConfig(beat="b"), image_view="whole").image_view == "whole"
+
+
+def test_left_and_right_padding_give_the_same_loss_and_answer_logits(model):
+    examples = [example(model, [features(0)]), example(model, [features(1), features(2)], "A: normal ECG")]
+    right = collate(examples, model.tokenizer.pad_token_id)
+    left = collate(examples, model.tokenizer.pad_token_id, left=True)
+    assert torch.allclose(model(right)[0], model(left)[0], atol=1e-5)
+    shorter = len(examples[0].input_ids)
+    pad = right["input_ids"].shape[1] - shorter
+    assert torch.allclose(model.logits(right)[0, :shorter], model.logits(left)[0, pad:], atol=1e-4)

@@ -65,7 +65,9 @@ class SameConv2d(nn.Conv2d):
         for size, kernel, stride in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride), strict=True):
             total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
             pads += [total // 2, total - total // 2]  # TF puts the odd pixel after, torch's padding= cannot
-        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        if any(pads):  # 1x1 convolutions (most of the network) need none: skip the copy
+            x = F.pad(x, pads)
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 class ConvNormActivation(nn.Module):

@@ -49,6 +49,22 @@ def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures
     return features
 
 
+def needed_keys(item: BenchItem, config: GptConfig) -> list[tuple[str, str]]:
+    """(record id, cache key) of every tensor `item_features` reads for this item (streams the model lacks skipped)."""
+    prediction = item.task == "signal_prediction"
+    keys = []
+    for ref in item.ecgs:
+        record = ref.record_id
+        image = f"context_image/{record}" if prediction else f"image/{record}/0"
+        if ref.modality == "S" and config.uses_signal:
+            keys.append((record, f"context/{record}" if prediction else f"signal/{record}"))
+            if config.uses_image and config.signal_items_see_image:
+                keys.append((record, image))
+        elif ref.modality != "S" and config.uses_image:
+            keys.append((record, image))
+    return keys
+
+
 def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answer: bool) -> Encoded:
     """The item's prompt (and answer, for training) tokenised with its features."""
     answer = item.answer if with_answer else None
@@ -93,9 +109,10 @@ def collate(examples: list[Encoded], pad_id: int, left: bool = False) -> dict:
 
 
 class Collator:
-    """A picklable collate_fn for DataLoader workers."""
+    """A picklable collate_fn for DataLoader workers; left padding by default, so every row's answer
+    ends at the last position and the loss needs logits of the last few positions only."""
 
-    def __init__(self, pad_id: int, left: bool = False) -> None:
+    def __init__(self, pad_id: int, left: bool = True) -> None:
         self.pad_id, self.left = pad_id, left
 
     def __call__(self, examples: list[Encoded]) -> dict:

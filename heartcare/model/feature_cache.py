@@ -217,24 +217,38 @@ class FeatureCache:
         self.source = CacheSource(**self.manifest["source"])
         self._shard_of = {record: shard["file"] for shard in self.manifest["shards"] for record in shard["records"]}
         self._open: dict[str, Any] = {}
+        self._keys: dict[str, set[str]] = {}
 
-    def covers(self, item) -> bool:
-        """Whether every record of a BenchItem is in the cache."""
-        return all(ref.record_id in self._shard_of for ref in item.ecgs)
+    def covers(self, item, config) -> bool:
+        """Whether the cache holds every tensor the model `config` reads for a BenchItem."""
+        from heartcare.model.examples import needed_keys
+
+        return all(self.has(record_id, key) for record_id, key in needed_keys(item, config))
+
+    def has(self, record_id: str, key: str) -> bool:
+        shard = self._shard_of.get(record_id)
+        if shard is None:
+            return False
+        if shard not in self._keys:
+            self._keys[shard] = set(self._handle(shard).keys())
+        return key in self._keys[shard]
+
+    def _handle(self, shard: str):
+        from safetensors import safe_open
+
+        if shard not in self._open:
+            self._open[shard] = safe_open(str(self.folder / shard), framework="numpy")
+        return self._open[shard]
 
     def __contains__(self, record_id: str) -> bool:
         return record_id in self._shard_of
 
     def _get(self, record_id: str, key: str) -> np.ndarray:
-        from safetensors import safe_open
-
         shard = self._shard_of.get(record_id)
         if shard is None:
             raise DatasetLayoutError(self.folder, f"record {record_id!r} is not in the feature cache (build it further with --resume)")
-        if shard not in self._open:
-            self._open[shard] = safe_open(str(self.folder / shard), framework="numpy")
-        handle = self._open[shard]
-        if key not in handle.keys():
+        handle = self._handle(shard)
+        if not self.has(record_id, key):
             raise DatasetLayoutError(self.folder / shard, f"no {key!r} in the cache (was the stream it belongs to cached?)")
         return handle.get_tensor(key).astype(np.float32)
 

@@ -23,6 +23,11 @@ from heartcare.model.projectors import ImageProjector, SignalProjector
 PARTS = ("signal_projector", "image_projector", "lora", "token_rows")
 
 
+def positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids counted over real tokens only, so a left-padded row reads as if unpadded."""
+    return (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
+
+
 class FeatureCountError(ConfigError):
     """Placeholders and features disagree: a silent mismatch would shift every ECG token."""
 
@@ -97,9 +102,12 @@ class HeartcareGPT(nn.Module):
                 parameter.requires_grad_(True)
             if part == "token_rows":  # only the new rows learn: zero the gradient of the backbone's own rows
                 self._row_hooks = [matrix.register_hook(self._keep_new_rows) for matrix in parameters]
-            # no weight decay on embeddings: decay would move the frozen rows even with zero gradients
-            decay = 0.0 if part == "token_rows" else stage.weight_decay
-            groups.append({"name": part, "params": parameters, "lr": float(learning_rate), "weight_decay": decay})
+            # No decay on embeddings (it would move the frozen rows even with zero gradients), biases or norms.
+            decayed = [p for p in parameters if p.ndim >= 2 and part != "token_rows"]
+            plain = [p for p in parameters if not (p.ndim >= 2 and part != "token_rows")]
+            for suffix, members, decay in (("", decayed, stage.weight_decay), (".no_decay", plain, 0.0)):
+                if members:
+                    groups.append({"name": part + suffix, "params": members, "lr": float(learning_rate), "weight_decay": decay})
         if not groups:
             raise ConfigError(f"StageConfig {stage.name!r}", f"no parameters to train in parts {sorted(trainable)}")
         return groups
@@ -129,16 +137,30 @@ class HeartcareGPT(nn.Module):
         return embeddings
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """batch: input_ids, attention_mask, labels [B, T]; signal [Ns, dim], image [Ni, D] -> (answer-token loss, logs)."""
+        """batch: input_ids, attention_mask, labels [B, T]; signal [Ns, dim], image [Ni, D] -> (answer-token loss, logs).
+
+        Logits are computed only from the first answer position on (`logits_to_keep`): with the
+        batch left-padded that is the last few positions of every row, and the output head over
+        a 49k vocabulary at every prompt position was a third of a CPU step.
+        """
+        labels, mask = batch["labels"], batch["attention_mask"]
         embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
-        output = self.language_model(inputs_embeds=embeddings, attention_mask=batch["attention_mask"], labels=batch["labels"])
-        answer_tokens = int((batch["labels"][:, 1:] != -100).sum())
-        return output.loss, {"loss": float(output.loss.detach()), "answer_tokens": float(answer_tokens)}
+        answered = (labels != -100).any(dim=0).nonzero()
+        if len(answered) == 0:
+            raise ValueError("a training batch without answer tokens")
+        first = max(int(answered[0]), 1)
+        keep = labels.shape[1] - first + 1  # logits at first - 1 .. T - 1 predict tokens first .. T
+        output = self.language_model(inputs_embeds=embeddings, attention_mask=mask, position_ids=positions(mask), logits_to_keep=keep)
+        logits = output.logits[:, :-1].float()  # (B, keep - 1, vocabulary)
+        targets = labels[:, first:]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+        return loss, {"loss": float(loss.detach()), "answer_tokens": float((targets != -100).sum())}
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """[B, T, vocabulary] next-token logits of a batch (tests, option scoring)."""
+        mask = batch["attention_mask"]
         embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
-        return self.language_model(inputs_embeds=embeddings, attention_mask=batch["attention_mask"]).logits
+        return self.language_model(inputs_embeds=embeddings, attention_mask=mask, position_ids=positions(mask)).logits
 
     # ---- generation -----------------------------------------------------------------
     @torch.no_grad()

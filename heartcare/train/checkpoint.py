@@ -84,7 +84,8 @@ def save_checkpoint(directory: Path, model, optimizer, state: TrainerState, extr
     model_state = accelerator.get_state_dict(model) if accelerator is not None else model.state_dict()
     # Frozen parameters never change, and the model rebuilds them from its config: only what trains
     # (and buffers) is saved, or an LLM stage would write the whole frozen backbone at every checkpoint.
-    model_state = {name: tensor for name, tensor in model_state.items() if name in saved_names(model, accelerator)}
+    keep = saved_names(model, accelerator)
+    model_state = {name: tensor for name, tensor in model_state.items() if name in keep}
     staging = directory.with_name(f".{directory.name}.staging")
     barrier()
     if main:

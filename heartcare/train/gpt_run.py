@@ -37,7 +37,7 @@ def select_items(items: list, tasks: tuple[str, ...], fraction: float, max_items
             skipped["other_task"] += 1
         elif any((ref.modality == "S" and not config.uses_signal) or (ref.modality == "I" and not config.uses_image) for ref in item.ecgs):
             skipped["stream_missing"] += 1
-        elif cache is not None and not cache.covers(item):
+        elif cache is not None and not cache.covers(item, config):
             skipped["not_cached"] += 1
         else:
             chosen.append(item)

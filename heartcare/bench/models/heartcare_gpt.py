@@ -36,7 +36,7 @@ class DatasetFeatures:
         return self._tensors[record_id]
 
     def _get(self, record_id: str, key: str, cached) -> np.ndarray:
-        if self.cache is not None and record_id in self.cache:
+        if self.cache is not None and self.cache.has(record_id, key):
             return cached(record_id)
         return self._record(record_id)[key]
 
