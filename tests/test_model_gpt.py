@@ -238,3 +238,43 @@ def test_left_and_right_padding_give_the_same_loss_and_answer_logits(model):
     shorter = len(examples[0].input_ids)
     pad = right["input_ids"].shape[1] - shorter
     assert torch.allclose(model.logits(right)[0, :shorter], model.logits(left)[0, pad:], atol=1e-4)
+
+
+@pytest.mark.parametrize("architecture", ["qwen2", "phi3"])
+def test_other_backbones_work_unchanged(tiny_backbone, tmp_path, architecture):
+    """Qwen2 (separate q/k/v) and Phi-3 (fused qkv_proj) folders: build, LoRA on attention, train a step, save, load."""
+    import shutil
+
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from heartcare.model.gpt import HeartcareGPT
+
+    folder = tmp_path / architecture
+    shutil.copytree(tiny_backbone, folder)
+    base = json_load(folder / "config.json")
+    config = AutoConfig.for_model(architecture, vocab_size=base["vocab_size"], hidden_size=64, intermediate_size=128,
+                                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                  max_position_embeddings=2048, bos_token_id=base["bos_token_id"], eos_token_id=base["eos_token_id"],
+                                  tie_word_embeddings=False, pad_token_id=None)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    from heartcare.model.build import build_model
+
+    model = build_model(make_config(folder), load_encoders=False)
+    lora_modules = {name.split(".lora_A")[0].rsplit(".", 1)[-1] for name, _ in model.language_model.named_parameters() if "lora_A" in name}
+    assert lora_modules == ({"qkv_proj", "o_proj"} if architecture == "phi3" else {"q_proj", "k_proj", "v_proj", "o_proj"})
+    groups = model.parameter_groups(StageConfig(name="t", trainable={"lora": 1e-2, "signal_projector": 1e-2}))
+    optimizer = torch.optim.AdamW([{k: v for k, v in group.items() if k != "name"} for group in groups])
+    batch = collate([example(model, [features(0)])], model.tokenizer.pad_token_id, left=True)
+    loss, _ = model(batch)
+    loss.backward()
+    optimizer.step()
+    saved = model.save_pretrained(tmp_path / "ckpt")
+    loaded = HeartcareGPT.from_pretrained(saved, load_encoders=False)
+    assert torch.allclose(loaded.logits(batch), model.logits(batch), atol=1e-5)
+
+
+def json_load(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())

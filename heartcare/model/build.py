@@ -28,8 +28,9 @@ def lora_targets(language_model, wanted: tuple[str, ...]) -> list[str]:
     """The wanted module names the backbone has (or its fused equivalents); none at all is an error."""
     names = {name.rsplit(".", 1)[-1] for name, _ in language_model.named_modules()}
     present = [name for name in wanted if name in names]
-    if not present:
-        present = [name for name in FUSED_ATTENTION if name in names]
+    separate = {"q_proj", "k_proj", "v_proj"}
+    if separate & set(wanted) and not separate & set(present):  # q, k and v fused into one projection
+        present += [name for name in FUSED_ATTENTION if name in names and name not in present]
     if not present:
         raise ConfigError("GptConfig.lora_targets", f"the backbone has none of {list(wanted)} (nor {list(FUSED_ATTENTION)})")
     return present

@@ -57,6 +57,20 @@ class HeartcareGPT(nn.Module):
         self._encoders: dict[str, Any] = {"beat": beat, "image": image_encoder}
         self._row_hooks: list = []
 
+    # ---- checkpoints (heartcare.model.checkpoint) ------------------------------------
+    @classmethod
+    def from_pretrained(cls, directory, load_encoders: bool = True) -> HeartcareGPT:
+        """The model a checkpoint folder names (backbone, Beat, encoder) with its trained tensors."""
+        from heartcare.model.checkpoint import from_pretrained
+
+        return from_pretrained(directory, load_encoders=load_encoders)
+
+    def save_pretrained(self, directory, extra: dict[str, Any] | None = None):
+        """config.json + what trains (projectors, LoRA, ECG token rows)."""
+        from heartcare.model.checkpoint import save_pretrained
+
+        return save_pretrained(self, directory, extra)
+
     # ---- parts and stages -----------------------------------------------------------
     @property
     def beat(self):
