@@ -1,4 +1,4 @@
-"""`heartcare gpt features|train|ask|merge`: thin wrappers over the HeartcareGPT library functions."""
+"""`heartcare gpt features|train|ask|merge|ablate`: thin wrappers over the HeartcareGPT library functions."""
 
 from __future__ import annotations
 
@@ -56,6 +56,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     merge.add_argument("model", type=Path)
     merge.add_argument("--out", type=Path, required=True)
     merge.set_defaults(handler=run_merge)
+
+    ablate = commands.add_parser("ablate", help="the paper's ablations (Figures 4, 5a): train and bench each variant, one table")
+    ablate.add_argument("--data", type=Path, required=True, help="a HeartAgent dataset folder")
+    ablate.add_argument("--beat", type=Path, required=True, help="the trained Beat checkpoint folder")
+    ablate.add_argument("--image-encoder", required=True, help="efficientnet-lite0 | siglip:PATH | tiny")
+    ablate.add_argument("--out", type=Path, required=True, help="grid folder (re-running resumes it)")
+    ablate.add_argument("--preset", choices=("paper", "cpu", "tiny"), default="cpu")
+    ablate.add_argument("--variants", default=None, help="comma-separated, e.g. full,no-warmup,signal-only (default: all: "
+                                                         "also no-beat-pretraining, neither, image-only, whole-image)")
+    ablate.add_argument("--warmup-steps", type=int, default=None, help="override the preset's warm-up step budget")
+    ablate.add_argument("--joint-steps", type=int, default=None, help="override the preset's joint step budget")
+    ablate.add_argument("--bench-limit", type=int, default=200, help="at most N test items per task (a seeded sample)")
+    ablate.add_argument("--tasks", action="append", default=None,
+                        help="bench tasks: names, globs or groups (repeatable; default closed-*, comparison-*)")
+    ablate.add_argument("--backbone", default=None, help="local HF causal-LM folder (default: the preset's / SmolLM2)")
+    ablate.add_argument("--text-only", action="store_true", help="also bench the backbone without the ECG")
+    ablate.add_argument("--quiet", action="store_true")
+    ablate.set_defaults(handler=run_ablate)
     parser.set_defaults(handler=lambda args: parser.print_help() or 2)
 
 
@@ -127,4 +145,16 @@ def run_merge(args: argparse.Namespace) -> int:
     from heartcare.model.checkpoint import merge
 
     print(merge(args.model, args.out))
+    return 0
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    from heartcare.train.ablation import DEFAULT_TASKS, run_ablations
+
+    tasks = [name for entry in args.tasks for name in entry.split(",") if name] if args.tasks else list(DEFAULT_TASKS)
+    variants = [name for name in args.variants.split(",") if name] if args.variants else None
+    report = run_ablations(args.data, args.beat, args.image_encoder, args.out, args.preset, variants, tasks,
+                           args.bench_limit, args.warmup_steps, args.joint_steps, args.backbone, progress=not args.quiet,
+                           include_text_only=args.text_only)
+    print(report.markdown.read_text())
     return 0

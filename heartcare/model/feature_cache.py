@@ -50,6 +50,11 @@ def checkpoint_digest(folder: str | Path | None) -> str | None:
     return digest.hexdigest()
 
 
+def card_digest(dataset: str | Path) -> str:
+    """blake2b of a dataset's card: record ids are only meaningful within the build they come from."""
+    return hashlib.blake2b((Path(dataset) / "dataset.json").read_bytes(), digest_size=10).hexdigest()
+
+
 def default_cache_folder(dataset: str | Path, source: CacheSource) -> Path:
     name = "-".join(part for part in (f"beat{source.beat_digest}" if source.beat_digest else None,
                                       (source.image_encoder or "").replace(":", "_").replace("/", "_") or None,
@@ -125,7 +130,7 @@ def build_feature_cache(
     folder = Path(out) if out else default_cache_folder(dataset, source)
     manifest_path = folder / MANIFEST
     selection = {"splits": list(splits) if splits else None, "limit": limit, "context_images": context_images, "shard_size": shard_size}
-    manifest: dict[str, Any] = {"source": source.__dict__, "selection": selection, "shards": []}
+    manifest: dict[str, Any] = {"source": source.__dict__, "selection": selection, "dataset_card": card_digest(dataset), "shards": []}
     if manifest_path.is_file():
         if not resume:
             raise ConfigError(folder, "a feature cache is already here; pass --resume to finish it or choose another --out")
@@ -218,6 +223,10 @@ class FeatureCache:
         self._shard_of = {record: shard["file"] for shard in self.manifest["shards"] for record in shard["records"]}
         self._open: dict[str, Any] = {}
         self._keys: dict[str, set[str]] = {}
+
+    def serves(self, dataset: str | Path) -> bool:
+        """Whether this cache was built from `dataset` (same card), wherever the cache lives."""
+        return self.manifest.get("dataset_card") == card_digest(dataset)
 
     def covers(self, item, config) -> bool:
         """Whether the cache holds every tensor the model `config` reads for a BenchItem."""

@@ -89,6 +89,8 @@ def train_gpt(
             config = config.with_changes(image_feature_dim=_cached_width(cache))
         model = build_model(config, load_encoders=False)
     _check_cache(cache, model.config)
+    if "dataset_card" in cache.manifest and not cache.serves(dataset):
+        raise ConfigError(features, f"this feature cache was built from another dataset than {dataset}")
     bench = BenchDataset(dataset)
     items, skipped = select_items(bench.items("train"), data.tasks, data.fraction, data.max_items, stage.seed, model.config, cache)
     if not items:

@@ -69,8 +69,8 @@ class HeartcareGptModel:
         features = read_document(Path(argument)).get("features")
         if features and (Path(features) / "manifest.json").is_file():
             candidate = FeatureCache(features)
-            if Path(candidate.folder).resolve().is_relative_to(Path(context.dataset.path).resolve()):
-                cache = candidate  # only a cache of this very dataset: record ids of another build mean other ECGs
+            if candidate.serves(context.dataset.path):
+                cache = candidate  # only a cache of this very build: record ids of another build mean other ECGs
         self.features = DatasetFeatures(context.dataset, self.model, cache)
 
     def respond(self, items: list[BenchItem]) -> list[Output]:

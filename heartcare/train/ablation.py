@@ -1,0 +1,357 @@
+"""`run_ablations`: the paper's HeartcareGPT ablations (Figures 4 and 5a) as one resumable grid.
+
+Figure 4 asks what Beat pre-training and the projector warm-up are worth (signal latents
+from a randomly initialised Beat of the same shape; the joint stage straight from
+scratch; both). Figure 5a asks which streams and which image view matter (signal only,
+image only, the whole picture instead of 12 lead crops). Every variant trains with
+`train_gpt` and is benchmarked with `run_bench` on the same seeded items, beside the
+floors. Layout of OUT:
+
+    random-beat/                  the untrained Beat (the given BeatConfig, a fixed seed)
+    features/<name>/              one feature cache per (Beat, image encoder, image view)
+    <variant>/warmup/, joint/     checkpoints; a finished stage is skipped, an interrupted one resumed
+    <variant>/bench/              run_bench's folder (results.json, predictions.jsonl, report.md)
+    floors/                       random, majority and blind on the same items
+    ablations.md, ablations.json  one row per variant: Closed-QA, Comparison-QA, closed S / I
+
+Re-running the same call skips what is finished and resumes what was interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Literal
+
+from heartcare.atomic import write_atomic
+from heartcare.errors import ConfigError
+from heartcare.model.config import ImageView
+
+RANDOM_BEAT_SEED = 1234  # fixed: the untrained Beat is the same on every re-run
+DEFAULT_TASKS = ("closed-*", "comparison-*")
+# 14 tasks x 7 variants of generation on 2 CPU cores: a seeded sample, the same items for every row.
+DEFAULT_BENCH_LIMIT = 200
+REQUEST_FILE = "request.json"  # what a bench folder answered; another request re-runs it
+STAGES = ("warmup", "joint")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What one ablation changes from the full HeartcareGPT, and the paper figure it belongs to."""
+
+    description: str
+    figure: str
+    warmup: bool = True  # the warm-up stage (projectors, LLM frozen) before the joint stage
+    trained_beat: bool = True  # False: signal latents from a randomly initialised Beat of the same shape
+    signal: bool = True
+    image: bool = True
+    image_view: ImageView = "crops"
+
+    def model_changes(self) -> dict[str, Any]:
+        """GptConfig overrides dropping a stream (its feature cache still holds both)."""
+        return {**({} if self.signal else {"beat": None}), **({} if self.image else {"image_encoder": None})}
+
+
+VARIANTS: dict[str, Variant] = {
+    "full": Variant("warm-up then joint; signal + image (12 lead crops); trained Beat", "4, 5a"),
+    "no-beat-pretraining": Variant("signal latents from a randomly initialised Beat", "4", trained_beat=False),
+    "no-warmup": Variant("joint stage only, projectors from scratch", "4", warmup=False),
+    "neither": Variant("random Beat and no warm-up", "4", warmup=False, trained_beat=False),
+    "signal-only": Variant("no image stream", "5a", image=False),
+    "image-only": Variant("no signal stream", "5a", signal=False),
+    "whole-image": Variant("the whole picture as one image instead of 12 lead crops", "5a", image_view="whole"),
+}
+
+FLOORS = {"random": "a uniformly random option", "majority": "the train split's commonest answer",
+          "blind": "option wording only (tf-idf), no ECG"}
+
+# column -> (title, task-name pattern); each cell is the mean accuracy over the matching tasks
+COLUMNS: dict[str, tuple[str, str]] = {
+    "closed": ("Closed-QA", "closed-*"),
+    "comparison": ("Comparison-QA", "comparison-*"),
+    "closed_S": ("Closed S", "closed-S-*"),
+    "closed_I": ("Closed I", "closed-I-*"),
+}
+
+
+@dataclass
+class Cell:
+    """Mean accuracy over a column's tasks the model reads; ci: 95% bootstrap interval, when known."""
+
+    value: float
+    ci: tuple[float, float] | None
+    tasks: int  # tasks averaged
+    of: int  # tasks of the column in the run (more than `tasks` when some were not applicable)
+
+
+@dataclass
+class AblationRow:
+    """One table row: a variant, a baseline (text-only) or a floor; a None cell is not applicable."""
+
+    name: str
+    kind: Literal["variant", "baseline", "floor"]
+    description: str
+    cells: dict[str, Cell | None]
+    stages: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> steps, train_items
+    run: Path | None = None
+
+
+@dataclass
+class AblationReport:
+    """What `run_ablations` wrote: the rows and the two table files."""
+
+    rows: list[AblationRow]
+    markdown: Path
+    json: Path
+
+    def row(self, name: str) -> AblationRow:
+        return next(row for row in self.rows if row.name == name)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The settings every variant shares."""
+
+    dataset: Path
+    out: Path
+    preset: str
+    steps: dict[str, int | None]  # stage -> max_steps (None: the preset's)
+    model_changes: dict[str, Any]
+    tasks: list[str]
+    limit: int | None
+    progress: bool
+
+
+def run_ablations(
+    dataset: str | Path,
+    beat: str | Path,
+    image_encoder: str,
+    out: str | Path,
+    preset: str = "cpu",
+    variants: list[str] | None = None,
+    bench_tasks: tuple[str, ...] | list[str] = DEFAULT_TASKS,
+    bench_limit: int | None = DEFAULT_BENCH_LIMIT,
+    warmup_steps: int | None = None,
+    joint_steps: int | None = None,
+    backbone: str | Path | None = None,
+    progress: bool = True,
+    model_changes: dict[str, Any] | None = None,
+    include_text_only: bool = False,
+) -> AblationReport:
+    """Train and bench each variant (default all of VARIANTS), then write OUT/ablations.md and .json.
+
+    warmup_steps / joint_steps override the preset's step budgets; model_changes are GptConfig
+    overrides for every variant (signal_dim defaults to the Beat's width); include_text_only adds
+    the backbone answering without the ECG (it needs an instruction-tuned LLM).
+    """
+    from heartcare.model.feature_cache import load_beat_dim
+
+    names = list(variants) if variants else list(VARIANTS)
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        raise ConfigError("--variants", f"unknown variant(s) {unknown}; expected some of {', '.join(VARIANTS)}")
+    changes = {"signal_dim": load_beat_dim(beat), **({"backbone": str(backbone)} if backbone else {}), **(model_changes or {})}
+    grid = Grid(Path(dataset), Path(out), preset, {"warmup": warmup_steps, "joint": joint_steps}, changes,
+                list(bench_tasks), bench_limit, progress)
+    grid.out.mkdir(parents=True, exist_ok=True)
+    beats = {True: str(Path(beat).resolve())}
+    if any(not VARIANTS[name].trained_beat for name in names):
+        beats[False] = str(random_beat(beat, grid.out / "random-beat").resolve())
+    rows = [variant_row(grid, name, beats, image_encoder) for name in names]
+    if include_text_only:
+        spec = f"text-only:{backbone}" if backbone else "text-only"
+        results = bench(grid, spec, grid.out / "text-only" / "bench")
+        rows.append(AblationRow("text-only", "baseline", "the backbone answering without the ECG",
+                                results_cells(results["tasks"], predictions(grid.out / "text-only" / "bench")),
+                                run=grid.out / "text-only" / "bench"))
+    rows += floor_rows(bench(grid, "random", grid.out / "floors", floors=True))
+    return write_tables(grid, rows)
+
+
+def random_beat(beat: str | Path, folder: Path, seed: int = RANDOM_BEAT_SEED) -> Path:
+    """A randomly initialised Beat of `beat`'s BeatConfig, saved once into `folder` (reused after)."""
+    import torch
+
+    from heartcare.beat.config import BeatConfig
+    from heartcare.beat.model import build_beat
+
+    config = BeatConfig.from_dict(json.loads((Path(beat) / "config.json").read_text()))
+    if (folder / "model.safetensors").is_file():
+        saved = BeatConfig.from_dict(json.loads((folder / "config.json").read_text()))
+        if saved != config:
+            raise ConfigError(folder, f"holds a random Beat of another shape than {beat}; remove it or choose another --out")
+        return folder
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_beat(config).save_pretrained(folder)
+
+
+def feature_cache(grid: Grid, beat: str, image_encoder: str, view: str, name: str) -> Path:
+    """OUT/features/<name>, built once (resumed when its manifest exists)."""
+    from heartcare.model.feature_cache import MANIFEST, build_feature_cache
+
+    folder = grid.out / "features" / name
+    return build_feature_cache(grid.dataset, beat, image_encoder, view, out=folder,
+                               resume=(folder / MANIFEST).is_file(), progress=grid.progress)
+
+
+def variant_row(grid: Grid, name: str, beats: dict[bool, str], image_encoder: str) -> AblationRow:
+    """Cache, train (warm-up unless ablated, then joint) and bench one variant."""
+    variant = VARIANTS[name]
+    kind = "trained" if variant.trained_beat else "random"
+    slug = image_encoder.replace(":", "_").replace("/", "_")
+    features = feature_cache(grid, beats[variant.trained_beat], image_encoder, variant.image_view,
+                             f"{kind}-beat-{slug}-{variant.image_view}")
+    changes = {**grid.model_changes, **variant.model_changes()}
+    folder = grid.out / name
+    warmup = train_stage(grid, folder / "warmup", "warmup", features, None, changes) if variant.warmup else None
+    if warmup is not None:
+        check_joint_follows(warmup, folder / "joint")
+    joint = train_stage(grid, folder / "joint", "joint", features, warmup, changes)
+    results = bench(grid, f"heartcare-gpt:{joint}", folder / "bench", checkpoint=joint)
+    stages = {stage.name: stage_summary(stage) for stage in (warmup, joint) if stage is not None}
+    return AblationRow(name, "variant", variant.description, results_cells(results["tasks"], predictions(folder / "bench")),
+                       stages, folder / "bench")
+
+
+def train_stage(grid: Grid, folder: Path, stage: str, features: Path, init: Path | None, changes: dict[str, Any]) -> Path:
+    """One `train_gpt` stage into `folder`: skipped when finished, resumed when interrupted."""
+    from heartcare.train.gpt_presets import preset
+    from heartcare.train.gpt_run import train_gpt
+
+    max_steps = grid.steps[stage]
+    expected = max_steps if max_steps is not None else preset(grid.preset).stage(stage)[0].max_steps
+    if stage_finished(folder, expected):
+        return folder
+    train_gpt(grid.dataset, features, stage, grid.preset, folder, init=init, resume=(folder / "training").is_dir(),
+              model_changes=changes, stage_changes={"max_steps": max_steps} if max_steps is not None else None,
+              progress=grid.progress)
+    return folder
+
+
+def stage_finished(folder: Path, max_steps: int | None) -> bool:
+    """Whether `folder` holds a checkpoint saved after the loop ran its whole budget of `max_steps`."""
+    config, trainer = folder / "config.json", folder / "training" / "trainer.json"
+    if not (config.is_file() and trainer.is_file()):
+        return False
+    saved, state = json.loads(config.read_text()), json.loads(trainer.read_text())
+    # total_steps is max_steps capped by the epochs, so a run that ran out of data is finished too
+    return state["stage"].get("max_steps") == max_steps and saved.get("steps") == state["step"] >= state["total_steps"]
+
+
+def check_joint_follows(warmup: Path, joint: Path) -> None:
+    """Refuse a joint stage begun from an earlier warm-up checkpoint: resuming it would mix the two."""
+    trainer = joint / "training" / "trainer.json"
+    if trainer.is_file() and trainer.stat().st_mtime_ns < (warmup / "config.json").stat().st_mtime_ns:
+        raise ConfigError(joint, f"was trained from an earlier {warmup} checkpoint; remove it to train the joint stage again")
+
+
+def stage_summary(folder: Path) -> dict[str, int]:
+    document = json.loads((folder / "config.json").read_text())
+    return {"steps": int(document["steps"]), "train_items": int(document["train_items"])}
+
+
+def bench(grid: Grid, model: str, out: Path, floors: bool = False, checkpoint: Path | None = None) -> dict[str, Any]:
+    """`run_bench` into `out`, or its results.json when it already answered this request with this checkpoint."""
+    from heartcare.bench.runner import BenchConfig, run_bench
+
+    if checkpoint is not None and (out / "run.json").is_file() \
+            and (out / "run.json").stat().st_mtime_ns < (checkpoint / "config.json").stat().st_mtime_ns:
+        shutil.rmtree(out)  # its cached answers came from an earlier checkpoint of the same path
+    request = {"model": model, "tasks": grid.tasks, "limit": grid.limit, "floors": floors}
+    request_path, results_path = out / REQUEST_FILE, out / "results.json"
+    if request_path.is_file() and results_path.is_file() and json.loads(request_path.read_text()) == request:
+        return json.loads(results_path.read_text())
+    results = run_bench(BenchConfig(grid.dataset, model, out, tasks=grid.tasks, limit=grid.limit, floors=floors,
+                                    progress=grid.progress))
+    write_atomic(request_path, json.dumps(request, indent=1) + "\n")
+    return results
+
+
+def predictions(run: Path) -> dict[str, list[float]]:
+    """task -> per-item accuracy of a run's model (items it did not read are absent)."""
+    path = run / "predictions.jsonl"
+    per_task: dict[str, list[float]] = {}
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        record = json.loads(line)
+        if "accuracy" in record["scores"]:
+            per_task.setdefault(record["task"], []).append(float(record["scores"]["accuracy"]))
+    return per_task
+
+
+def results_cells(tasks: dict[str, Any], per_item: dict[str, list[float]] | None = None, seed: int = 0) -> dict[str, Cell | None]:
+    """column -> Cell from a results "tasks" block; per_item (predictions) gives intervals of multi-task means."""
+    cells: dict[str, Cell | None] = {}
+    for column, (_, pattern) in COLUMNS.items():
+        names = sorted(name for name in tasks if fnmatchcase(name, pattern))
+        scored = [name for name in names if "accuracy" in tasks[name]["metrics"]]
+        if not scored:
+            cells[column] = None
+            continue
+        metrics = [tasks[name]["metrics"]["accuracy"] for name in scored]
+        value = sum(metric["value"] for metric in metrics) / len(metrics)
+        if per_item and all(per_item.get(name) for name in scored):
+            ci = stratified_interval([per_item[name] for name in scored], seed)
+        else:
+            ci = tuple(metrics[0]["ci"]) if len(metrics) == 1 and metrics[0].get("ci") else None
+        cells[column] = Cell(value, ci, len(scored), len(names))
+    return cells
+
+
+def stratified_interval(per_task: list[list[float]], seed: int, resamples: int = 1000) -> tuple[float, float]:
+    """95% percentile bootstrap of a mean over tasks, items resampled within each task (Efron & Tibshirani 1993)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    means = np.zeros(resamples)
+    for values in per_task:
+        array = np.asarray(values, dtype=np.float64)
+        means += array[rng.integers(0, len(array), size=(resamples, len(array)))].mean(axis=1)
+    low, high = np.percentile(means / len(per_task), [2.5, 97.5])
+    return float(low), float(high)
+
+
+def floor_rows(results: dict[str, Any]) -> list[AblationRow]:
+    """Rows of the floors run (its model, then each floor it carried; a failed floor keeps an n/a row)."""
+    blocks = {results["model"]: results, **(results.get("floors") or {})}
+    return [AblationRow(f"{name} (floor)", "floor", block.get("error", FLOORS.get(name, "floor")),
+                        results_cells(block.get("tasks", {}))) for name, block in blocks.items()]
+
+
+def format_cell(cell: Cell | None) -> str:
+    if cell is None:
+        return "n/a"
+    text = f"{100 * cell.value:.1f}"
+    if cell.ci is not None:
+        text += f" [{100 * cell.ci[0]:.1f}, {100 * cell.ci[1]:.1f}]"
+    return text + ("†" if cell.tasks < cell.of else "")
+
+
+def write_tables(grid: Grid, rows: list[AblationRow]) -> AblationReport:
+    """OUT/ablations.md (the table, floors beneath, steps per stage) and OUT/ablations.json (the same as data)."""
+    header = ["row", "what differs"] + [title for title, _ in COLUMNS.values()]
+    lines = [
+        "# HeartcareGPT ablations (paper Figures 4 and 5a)", "",
+        f"Dataset {grid.dataset}, preset {grid.preset}, tasks {', '.join(grid.tasks)}, "
+        f"{'every' if grid.limit is None else f'at most {grid.limit}'} test item(s) per task (the same seeded items in every row).", "",
+        "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+    ]
+    lines += ["| " + " | ".join([row.name, row.description] + [format_cell(row.cells[column]) for column in COLUMNS]) + " |"
+              for row in rows]
+    lines += ["", "Accuracy (%), mean over the column's tasks, [95% bootstrap interval]. n/a: the model reads none of "
+                  "those items. †: mean over the tasks it reads only. Floors have intervals for one-task columns only "
+                  "(their per-item answers are not kept).", "", "Training (steps / train items per stage):", ""]
+    lines += [f"- {row.name}: " + "; ".join(f"{stage} {summary['steps']} steps / {summary['train_items']} items"
+                                           for stage, summary in row.stages.items()) for row in rows if row.stages]
+    markdown = write_atomic(grid.out / "ablations.md", "\n".join(lines) + "\n")
+    document = {
+        "dataset": str(grid.dataset), "preset": grid.preset, "tasks": grid.tasks, "limit": grid.limit,
+        "max_steps": grid.steps, "columns": {column: title for column, (title, _) in COLUMNS.items()},
+        "rows": [dataclasses.asdict(row) | {"run": str(row.run) if row.run else None} for row in rows],
+    }
+    data = write_atomic(grid.out / "ablations.json", json.dumps(document, indent=1, default=str) + "\n")
+    return AblationReport(rows, markdown, data)

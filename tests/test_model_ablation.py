@@ -1,0 +1,124 @@
+"""The ablation grid end to end on the tiny parts: rows, n/a cells, distinct caches, a re-run that redoes nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+pytest.importorskip("accelerate")
+
+VARIANTS = ["full", "no-warmup", "signal-only", "whole-image", "no-beat-pretraining"]
+TASKS = ["closed-S-diagnosis", "closed-I-diagnosis"]
+
+
+def ablate(built_dataset: Path, parts: dict[str, Path]):
+    from heartcare.train.ablation import run_ablations
+
+    return run_ablations(built_dataset, parts["beat"], "tiny", parts["root"] / "grid", preset="tiny", variants=VARIANTS,
+                         bench_tasks=TASKS, bench_limit=1, warmup_steps=1, joint_steps=1, backbone=parts["backbone"],
+                         model_changes={"signal_pool": 5}, progress=False)  # fewer signal tokens: a faster step
+
+
+@pytest.fixture(scope="module")
+def parts(built_dataset, tmp_path_factory) -> dict[str, Path]:
+    """A tiny backbone and a small Beat standing in for the trained one."""
+    from heartcare.beat.config import BeatConfig
+    from heartcare.beat.model import build_beat
+    from heartcare.model.backbone import tiny_causal_lm
+
+    root = tmp_path_factory.mktemp("gpt-ablation")
+    torch.manual_seed(7)  # not the grid's random-Beat seed: the two Beats must differ
+    beat = build_beat(BeatConfig(dim=32, encoder_depth=1, decoder_depth=1, prediction_depth=1, heads=2, head_dim=16,
+                                 mlp_ratio=2, codebook_size=16)).save_pretrained(root / "beat")
+    return {"backbone": tiny_causal_lm(root / "lm"), "beat": beat, "root": root}
+
+
+@pytest.fixture(scope="module")
+def grid(built_dataset, parts):
+    began = time.perf_counter()
+    report = ablate(built_dataset, parts)
+    return report, time.perf_counter() - began
+
+
+def test_the_table_has_a_row_per_variant_and_the_floors_beneath(grid):
+    report, _ = grid
+    names = [row.name for row in report.rows]
+    assert names[: len(VARIANTS)] == VARIANTS
+    assert {"random (floor)", "majority (floor)", "blind (floor)"} <= set(names[len(VARIANTS):])
+    markdown = report.markdown.read_text()
+    assert all(f"| {name} |" in markdown for name in names)
+    document = json.loads(report.json.read_text())
+    assert [row["name"] for row in document["rows"]] == names
+    full = report.row("full")
+    assert full.stages == {"warmup": {"steps": 1, "train_items": full.stages["warmup"]["train_items"]},
+                           "joint": {"steps": 1, "train_items": full.stages["joint"]["train_items"]}}
+    assert set(report.row("no-warmup").stages) == {"joint"}
+    assert 0.0 <= full.cells["closed"].value <= 1.0 and full.cells["closed"].ci is not None
+    assert full.cells["comparison"] is None  # not asked for: n/a, never 0
+
+
+def test_signal_only_shows_n_a_on_image_tasks(grid):
+    report, _ = grid
+    row = report.row("signal-only")
+    assert row.cells["closed_I"] is None and row.cells["closed_S"] is not None
+    assert row.cells["closed"].tasks == 1 and row.cells["closed"].of == 2  # the mean covers the S task only
+    line = next(line for line in report.markdown.read_text().splitlines() if line.startswith("| signal-only |"))
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[-1] == "n/a" and cells[-2] != "n/a" and cells[2].endswith("†")
+    stored = next(entry for entry in json.loads(report.json.read_text())["rows"] if entry["name"] == "signal-only")
+    assert stored["cells"]["closed_I"] is None
+
+
+def test_the_random_beat_cache_differs_and_the_whole_image_cache_has_one_view(grid, parts):
+    from heartcare.model.feature_cache import FeatureCache
+
+    features = parts["root"] / "grid" / "features"
+    trained, random = FeatureCache(features / "trained-beat-tiny-crops"), FeatureCache(features / "random-beat-tiny-crops")
+    whole = FeatureCache(features / "trained-beat-tiny-whole")
+    record = trained.manifest["shards"][0]["records"][0]
+    assert random.source.beat == str((parts["root"] / "grid" / "random-beat").resolve())
+    assert random.source.beat_digest != trained.source.beat_digest
+    assert trained.signal(record).shape == random.signal(record).shape
+    assert not torch.allclose(torch.from_numpy(trained.signal(record)), torch.from_numpy(random.signal(record)))
+    assert (trained.image(record, 0) == random.image(record, 0)).all()  # the same encoder and view
+    assert trained.image(record, 0).shape[0] == 12 and whole.image(record, 0).shape[0] == 1
+
+
+def test_a_rerun_skips_finished_work(grid, built_dataset, parts):
+    report, first_seconds = grid
+    root = parts["root"] / "grid"
+    watched = [root / variant / stage / "config.json" for variant in VARIANTS for stage in ("warmup", "joint")
+               if (root / variant / stage).is_dir()] + [root / variant / "bench" / "results.json" for variant in VARIANTS]
+    watched += [root / "floors" / "results.json", root / "random-beat" / "model.safetensors"]
+    before = {path: path.stat().st_mtime_ns for path in watched}
+    began = time.perf_counter()
+    again = ablate(built_dataset, parts)
+    seconds = time.perf_counter() - began
+    assert {path: path.stat().st_mtime_ns for path in watched} == before
+    assert seconds < first_seconds / 2
+    assert [row.cells for row in again.rows] == [row.cells for row in report.rows]
+
+
+def test_a_stage_is_finished_only_when_its_checkpoint_ran_the_asked_budget(tmp_path):
+    from heartcare.train.ablation import stage_finished
+
+    def stage(steps_saved: int | None, step: int, total: int, max_steps: int | None) -> Path:
+        folder = tmp_path / f"{steps_saved}-{step}-{total}-{max_steps}"
+        (folder / "training").mkdir(parents=True, exist_ok=True)
+        (folder / "training" / "trainer.json").write_text(json.dumps({"step": step, "total_steps": total,
+                                                                       "stage": {"max_steps": max_steps}}))
+        if steps_saved is not None:
+            (folder / "config.json").write_text(json.dumps({"steps": steps_saved}))
+        return folder
+
+    assert stage_finished(stage(6, 6, 6, 6), 6)
+    assert stage_finished(stage(4, 4, 4, 6), 6)  # the data ran out before max_steps: finished all the same
+    assert not stage_finished(stage(6, 6, 6, 6), 10)  # a larger budget: resume
+    assert not stage_finished(stage(None, 4, 6, 6), 6)  # interrupted before the checkpoint was saved
+    assert not stage_finished(stage(2, 4, 6, 6), 6)  # config.json of an earlier save
+    assert not stage_finished(tmp_path / "absent", 6)
