@@ -148,7 +148,7 @@ def step_dataset(out: Path) -> None:
 
 
 # HeartcareGPT in the demo: the cpu preset cut to a few minutes on 2 cores (warm-up, then joint LoRA).
-DEMO_GPT_STEPS = {"warmup": 30, "joint": 30}
+DEMO_GPT_STEPS = {"warmup": 20, "joint": 20}
 DEMO_IMAGE_ENCODER = "efficientnet-lite0:256x64"  # lead crops are about 4:1; a wide input keeps their shape
 
 
