@@ -352,3 +352,16 @@ def test_codebook_statistics_are_summed_over_processes(tmp_path) -> None:
     finally:
         dist.destroy_process_group()
     assert torch.equal(single.embedding, grouped.embedding)
+
+
+def test_valid_every_steps_logs_a_curve_inside_the_epoch_and_resume_stays_exact(tmp_path) -> None:
+    data = Sequences(14)  # 4 batches per epoch
+    stage = _small_stage(checkpoint_every_steps=1, warmup_steps=3, valid_every_steps=2)
+    straight = _regressor()
+    train(straight, data, stage, tmp_path / "straight", valid_data=data, collate_fn=pad_collate)
+    rows = list(csv.DictReader((tmp_path / "straight" / "logs" / "valid_log.csv").open()))
+    steps = [int(row["step"]) for row in rows]
+    assert {2, 4, 6} <= set(steps) and len(rows) > 3  # mid-epoch points beside the epoch-end ones
+    resumed = _interrupted_then_resumed(tmp_path / "resumed", data, stage, fail_at=7, valid_data=data,
+                                        collate_fn=pad_collate)
+    _assert_same(straight, resumed)

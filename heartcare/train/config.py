@@ -33,6 +33,7 @@ class StageConfig:
     max_steps: int | None = None  # stop after this many optimiser steps in total (None = all epochs)
     checkpoint_every_steps: int | None = None  # extra mid-epoch checkpoints (always one per epoch)
     log_every_steps: int = 10
+    valid_every_steps: int | None = None  # also evaluate valid_data every N steps (None = at epoch ends only)
     progress: bool = True  # rich progress bar
     threads: int | None = None  # torch intra-op threads (None = leave as is)
     gradient_accumulation_steps: int = 1  # micro-batches per optimiser step
@@ -57,6 +58,8 @@ class StageConfig:
             fail(f"max_steps must be positive, got {self.max_steps}")
         if self.checkpoint_every_steps is not None and self.checkpoint_every_steps <= 0:
             fail(f"checkpoint_every_steps must be positive, got {self.checkpoint_every_steps}")
+        if self.valid_every_steps is not None and self.valid_every_steps <= 0:
+            fail(f"valid_every_steps must be positive, got {self.valid_every_steps}")
         if self.log_every_steps <= 0:
             fail(f"log_every_steps must be positive, got {self.log_every_steps}")
         if isinstance(self.gradient_accumulation_steps, bool) or self.gradient_accumulation_steps < 1:

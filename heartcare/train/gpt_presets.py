@@ -59,10 +59,11 @@ def _paper() -> GptPreset:
     projectors = {"signal_projector": 2e-4, "image_projector": 2e-4, "token_rows": 2e-4}
     joint = {"signal_projector": 2e-5, "image_projector": 2e-5, "lora": 2e-5, "token_rows": 2e-5}
     return GptPreset("paper", {}, {
-        "warmup": (_stage("warmup", "paper", projectors, epochs=1, batch_size=16, learning_rate=2e-4, warmup_steps=100),
+        "warmup": (_stage("warmup", "paper", projectors, epochs=1, batch_size=16, learning_rate=2e-4, warmup_steps=100,
+                          valid_every_steps=500),
                    StageData(fraction=0.2)),
         "joint": (_stage("joint", "paper", joint, epochs=1, batch_size=4, gradient_accumulation_steps=4,
-                         learning_rate=2e-5, warmup_steps=100), StageData()),
+                         learning_rate=2e-5, warmup_steps=100, valid_every_steps=500), StageData()),
     })
 
 
@@ -73,9 +74,9 @@ def _cpu() -> GptPreset:
     short = StageData(tasks=("closed_qa", "comparison_qa", "open_qa", "signal_prediction"))
     return GptPreset("cpu", {"signal_pool": 5, "lora_rank": 16, "lora_alpha": 32}, {
         "warmup": (_stage("warmup", "cpu", projectors, epochs=1, batch_size=16, learning_rate=1e-3, warmup_steps=20,
-                          max_steps=150, checkpoint_every_steps=25, threads=2), short),
+                          max_steps=150, checkpoint_every_steps=25, valid_every_steps=50, threads=2), short),
         "joint": (_stage("joint", "cpu", joint, epochs=1, batch_size=8, gradient_accumulation_steps=2, learning_rate=3e-4,
-                         warmup_steps=30, max_steps=1500, checkpoint_every_steps=25, threads=2), short),
+                         warmup_steps=30, max_steps=1500, checkpoint_every_steps=25, valid_every_steps=50, threads=2), short),
     })
 
 

@@ -161,6 +161,12 @@ def train(
                 if log is not None and (state.step % stage.log_every_steps == 0 or state.step == total_steps):
                     log.write("train", state.step, {"epoch": state.epoch, **train_logs})
                 progress.update(state.step, f"loss {train_logs['loss']:.4f}")
+                if valid_data is not None and stage.valid_every_steps and state.step % stage.valid_every_steps == 0:
+                    # a learning curve inside an epoch (LLM stages rarely finish one on a CPU)
+                    valid_logs = evaluate_logs(model, valid_data, stage.batch_size,
+                                               None if isinstance(valid_data, dict) else collate_fn, accelerator)
+                    if log is not None:
+                        log.write("valid", state.step, {"epoch": state.epoch, **valid_logs})
                 if stage.checkpoint_every_steps and state.step % stage.checkpoint_every_steps == 0:
                     checkpoint()
                 if state.step >= total_steps:
