@@ -167,6 +167,11 @@ def step_gpt(out: Path) -> None:
     previous = None
     for stage, steps in DEMO_GPT_STEPS.items():
         checkpoint = folder / stage
+        done = checkpoint / "config.json"
+        if done.is_file() and json.loads(done.read_text()).get("steps") == steps:  # finished by an earlier demo run
+            console.print(f"HeartcareGPT {stage}: reusing {checkpoint}")
+            previous = checkpoint
+            continue
         resume = (checkpoint / "training").is_dir()
         run = train_gpt(data, features, stage, "cpu", checkpoint, init=previous, resume=resume,
                         stage_changes={"max_steps": steps, "batch_size": DEMO_GPT_BATCH[stage], "checkpoint_every_steps": 5})
