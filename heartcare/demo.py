@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -131,6 +132,7 @@ def step_beat(out: Path) -> None:
 
 def step_dataset(out: Path) -> None:
     from heartcare.agent import BuildConfig, build_dataset
+    from heartcare.agent.build import CONFIG_FILE
     from heartcare.agent.commands import dataset_stats
 
     config = BuildConfig(
@@ -143,6 +145,13 @@ def step_dataset(out: Path) -> None:
         min_per_answer=1,
         resume=True,
     )
+    marker = out / "dataset" / CONFIG_FILE
+    if marker.is_file() and marker.read_text() != config.fingerprint():
+        # A demo folder from an older heartcare: its dataset (and everything trained on it) is rebuilt,
+        # never resumed under another configuration nor silently reused.
+        console.print(f"{out / 'dataset'} was built by another heartcare version: rebuilding it")
+        for stale in (out / "dataset", out / "gpt", out / "bench"):
+            shutil.rmtree(stale, ignore_errors=True)
     build_dataset(config)
     console.print(dataset_stats(out / "dataset"), markup=False)
 
@@ -156,11 +165,13 @@ DEMO_IMAGE_ENCODER = "efficientnet-lite0:256x64"  # lead crops are about 4:1; a 
 def step_gpt(out: Path) -> None:
     from heartcare.model.ask import Question, ask
     from heartcare.model.checkpoint import from_pretrained
-    from heartcare.model.feature_cache import build_feature_cache
+    from heartcare.model.feature_cache import FeatureCache, build_feature_cache
     from heartcare.train.gpt_run import train_gpt
 
     data, folder = out / "dataset", out / "gpt"
     features = folder / "features"
+    if (features / "manifest.json").is_file() and not FeatureCache(features).serves(data):
+        shutil.rmtree(features)  # made from an earlier build of the demo dataset: its record ids mean other ECGs
     if not (features / "manifest.json").is_file() or not _cache_finished(features, data):
         build_feature_cache(data, str(out / "beat"), DEMO_IMAGE_ENCODER, out=features, shard_size=32,
                             resume=(features / "manifest.json").is_file())
