@@ -14,11 +14,14 @@ def test_real_ecg_step_measures_and_draws(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the whole demo is minutes of CPU (Beat, HeartcareGPT, the bench)
 def test_whole_demo_runs_and_resumes(tmp_path: Path) -> None:
     run_demo(tmp_path)
     assert (tmp_path / "dataset" / "dataset.json").is_file()
     first = sorted(p.relative_to(tmp_path) for p in (tmp_path / "dataset" / "qa").glob("*.parquet"))
     run_demo(tmp_path, ["cohort", "dataset"])  # finished work is kept, not redone
     assert first == sorted(p.relative_to(tmp_path) for p in (tmp_path / "dataset" / "qa").glob("*.parquet"))
-    assert set(STEPS) >= {"real-ecg", "cohort", "draw", "beat", "dataset", "bench"}
+    assert set(STEPS) >= {"real-ecg", "cohort", "draw", "beat", "dataset", "gpt", "bench"}
     assert (tmp_path / "beat" / "eval-test.json").is_file()
+    assert json.loads((tmp_path / "gpt" / "joint" / "config.json").read_text())["steps"] > 0
+    assert (tmp_path / "bench" / "heartcare-gpt" / "results.json").is_file()
