@@ -278,3 +278,13 @@ def json_load(path: Path) -> dict:
     import json
 
     return json.loads(path.read_text())
+
+
+def test_pooled_signal_tokens_are_means_of_consecutive_latents():
+    from heartcare.model.examples import pool
+
+    latents = np.arange(40 * 3, dtype=np.float32).reshape(40, 3)  # two windows of 20 queries
+    pooled = pool(latents, 5)
+    assert pooled.shape == (8, 3)
+    assert np.allclose(pooled[1], latents[5:10].mean(axis=0)) and np.allclose(pooled[-1], latents[35:].mean(axis=0))
+    assert pool(latents, 1) is latents

@@ -134,3 +134,22 @@ def test_a_signal_only_model_marks_image_items_not_applicable(built_dataset, par
     tasks = json.loads((tmp_path / "run" / "results.json").read_text())["tasks"]
     assert tasks["closed-I-diagnosis"]["n_not_applicable"] == tasks["closed-I-diagnosis"]["n"] > 0
     assert tasks["closed-S-diagnosis"]["n_not_applicable"] == 0
+
+
+def test_items_whose_features_the_cache_lacks_are_skipped_and_counted(built_dataset, parts, tmp_path):
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.model.config import GptConfig
+    from heartcare.model.feature_cache import FeatureCache, build_feature_cache
+    from heartcare.train.gpt_run import select_items
+
+    cache = FeatureCache(build_feature_cache(built_dataset, str(parts["beat"]), "tiny", out=tmp_path / "no-context",
+                                             shard_size=8, context_images=False, progress=False))
+    # signal items read no picture here, so only the image forecasts lack their (uncached) context image
+    config = GptConfig(beat=str(parts["beat"]), image_encoder="tiny", image_feature_dim=16, signal_dim=32,
+                       signal_items_see_image=False)
+    items = BenchDataset(built_dataset).items("train")
+    chosen, skipped = select_items(items, ("closed_qa", "signal_prediction"), 1.0, None, 0, config, cache)
+    image_forecasts = [i for i in items if i.task == "signal_prediction" and i.ecgs[0].modality == "I"]
+    assert image_forecasts and skipped["not_cached"] >= len(image_forecasts)
+    assert not any(i.task == "signal_prediction" and i.ecgs[0].modality == "I" for i in chosen)
+    assert any(i.task == "signal_prediction" and i.ecgs[0].modality == "S" for i in chosen)
