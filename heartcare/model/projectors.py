@@ -33,11 +33,3 @@ class ImageProjector(nn.Module):
         out = self.second(self.activation(self.first(features)))  # (N, tokens * hidden)
         return out.reshape(features.shape[0] * self.tokens, -1)
 
-
-def pool_latents(latents: torch.Tensor, group: int) -> torch.Tensor:
-    """[N, dim] -> [N / group, dim]: the mean of each run of `group` latents (group divides a window's queries)."""
-    if group == 1:
-        return latents
-    if latents.shape[0] % group:
-        raise ValueError(f"{latents.shape[0]} latents do not split into groups of {group}")
-    return latents.reshape(-1, group, latents.shape[-1]).mean(dim=1)
