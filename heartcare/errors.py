@@ -48,3 +48,8 @@ class ConfigError(HeartcareError):
 
 class UploadTooLargeError(HeartcareError):
     """An uploaded or read file exceeds the configured size limit."""
+
+
+class UnsafeFileError(UnreadableFileError):
+    """A file refused for safety: XML entity declarations or external references
+    (billion-laughs and external-entity attacks), never expanded or fetched."""

@@ -111,12 +111,52 @@ def test_ablation_resumes_the_same_plan_and_refuses_another(cohort, tmp_path, mo
     assert "| 16 | 100 | separate |" in (out / "table.md").read_text().splitlines()[2]
     with pytest.raises(ConfigError, match="another plan .*steps"):
         ablate.run_ablation(cohort, out, dataclasses.replace(plan, steps=3), progress=False)
+    with pytest.raises(ConfigError, match="another plan .*without"):
+        ablate.run_ablation(cohort, out, dataclasses.replace(plan, without=("query_stretch",)), progress=False)
+    # A plan saved before `without` existed turned nothing off: it still resumes.
+    saved = json.loads((out / "plan.json").read_text())
+    saved.pop("without")
+    (out / "plan.json").write_text(json.dumps(saved))
+    assert len(ablate.run_ablation(cohort, out, plan, progress=False)) == 2
+
+
+def test_ablation_can_turn_each_addition_off() -> None:
+    from heartcare.beat.ablate import AblationPlan
+    from heartcare.beat.config import ADDITIONS
+
+    plan = AblationPlan(base="cpu-small", sizes=(16,), contexts=(500,), without=tuple(ADDITIONS))
+    assert all(config == config.with_changes(query_stretch=False, seeded_mask_tokens=False, latent_projection=False,
+                                             prediction_prior="none") for config in plan.configs())
+    assert all(config.query_stretch for config in AblationPlan(base="cpu-small").configs())
+    with pytest.raises(ConfigError, match="unknown addition"):
+        AblationPlan(without=("bogus",))
+
+
+def test_eval_windows_of_a_split_are_the_windows_encode_cuts(cohort) -> None:
+    from heartcare.beat.files import encode_ecg, prepare_record
+    from heartcare.beat.model import build_beat
+    from heartcare.beat.scoring import load_scoring_windows
+    from heartcare.sources.ptbxl import PtbXlDataset
+
+    config = preset("tiny").with_changes(context=300)  # a 10-s record: 9 windows, the first left-padded
+    torch.manual_seed(0)
+    model = build_beat(config).eval()
+    scored = load_scoring_windows(cohort, "test", config)
+    records = [record.ecg for record in PtbXlDataset(cohort, fs=500, folds=SPLIT_FOLDS["test"])]
+    expected = [model.segment(prepare_record(ecg, config).signal)[0] for ecg in records]
+    assert len(scored) == sum(len(windows) for windows in expected)
+    assert np.allclose(scored.signal[:, :, : config.context], torch.cat(expected).numpy(), atol=1e-5)
+    assert (scored.padding > 0).sum() == len(records) and scored.padding[0] == 9 * 300 - 2500
+    codes = model.encode(torch.from_numpy(scored.signal[:, :, : config.context]), torch.from_numpy(scored.lead_mask)).codes
+    first = encode_ecg(model, records[0])
+    assert torch.equal(codes[: first.windows].reshape(-1, config.levels), torch.from_numpy(first.codes))
 
 
 def test_cli_ablate_writes_table_and_plot(cohort, tmp_path) -> None:
     out = tmp_path / "ablation"
     assert main(["beat", "ablate", "--data", str(cohort), "--out", str(out), "--preset", "tiny", "--steps", "2",
-                 "--sizes", "16", "--contexts", "100", "--prediction-prior", "periodic"]) == 0
+                 "--sizes", "16", "--contexts", "100", "--prediction-prior", "periodic", "--without", "query_stretch"]) == 0
+    assert json.loads((out / "plan.json").read_text())["without"] == ["query_stretch"]
     table = (out / "table.md").read_text().splitlines()
     assert len(table) == 4 and "| 16 | 100 | separate |" in table[2] and "| 16 | 100 | shared |" in table[3]
     assert (out / "rate_distortion.png").is_file()

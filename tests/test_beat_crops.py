@@ -88,3 +88,32 @@ def test_crops_per_record_keep_the_epoch_size() -> None:
     assert crops_per_record(budget, 4_000) == 3
     assert crops_per_record(budget, 17_440) == 1  # PTB-XL size: every record still seen once
     assert crops_per_record(budget, 0) >= 1
+
+
+def test_some_crops_start_with_left_padding_as_a_records_first_window() -> None:
+    """Crops whose context starts before the record, zero there as when Beat segments a
+    record's first window, are trained on (about a third by default)."""
+    config = preset("tiny")  # context 100, window 150
+    records = _records()
+    rows = torch.tensor([2, 3, 4, 5] * 50)
+    padded = RecordCrops(records, config, padded_share=1.0)({"record": rows}, torch.Generator().manual_seed(1))
+    padding = padded["padding"]
+    assert ((padding >= 1) & (padding <= config.context - 1)).all() and padding.unique().numel() > 20
+    for index in range(8):  # the real part: the record's start, normalised on the real context samples
+        row, pad = int(rows[index]), int(padding[index])
+        assert (padded["signal"][index, :, :pad] == 0).all()
+        start = records.signal.shape[2] - int(records.lengths[row])
+        raw = records.signal[row, :, start : start + config.context + config.horizon - pad]
+        expected, _ = normalize_window(raw, reference=config.context - pad)
+        assert np.allclose(padded["signal"][index, :, pad:].numpy(), expected * records.lead_mask[row][:, None], atol=1e-4)
+    plain = RecordCrops(records, config, padded_share=0.0)({"record": rows}, torch.Generator().manual_seed(1))
+    assert (plain["padding"] == 0).all()
+    default = RecordCrops(records, config)({"record": rows}, torch.Generator().manual_seed(1))
+    assert 0.2 < float((default["padding"] > 0).float().mean()) < 0.5
+    short = RecordCrops(records, config, padded_share=0.0)({"record": torch.tensor([0])}, torch.Generator())
+    # A short record (120 of 150 samples) is always padded, by at least what it lacks.
+    assert config.context + config.horizon - 120 <= int(short["padding"][0]) < config.context
+    # The loss trains on padded crops and skips their padding (see test_beat_properties).
+    model = build_beat(config)
+    loss, _ = model(padded)
+    assert torch.isfinite(loss)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -14,12 +15,13 @@ from heartcare.beat.config import preset  # noqa: E402
 from heartcare.beat.continuation import dominant_period, periodic_continuation  # noqa: E402
 from heartcare.beat.data import normalize_window  # noqa: E402
 from heartcare.beat.evaluate import code_usage, distortion  # noqa: E402
-from heartcare.beat.files import decode_tokens, encode_ecg, predict_ecg, record_windows  # noqa: E402
+from heartcare.beat.files import decode_tokens, encode_ecg, predict_ecg  # noqa: E402
 from heartcare.beat.model import build_beat  # noqa: E402
+from heartcare.beat.scoring import windows_of_ecg  # noqa: E402
 from heartcare.beat.tokens import TOKEN_VERSION, TokenFile  # noqa: E402
 from heartcare.cli import main  # noqa: E402
 from heartcare.ecg.record import Ecg  # noqa: E402
-from heartcare.errors import UnreadableFileError  # noqa: E402
+from heartcare.errors import ConfigError, InvalidSignalError, UnreadableFileError  # noqa: E402
 
 
 def _ecg(seconds: float = 3.0, fs: float = 500.0, seed: int = 0) -> Ecg:
@@ -70,12 +72,12 @@ def test_token_file_rejects_other_files(tmp_path) -> None:
         TokenFile.load(tmp_path / "z.safetensors")
 
 
-def test_predict_and_record_windows(tiny) -> None:
+def test_predict_and_scoring_windows(tiny) -> None:
     forecast = predict_ecg(tiny, _ecg())
     assert forecast.prediction.signal.shape == (12, tiny.config.horizon)
-    windows, masks, scales = record_windows(_ecg(), tiny.config)
-    assert windows.shape[1:] == (12, tiny.config.context + tiny.config.horizon)
-    assert masks.shape == (len(windows), 12) and (scales > 0).all()
+    scored = windows_of_ecg(_ecg(), tiny.config)
+    assert scored.signal.shape[1:] == (12, tiny.config.context + tiny.config.horizon)
+    assert scored.lead_mask.shape == (len(scored), 12) and (scored.scales > 0).all()
 
 
 def test_metrics_are_right_on_known_inputs() -> None:
@@ -256,17 +258,59 @@ def test_flat_leads_are_skipped_or_masked_on_request(tiny, tmp_path, capsys) -> 
     assert np.all(np.load(tmp_path / "pred" / "lead_off_prediction.npy")[6] == 0)
 
 
-def test_eval_on_files_skips_a_too_short_one_and_scores_the_rest(tiny, tmp_path, capsys) -> None:
+def test_eval_scores_exactly_the_windows_encode_cuts_and_skips_a_bad_file(tiny, tmp_path, capsys) -> None:
+    """`beat eval --file` scores every window `encode_ecg` produces (the left-padded first
+    one and a record shorter than a window included) and skips an unreadable file."""
     tiny.save_pretrained(tmp_path / "model")
     config = tiny.config
-    np.save(tmp_path / "long.npy", _ecg(seconds=3.0).signal)
-    short_seconds = 0.5 * (config.context + config.horizon) / config.fs
-    np.save(tmp_path / "short.npy", _ecg(seconds=short_seconds).signal)
+    long, short = _ecg(seconds=3.0), _ecg(seconds=0.5 * config.context / config.fs)
+    np.save(tmp_path / "long.npy", long.signal)
+    np.save(tmp_path / "short.npy", short.signal)
+    (tmp_path / "bad.npy").write_text("not an array")
     common = ["beat", "eval", str(tmp_path / "model"), "--fs", "500", "--no-baseline", "--json",
               "--figure", str(tmp_path / "eval.png")]
-    assert main([*common, "--file", str(tmp_path / "long.npy"), "--file", str(tmp_path / "short.npy")]) == 0
+    files = ["--file", str(tmp_path / "long.npy"), "--file", str(tmp_path / "short.npy"), "--file", str(tmp_path / "bad.npy")]
+    assert main([*common, *files]) == 0
     captured = capsys.readouterr()
-    assert "short.npy" in captured.err and "shorter than one evaluation window" in captured.err
-    assert json.loads(captured.out)["windows"] == len(record_windows(_ecg(seconds=3.0), config)[0])
-    assert main([*common, "--file", str(tmp_path / "short.npy")]) == 1
+    assert "bad.npy" in captured.err
+    metrics = json.loads(captured.out)
+    encoded = [encode_ecg(tiny, ecg) for ecg in (long, short)]
+    assert metrics["windows"] == sum(tokens.windows for tokens in encoded)
+    assert metrics["padded_windows"] == sum(tokens.padding > 0 for tokens in encoded) == 2
+    # The long record's windows but its last are followed by a whole horizon.
+    assert metrics["forecast_windows"] == encoded[0].windows - 1
+    (tmp_path / "long.npy").unlink()
+    (tmp_path / "short.npy").unlink()
+    assert main([*common, "--file", str(tmp_path / "bad.npy")]) == 1
     assert "none of the --file inputs" in capsys.readouterr().err
+
+
+def test_token_file_refuses_codes_int16_cannot_hold(tiny, tmp_path) -> None:
+    tokens = encode_ecg(tiny, _ecg())
+    tokens.codes[0, 0] = tiny.config.codebook_size  # one past the codebook
+    with pytest.raises(InvalidSignalError, match="outside the codebook's 0..15"):
+        tokens.save(tmp_path / "a.beat.safetensors")
+    tokens.codes[0, 0] = -1
+    with pytest.raises(InvalidSignalError, match="outside"):
+        tokens.save(tmp_path / "a.beat.safetensors")
+    tokens.codes[0, 0] = 0
+    huge = dataclasses.replace(tokens, config=tiny.config.with_changes(codebook_size=2**15 + 1))
+    with pytest.raises(ConfigError, match="int16"):
+        huge.save(tmp_path / "b.beat.safetensors")
+    assert not list(tmp_path.iterdir())  # nothing half-written
+    # The largest codebook int16 holds is accepted and its top code survives the round trip.
+    largest = dataclasses.replace(tokens, config=tiny.config.with_changes(codebook_size=2**15), codes=tokens.codes.copy())
+    largest.codes[0, 0] = 2**15 - 1
+    assert TokenFile.load(largest.save(tmp_path / "c.beat.safetensors")).codes[0, 0] == 2**15 - 1
+    # A file whose codes lie outside its own codebook (written by other software) is refused on reading.
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    path = tokens.save(tmp_path / "d.beat.safetensors")
+    with safe_open(str(path), framework="numpy") as handle:
+        metadata = handle.metadata()
+    codes = load_file(str(path))["codes"]
+    codes[0, 0] = 100
+    save_file({"codes": codes}, str(path), metadata=metadata)
+    with pytest.raises(UnreadableFileError, match="outside the codebook"):
+        TokenFile.load(path)

@@ -66,7 +66,6 @@ def test_convert_round_trips(tmp_path: Path, fmt: str, capsys: pytest.CaptureFix
 
 
 def test_info_on_the_real_dicom_reports_measurements(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("heartcare.ecg.measure")
     from pydicom.data import get_testdata_file
 
     assert main(["info", get_testdata_file("waveform_ecg.dcm"), "--json"]) == 0

@@ -1,13 +1,20 @@
 import numpy as np
 import pytest
 
-from heartcare.ecg.leads import STANDARD_LEADS, canonical_lead_name, to_standard_leads
+from heartcare.ecg.leads import (
+    STANDARD_LEADS,
+    canonical_lead_name,
+    extra_lead_name,
+    to_standard_leads,
+)
 from heartcare.errors import LeadError
 
 
 @pytest.mark.parametrize(
     ("alias", "name"),
-    [("avr", "aVR"), ("AVR", "aVR"), ("aVL", "aVL"), ("MLII", "II"), ("lead I", "I"), ("v6", "V6"), ("C1", "V1")],
+    [("avr", "aVR"), ("AVR", "aVR"), ("aVL", "aVL"), ("MLII", "II"), ("lead I", "I"), ("v6", "V6"), ("C1", "V1"),
+     ("V1 ", "V1"), ("v1", "V1"), ("Lead V1", "V1"), ("V-1", "V1"), ("lead_v2", "V2"), ("Lead aVR", "aVR"),
+     ("a-VF", "aVF"), ("MDC_ECG_LEAD_AVL", "aVL"), ("MDC_ECG_LEAD_III", "III"), ("ii", "II"), ("DIII", "III")],
 )
 def test_aliases_map_to_canonical_names(alias: str, name: str) -> None:
     assert canonical_lead_name(alias) == name
@@ -44,3 +51,26 @@ def test_missing_leads_are_zero_and_masked_and_limb_leads_derived() -> None:
 def test_duplicate_leads_are_rejected() -> None:
     with pytest.raises(LeadError, match="more than once"):
         to_standard_leads(np.zeros((2, 4), dtype=np.float32), ["avr", "aVR"])
+
+
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [("vx", "X"), ("VY", "Y"), ("vz", "Z"), ("X", "X"), ("Frank Z", "Z"), ("V7", "V7"), ("v9", "V9"),
+     ("V3R", "V3R"), ("Lead V4R", "V4R"), ("v6r", "V6R"), ("MDC_ECG_LEAD_V5R", "V5R"), ("Resp", "Resp")],
+)
+def test_extra_leads_get_canonical_names(label: str, name: str) -> None:
+    assert extra_lead_name(label) == name
+
+
+def test_frank_leads_are_extras_not_rejections() -> None:
+    names = ["i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6", "vx", "vy", "vz"]
+    signal = np.arange(15, dtype=np.float32)[:, None] * np.ones((15, 4), dtype=np.float32)
+    result = to_standard_leads(signal, names)
+    assert all(result.present) and result.signal[STANDARD_LEADS.index("V6"), 0] == 11
+    assert result.extra_names == ("X", "Y", "Z")
+    np.testing.assert_array_equal(result.extra_signal[:, 0], [12, 13, 14])
+
+
+def test_no_standard_lead_raises_naming_the_source() -> None:
+    with pytest.raises(LeadError, match=r"rec\.hea: no standard ECG lead among the channels \('vx', 'Resp'\)"):
+        to_standard_leads(np.ones((2, 4), dtype=np.float32), ["vx", "Resp"], source="rec.hea")

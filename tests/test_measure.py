@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from heartcare.ecg.delineate import MedianBeats, delineate
 from heartcare.ecg.detect import detect_qrs
 from heartcare.ecg.leads import STANDARD_LEADS
 from heartcare.ecg.measure import FIELDS, Measurements, measure
@@ -84,14 +85,48 @@ def _dicom_ecg() -> Ecg:
 
 
 def test_real_dicom_agrees_with_the_device() -> None:
-    # Device values: RR 982 ms (61 bpm), PR 161, QRS 75, QTc 370 ms, QRS axis 52 deg.
+    # Device values: RR 982 ms (61 bpm), PR 161, QRS 75, QT 368, QTc 370 ms, QRS axis 52 deg.
     result = measure(_dicom_ecg())
     assert result.hr_bpm == pytest.approx(61, abs=2)
-    assert result.qrs_ms == pytest.approx(75, abs=20)
-    assert result.pr_ms == pytest.approx(161, abs=25)
-    assert result.qtc_bazett_ms == pytest.approx(370, abs=30)
+    assert result.qrs_ms == pytest.approx(75, abs=10)
+    assert result.pr_ms == pytest.approx(161, abs=10)
+    assert result.qt_ms == pytest.approx(368, abs=10)
+    assert result.qtc_bazett_ms == pytest.approx(370, abs=10)
     assert result.axis_deg == pytest.approx(52, abs=20)
     assert result.reasons == {}
+
+
+def _asymmetric_t_beat(t_peak_s: float, rise_s: float, fall_s: float, fs: float = 500.0) -> MedianBeats:
+    """One 12-lead median beat: a QRS, then a T wave of half-Gaussians (slow rise, fast fall).
+
+    The steepest fall of a Gaussian of width s is at peak + s, and its tangent there meets
+    the baseline at peak + 2 s: the tangent method's T end is known exactly.
+    """
+    fiducial = int(0.4 * fs)
+    time_s = (np.arange(int(1.2 * fs)) - fiducial) / fs
+    width = np.where(time_s < t_peak_s, rise_s, fall_s)
+    shape = (
+        -0.15 * np.exp(-0.5 * ((time_s + 0.025) / 0.009) ** 2)
+        + 1.2 * np.exp(-0.5 * (time_s / 0.009) ** 2)
+        - 0.25 * np.exp(-0.5 * ((time_s - 0.025) / 0.009) ** 2)
+        + 0.35 * np.exp(-0.5 * ((time_s - t_peak_s) / width) ** 2)
+    )
+    beats = np.outer(np.linspace(0.5, 1.5, 12), shape)  # [12, m] one heart vector direction
+    return MedianBeats(beats, fiducial, fs, count=1, rr_s=1.0, stack=beats[None])
+
+
+@pytest.mark.parametrize(("t_peak_s", "rise_s", "fall_s"), [(0.28, 0.06, 0.035), (0.24, 0.05, 0.05), (0.30, 0.07, 0.028)])
+def test_tangent_t_end_of_a_known_t_wave(t_peak_s: float, rise_s: float, fall_s: float) -> None:
+    median = _asymmetric_t_beat(t_peak_s, rise_s, fall_s)
+    bounds = delineate(median)
+    expected = median.fiducial + (t_peak_s + 2 * fall_s) * median.fs
+    assert bounds.t_end is not None and abs(bounds.t_end - expected) * 1000 / median.fs <= 5
+
+
+def test_qt_follows_a_shifted_t_wave() -> None:
+    early, late = (delineate(_asymmetric_t_beat(peak, 0.06, 0.035)) for peak in (0.26, 0.28))
+    assert early.qrs_onset == late.qrs_onset
+    assert (late.t_end - early.t_end) * 2 == pytest.approx(20, abs=2)  # 2 ms per sample
 
 
 @pytest.mark.parametrize("heart_rate", [45.0, 72.0, 120.0])

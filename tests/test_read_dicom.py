@@ -86,3 +86,16 @@ def test_channels_named_only_by_scpecg_code(real_dicom: Path, tmp_path: Path) ->
     dataset.save_as(path)
     assert codes[0] == "5.6.3-9-1"
     np.testing.assert_array_equal(read_ecg(path).signal, read_ecg(real_dicom).signal)
+
+
+def test_real_dicom_carries_the_carts_findings_and_median_beats(real_dicom: Path) -> None:
+    ecg = read_ecg(real_dicom)
+    assert ecg.meta["device_measurements"] == {
+        "rr_ms": 982, "hr_bpm": 61.1, "pr_ms": 161, "qrs_ms": 75, "qt_ms": 368, "qtc_ms": 370,
+        "p_axis_deg": 74, "axis_deg": 52, "t_axis_deg": 57,
+    }
+    assert ecg.meta["device_statements"] == ["RITMO SINUSALE", "ECG NORMALE"]
+    beats = ecg.meta["median_beats"]
+    assert beats.signal.shape == (12, 1200) and beats.fs == 1000 and all(beats.lead_mask)
+    # One beat of the same ECG: its R wave is about as tall as the rhythm's.
+    assert 0.5 < np.abs(beats.lead("II")).max() / np.abs(ecg.lead("II")).max() < 1.5

@@ -70,9 +70,17 @@ def test_csv_text_cell_and_nan_are_reported(tmp_path: Path) -> None:
         read_ecg(path, fs=500)
 
 
-def test_csv_unknown_lead_name(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "leads.csv", synthetic_signal(seconds=1), [*STANDARD_LEADS[:11], "V7x"])
-    with pytest.raises(LeadError, match=r"leads\.csv: unknown lead name 'V7x'"):
+def test_csv_unknown_column_is_kept_as_an_extra(tmp_path: Path) -> None:
+    signal = synthetic_signal(seconds=1)
+    path = write_csv(tmp_path / "leads.csv", signal, [*STANDARD_LEADS[:11], "V7x"])
+    ecg = read_ecg(path, fs=500)
+    assert ecg.meta["extra_leads"] == ["V7x"] and ecg.meta["lead_mask"][11] is False
+    np.testing.assert_allclose(ecg.extra_lead("V7x"), signal[11], atol=1e-4)
+
+
+def test_csv_without_any_standard_lead_names_the_file(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "resp.csv", synthetic_signal(seconds=1)[:2], ["Resp", "Pleth"])
+    with pytest.raises(LeadError, match=r"resp\.csv: no standard ECG lead among the channels \('Resp', 'Pleth'\)"):
         read_ecg(path, fs=500)
 
 

@@ -92,10 +92,18 @@ def test_flat_lead_raises_by_default_and_is_masked_on_request(tmp_path: Path) ->
     assert ecg.meta["lead_mask"][7] is False and not ecg.lead("V2").any()
 
 
-def test_unknown_lead_name_is_reported(tmp_path: Path) -> None:
+def test_unknown_channel_is_kept_as_an_extra_not_rejected(tmp_path: Path) -> None:
     leads = list(STANDARD_LEADS[:11]) + ["X7"]
-    header = write_wfdb_record(tmp_path, "odd", synthetic_signal(seconds=2), 500, leads=leads)
-    with pytest.raises(LeadError, match=r"odd\.hea: unknown lead name 'X7'"):
+    signal = synthetic_signal(seconds=2)
+    header = write_wfdb_record(tmp_path, "odd", signal, 500, leads=leads)
+    ecg = read_ecg(header)
+    assert ecg.meta["extra_leads"] == ["X7"] and ecg.meta["lead_mask"][11] is False
+    np.testing.assert_allclose(ecg.extra_lead("X7"), signal[11], atol=2e-3)
+
+
+def test_record_without_any_standard_lead_is_reported(tmp_path: Path) -> None:
+    header = write_wfdb_record(tmp_path, "odd", synthetic_signal(seconds=2)[:3], 500, leads=["vx", "vy", "vz"])
+    with pytest.raises(LeadError, match=r"odd\.hea: no standard ECG lead among the channels \('vx', 'vy', 'vz'\)"):
         read_ecg(header)
 
 
@@ -111,3 +119,26 @@ def test_garbage_header_is_reported(tmp_path: Path) -> None:
     header.write_bytes(b"\x89PNG\r\n\x1a\n not a header at all")
     with pytest.raises(UnreadableFileError, match=r"junk\.hea"):
         read_ecg(header)
+
+
+def test_ptb_15_lead_record_keeps_frank_leads(tmp_path: Path) -> None:
+    """PTB Diagnostic ECG Database layout: lower-case 12 leads, then Frank vx, vy, vz."""
+    names = ["i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6", "vx", "vy", "vz"]
+    twelve = synthetic_signal(fs=1000, seconds=2)
+    frank = twelve[[0, 5, 8]] * np.array([[0.5], [0.7], [-0.9]], dtype=np.float32)
+    header = write_wfdb_record(tmp_path, "s0010_re", np.concatenate([twelve, frank]), 1000, leads=names)
+    ecg = read_ecg(header)
+    assert ecg.leads == STANDARD_LEADS and all(ecg.meta["lead_mask"]) and ecg.meta["derived_leads"] == []
+    np.testing.assert_allclose(ecg.signal, twelve, atol=2e-3)
+    assert ecg.meta["extra_leads"] == ["X", "Y", "Z"] and ecg.meta["extra_signal"].shape == (3, 2000)
+    np.testing.assert_allclose(ecg.extra_lead("vz"), frank[2], atol=2e-3)
+    np.testing.assert_allclose(ecg.extra_lead("Y"), frank[1], atol=2e-3)
+
+
+def test_holter_mlii_with_a_flat_extra_channel_is_read(tmp_path: Path) -> None:
+    signal = synthetic_signal(seconds=2)[:2]
+    signal[1] = 0.0  # an unplugged auxiliary channel: flat, yet not a reason to reject
+    header = write_wfdb_record(tmp_path, "100", signal, 360, leads=["MLII", "Resp"])
+    ecg = read_ecg(header)
+    assert ecg.meta["lead_mask"][1] is True and ecg.meta["extra_leads"] == ["Resp"]
+    assert ecg.meta["flat_leads"] == []

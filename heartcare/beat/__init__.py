@@ -10,10 +10,12 @@ need it, so `import heartcare.beat` and `BeatConfig` stay light.
     quantizer.py    residual VQ: EMA codebooks, rotation trick, diversity loss, restarts
     decoder.py      mask-token decoder (reconstruction) and prediction head (next 2 s)
     model.py        Beat: encode / decode / predict / forward, save/from_pretrained
+    parallel.py     window-parallel CPU inference: the thread pools and thread-count switch
     data.py         PTB-XL-layout folder -> normalised windows per split (cached)
     crops.py        whole records cached at 250 Hz -> random-offset training crops
     fit.py          train Beat with heartcare.train (stage presets)
     evaluate.py     PRD, SNR, Pearson, Code%, perplexity, clinical fidelity, figures
+    scoring.py      the windows `encode_ecg` cuts (first left-padded), with futures: what eval scores
     baseline.py     same-bit-rate k-means product-quantisation baseline
     ablate.py       codebook size x context x shared/separate grid (Table 18 shape)
     tokens.py       the versioned token file (.beat.safetensors)

@@ -6,6 +6,8 @@ data without re-reading it); it is scored on fixed-seed crops of the validation 
 placed on a rate-distortion plot (bits per second of ECG vs PRD) next to the
 same-bit-rate k-means baseline. An interrupted ablation resumes: cells already in
 `results.json` are kept when the plan (grid, budget, seed, data) is the same.
+`without` turns heartcare's additions to the paper's architecture (config.ADDITIONS)
+off in every cell, so a plan with them and one without measure what they add.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from heartcare.atomic import write_atomic, write_figure_atomic
-from heartcare.beat.config import BeatConfig, preset
+from heartcare.beat.config import BeatConfig, preset, without_additions
 from heartcare.errors import ConfigError
 from heartcare.train.config import StageConfig
 
@@ -43,11 +45,16 @@ class AblationPlan:
     seed: int = 0
     limit: int | None = None  # records per split (None = all)
     prediction_prior: str | None = None  # None = the base preset's
+    without: tuple[str, ...] = ()  # heartcare additions turned off in every run (config.ADDITIONS)
+
+    def __post_init__(self) -> None:
+        without_additions(preset(self.base), self.without)  # names checked before any training
 
     def configs(self) -> list[BeatConfig]:
         base = preset(self.base)
         if self.prediction_prior is not None:
             base = base.with_changes(prediction_prior=self.prediction_prior)
+        base = without_additions(base, self.without)
         return [base.with_changes(codebook_size=size, context=context, shared_codebook=shared)
                 for context in self.contexts for size in self.sizes for shared in self.sharing]
 
@@ -103,7 +110,7 @@ def run_ablation(data: str | Path, out: str | Path, plan: AblationPlan, cache_di
         if key not in baselines:
             baseline = fit_baseline(fixed_train["signal"].numpy(), config, seed=plan.seed)
         scored = evaluate_windows(model, valid["signal"].numpy(), valid["lead_mask"].numpy(), baseline=baseline,
-                                  clinical=False)
+                                  clinical=False, padding=valid["padding"].numpy())
         if baseline is not None:
             baselines[key] = {"prd_percent": scored["baseline"]["prd_percent"], "mse": scored["baseline"]["mse"],
                               "bits_per_second": scored["bits_per_second"]}
@@ -124,7 +131,8 @@ def _finished_rows(out: Path, plan: AblationPlan, data: str | Path) -> list[Abla
     wanted = json.loads(json.dumps({**dataclasses.asdict(plan), "data": str(Path(data).resolve())}))
     saved_path = out / PLAN_FILE
     if saved_path.is_file():
-        saved = json.loads(saved_path.read_text())
+        # A plan saved before `without` existed turned nothing off.
+        saved = {"without": [], **json.loads(saved_path.read_text())}
         if saved != wanted:
             changed = sorted(key for key in wanted.keys() | saved.keys() if saved.get(key) != wanted.get(key))
             raise ConfigError(out, f"holds an ablation of another plan (differs in {', '.join(changed)}); "

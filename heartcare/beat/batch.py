@@ -83,10 +83,10 @@ def encode_files(
         return windows, (count, padding)
 
     def write(batch: list[tuple[Path, PreparedRecord, Any, tuple[int, int]]], windows) -> Iterator[Callable[[], Path]]:
-        codes, _ = model.encode_windows(windows)
+        codes, _ = model.encode_windows(windows.to(model.device))
         start = 0
         for path, record, _, (count, padding) in batch:
-            record_codes = codes[start : start + count].reshape(count * model.config.queries, -1).numpy()
+            record_codes = codes[start : start + count].reshape(count * model.config.queries, -1).cpu().numpy()
             start += count
             tokens = token_file(record, record_codes, count, padding, model.config)
             yield partial(tokens.save, out / f"{output_name(path)}{TOKEN_SUFFIX}")
@@ -118,7 +118,7 @@ def predict_files(
 
     def write(batch: list[tuple[Path, PreparedContext, Any, None]], windows) -> Iterator[Callable[[], Path]]:
         masks = torch.from_numpy(np.stack([context.lead_mask for _, context, _, _ in batch]))
-        predicted = model.predict(windows, masks).numpy()
+        predicted = model.predict(windows.to(model.device), masks.to(model.device)).cpu().numpy()
         for index, (path, context, _, _) in enumerate(batch):
             forecast = forecast_of(context, predicted[index], model.config)
             yield partial(write_ecg, forecast.prediction, out / f"{output_name(path)}_prediction", format=format)

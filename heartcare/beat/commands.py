@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from heartcare.beat.config import ADDITIONS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("beat", help="Beat ECG tokenizer: train, eval, encode/decode/predict, ablate")
@@ -30,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--cache", type=Path, default=None, help="window cache folder (default DATA/.heartcare_cache)")
     train.set_defaults(handler=run_train)
 
-    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on a split or on single ECG files")
+    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on a split or on single ECG files (on the "
+                                                "windows `beat encode` cuts, the first left-padded)")
     evaluate.add_argument("checkpoint", type=Path)
     evaluate.add_argument("--data", type=Path, default=None, help="PTB-XL-layout folder")
     evaluate.add_argument("--split", choices=["train", "valid", "test"], default="test")
@@ -73,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--preset", default="cpu-small", help="base configuration")
     ablate.add_argument("--prediction-prior", choices=["none", "periodic"], default=None,
                         help="override the base preset's prediction prior")
+    ablate.add_argument("--without", nargs="+", default=[], choices=sorted(ADDITIONS), metavar="ADDITION",
+                        help=f"turn these heartcare additions off in every run ({', '.join(sorted(ADDITIONS))})")
     ablate.add_argument("--limit", type=int, default=None)
     ablate.add_argument("--cache", type=Path, default=None)
     ablate.set_defaults(handler=run_ablate)
@@ -100,7 +105,11 @@ def _print_metrics(metrics: dict) -> None:
     print(f"windows: {metrics['windows']}  bits/window: {metrics['bits_per_window']:.0f}  bits/s: {metrics['bits_per_second']:.0f}")
     print(f"reconstruction: MSE {recon['mse']:.4f}  PRD {recon['prd_percent']:.1f}%  SNR {recon['snr_db']:.2f} dB  r {recon['pearson']:.3f}")
     print("  per-lead r: " + " ".join(f"{k}={v:.2f}" for k, v in recon["pearson_per_lead"].items() if v is not None))
-    print(f"prediction: MSE {pred['mse']:.4f}  r {pred['pearson']:.3f}")
+    print(f"windows with left padding: {metrics['padded_windows']}  with a horizon to forecast: {metrics['forecast_windows']}")
+    if pred is None:
+        print("prediction: not scored (no window is followed by a whole horizon)")
+    else:
+        print(f"prediction: MSE {pred['mse']:.4f}  r {pred['pearson']:.3f}")
     if "pred_baseline" in metrics:
         base = metrics["pred_baseline"]
         print(f"  baseline ({base['name']}): MSE {base['mse']:.4f}  r {base['pearson']:.3f}")
@@ -131,34 +140,36 @@ def run_eval(args: argparse.Namespace) -> int:
     model = Beat.from_pretrained(args.checkpoint)
     config = model.config
     baseline = None
+    # Scored: exactly the windows `beat encode` cuts from each record (scoring.py).
     if args.file:
-        from heartcare.beat.files import record_windows
+        from heartcare.beat.scoring import concatenate, windows_of_ecg
         from heartcare.ecg.read import read_ecg
 
         parts = []
         for path in args.file:  # a bad file is reported and the others are still evaluated
             try:
-                parts.append(record_windows(read_ecg(path, fs=args.fs, allow_flat_leads=args.allow_flat_leads), config))
+                parts.append(windows_of_ecg(read_ecg(path, fs=args.fs, allow_flat_leads=args.allow_flat_leads), config))
             except HeartcareError as error:
                 print(f"skipped {error}", file=sys.stderr)
         if not parts:
             raise InvalidSignalError("beat eval", "none of the --file inputs could be evaluated (reasons above)")
-        windows = np.concatenate([p[0] for p in parts])
-        masks = np.concatenate([p[1] for p in parts])
-        scales = np.concatenate([p[2] for p in parts])
-        label = "files"
+        scored, label = concatenate(parts), "files"
     elif args.data is not None:
-        from heartcare.beat.data import load_windows
+        from heartcare.beat.scoring import load_scoring_windows
 
-        subset = load_windows(args.data, args.split, config, cache_dir=args.cache, limit=args.limit)
-        windows, masks, scales, label = subset.signal, subset.lead_mask, subset.scales, args.split
+        scored = load_scoring_windows(args.data, args.split, config, cache_dir=args.cache, limit=args.limit)
+        label = args.split
     else:
         raise ConfigError("beat eval", "give --data DIR (with --split) or --file PATH")
     if not args.no_baseline:
         baseline = _baseline(model, args)
-    metrics = evaluate_windows(model, windows, masks, baseline=baseline, scales=scales)
+    metrics = evaluate_windows(model, scored.signal, scored.lead_mask, baseline=baseline, scales=scored.scales,
+                               padding=scored.padding, has_future=scored.has_future)
     outputs = metrics.pop("_outputs")
-    figure = plot_examples(windows, outputs, config.fs, args.figure or args.checkpoint / f"eval-{label}.png")
+    # Figures show windows that are followed by a forecast horizon where there are some.
+    shown = np.flatnonzero(scored.has_future) if scored.has_future.any() else np.arange(len(scored))
+    figure = plot_examples(scored.signal[shown], _subset(outputs, shown), config.fs,
+                           args.figure or args.checkpoint / f"eval-{label}.png")
     metrics["figure"] = str(figure)
     metrics["split"] = label
     write_atomic(args.checkpoint / f"eval-{label}.json", json.dumps(metrics, indent=2))
@@ -168,6 +179,13 @@ def run_eval(args: argparse.Namespace) -> int:
         _print_metrics(metrics)
         print(f"figure: {figure}")
     return 0
+
+
+def _subset(outputs, rows):
+    """The model outputs of some windows only."""
+    from heartcare.beat.evaluate import Predictions
+
+    return Predictions(outputs.reconstruction[rows], outputs.prediction[rows], outputs.codes[rows])
 
 
 def _baseline(model, args: argparse.Namespace):
@@ -240,7 +258,8 @@ def run_ablate(args: argparse.Namespace) -> int:
 
     sharing = {"both": (False, True), "separate": (False,), "shared": (True,)}[args.sharing]
     plan = AblationPlan(base=args.preset, sizes=tuple(args.sizes), contexts=tuple(args.contexts), sharing=sharing,
-                        steps=args.steps, limit=args.limit, prediction_prior=args.prediction_prior)
+                        steps=args.steps, limit=args.limit, prediction_prior=args.prediction_prior,
+                        without=tuple(args.without))
     rows = run_ablation(args.data, args.out, plan, cache_dir=args.cache)
     print(markdown_table(rows))
     print(f"table, results.json and rate_distortion.png in {args.out}")

@@ -40,6 +40,11 @@ class BeatConfig:
     # (scaled by a learned per-lead gain; see continuation.py); "none": the paper's head alone.
     # Checkpoints written before this field load as "none", as they were trained.
     prediction_prior: Literal["none", "periodic"] = "none"
+    # heartcare's additions to the paper's architecture (see ADDITIONS); all off = the paper.
+    # Checkpoints written before these fields load with them on, as they were trained.
+    query_stretch: bool = False  # each query starts from a linear embedding of its own stretch of signal
+    seeded_mask_tokens: bool = False  # decoder / prediction-head mask tokens start from the latents
+    latent_projection: bool = False  # a Linear on the latents before the decoder's Transformer
     heads: int = 8
     head_dim: int = 64
     mlp_ratio: int = 4
@@ -121,17 +126,45 @@ class BeatConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> BeatConfig:
+        """The config a saved dict describes; fields it predates take the value that
+        reproduces what it was trained with (LEGACY_VALUES), not today's default."""
         known = set(cls.__dataclass_fields__)
         unknown = set(values) - known
         if unknown:
             raise ConfigError("BeatConfig", f"unknown field(s) {sorted(unknown)}")
-        return cls(**values)
+        return cls(**{**LEGACY_VALUES, **values})
 
     def with_changes(self, **changes: Any) -> BeatConfig:
         """A copy with some fields changed; `queries` follows `context` unless given."""
         if "context" in changes and "queries" not in changes:
             changes["queries"] = None
         return replace(self, **changes)
+
+
+# Values for fields a saved config predates: every checkpoint written before the
+# additions were switchable was built with them on.
+LEGACY_VALUES: dict[str, Any] = {"query_stretch": True, "seeded_mask_tokens": True, "latent_projection": True}
+
+# heartcare's additions to the paper's Beat, by name, with the changes that turn each
+# off (`heartcare beat ablate --without NAME`): the paper preset has them all off.
+ADDITIONS: dict[str, dict[str, Any]] = {
+    "query_stretch": {"query_stretch": False},
+    "seeded_mask_tokens": {"seeded_mask_tokens": False},
+    "latent_projection": {"latent_projection": False},
+    "periodic_prior": {"prediction_prior": "none"},
+}
+ALL_ADDITIONS_ON: dict[str, Any] = {**LEGACY_VALUES, "prediction_prior": "periodic"}
+
+
+def without_additions(config: BeatConfig, names: tuple[str, ...] | list[str]) -> BeatConfig:
+    """`config` with the named additions (keys of ADDITIONS) turned off."""
+    unknown = sorted(set(names) - set(ADDITIONS))
+    if unknown:
+        raise ConfigError("BeatConfig", f"unknown addition(s) {unknown}; choose from {sorted(ADDITIONS)}")
+    changes: dict[str, Any] = {}
+    for name in names:
+        changes.update(ADDITIONS[name])
+    return replace(config, **changes)
 
 
 PresetName = Literal["paper", "cpu-small", "tiny"]
@@ -141,14 +174,14 @@ PresetName = Literal["paper", "cpu-small", "tiny"]
 # its tokens are drop-in compatible; for its short schedule it seeds the codebooks by
 # k-means and restarts rarely used codes (Code% on held-out data), and its prediction
 # head corrects a periodic prior (next-2-s r 0.46 vs 0.34 for the head alone, same
-# 3,000-step run; README); "paper" keeps the paper's head alone; "tiny" is for tests.
+# 3,000-step run; README) and it keeps heartcare's other additions on (ADDITIONS); "paper"
+# is the paper's architecture exactly; "tiny" is for tests (additions on, as it always had).
 PRESETS: dict[str, BeatConfig] = {
     "paper": BeatConfig(),
     "cpu-small": BeatConfig(encoder_depth=2, decoder_depth=2, prediction_depth=2, heads=4, head_dim=32,
-                            kmeans_init=True, dead_code_threshold=0.1, rare_code_share=0.3,
-                            prediction_prior="periodic"),
+                            kmeans_init=True, dead_code_threshold=0.1, rare_code_share=0.3, **ALL_ADDITIONS_ON),
     "tiny": BeatConfig(context=100, horizon=50, queries=5, dim=32, encoder_depth=1, decoder_depth=1,
-                       prediction_depth=1, heads=2, head_dim=16, mlp_ratio=2, codebook_size=16),
+                       prediction_depth=1, heads=2, head_dim=16, mlp_ratio=2, codebook_size=16, **LEGACY_VALUES),
 }
 
 

@@ -97,46 +97,63 @@ def load_records(
     return result
 
 
-def normalize_batch(signal, lead_mask, reference: int):
+def normalize_batch(signal, lead_mask, reference: int, padding=None):
     """Torch twin of `normalize_window` for a batch: per-lead means and one global std of the
     first `reference` samples (recorded, non-zero leads only) applied to the whole window.
 
-    signal: [B, leads, T] mV, lead_mask: [B, leads] bool -> [B, leads, T] normalised (masked leads 0).
+    signal: [B, leads, T] mV, lead_mask: [B, leads] bool, padding: [B] leading samples that
+    are padding (None: none) -> [B, leads, T] normalised. Statistics come from real samples
+    only, and padding and masked leads are exactly 0 afterwards, as when Beat's encoder
+    left-pads a normalised record's first window.
     """
     import torch
 
     head = signal[:, :, :reference].double()
-    means = head.mean(dim=2, keepdim=True)
-    centred = head - means
-    live = (lead_mask & (head != 0).any(dim=2)).double()[:, :, None]  # [B, leads, 1]
-    count = (live.sum(dim=(1, 2)) * reference).clamp_min(1.0)
-    # std over live leads' samples (population std, as numpy's .std()).
+    real = torch.ones_like(head[:, :1])  # [B, 1, reference]
+    if padding is not None:
+        real = (torch.arange(reference, device=signal.device)[None, None, :] >= padding[:, None, None]).double()
+    per_lead = real.sum(dim=2, keepdim=True).clamp_min(1.0)  # real samples per row
+    means = (head * real).sum(dim=2, keepdim=True) / per_lead
+    centred = (head - means) * real
+    live = (lead_mask & ((head != 0) & (real > 0)).any(dim=2)).double()[:, :, None]  # [B, leads, 1]
+    count = (live.sum(dim=(1, 2)) * per_lead[:, 0, 0]).clamp_min(1.0)
+    # std over live leads' real samples (population std, as numpy's .std()).
     mean_live = (centred * live).sum(dim=(1, 2)) / count
-    variance = (((centred - mean_live[:, None, None]) ** 2) * live).sum(dim=(1, 2)) / count
+    variance = (((centred - mean_live[:, None, None]) ** 2) * live * real).sum(dim=(1, 2)) / count
     std = variance.sqrt()
     std = torch.where(std < 1e-6, torch.ones_like(std), std)
     normalised = (signal.double() - means) / std[:, None, None]
+    if padding is not None:
+        normalised = normalised * (torch.arange(signal.shape[2], device=signal.device)[None, None, :] >= padding[:, None, None])
     return (normalised * lead_mask[:, :, None]).float()
+
+
+# Share of training crops whose context starts with left padding: a 10-s record is cut
+# into three 4-s windows, the first left-padded, so a third of what an LLM receives is such.
+PADDED_SHARE = 1 / 3
 
 
 class RecordCrops:
     """Batch transform for `heartcare.train.loop.train`: {"record": [B] indices} ->
-    {"signal": [B, leads, context + horizon] normalised, "lead_mask": [B, leads]}.
+    {"signal": [B, leads, context + horizon] normalised, "lead_mask": [B, leads],
+    "padding": [B] zero samples before each context's first real one}.
 
-    Offsets are uniform over each record's real samples (a record shorter than
-    the window is used whole, left-padded as Beat segments).
+    Offsets are uniform over each record's real samples; a share `padded_share` of the
+    crops instead starts 1..context-1 samples before the record (zeros there, as Beat
+    segments a record's first window), and a record shorter than the window is always
+    used whole, left-padded.
     """
 
-    def __init__(self, records: RecordSet, config: BeatConfig) -> None:
+    def __init__(self, records: RecordSet, config: BeatConfig, padded_share: float = PADDED_SHARE) -> None:
         import torch
 
+        if not 0.0 <= padded_share <= 1.0:
+            raise ValueError(f"padded_share must be in [0, 1], got {padded_share}")
         self.signal = torch.from_numpy(records.signal)
         self.lengths = torch.from_numpy(records.lengths)
         self.lead_mask = torch.from_numpy(records.lead_mask)
         self.window, self.context = config.context + config.horizon, config.context
-        if self.signal.shape[2] < self.window:
-            pad = self.window - self.signal.shape[2]
-            self.signal = torch.nn.functional.pad(self.signal, (pad, 0))
+        self.padded_share = padded_share
 
     def index_data(self, crops_per_record: int) -> dict:
         """The loop's data: each record index repeated `crops_per_record` times per epoch."""
@@ -149,11 +166,21 @@ class RecordCrops:
 
         index = batch["record"]
         total = self.signal.shape[2]
-        first = (total - self.lengths[index]).clamp(max=total - self.window)  # first real sample
-        span = (total - self.window - first + 1).clamp_min(1)
-        offsets = first + (torch.rand(len(index), generator=generator) * span).long().clamp(max=span - 1)
+        lengths = self.lengths[index]
+        first = total - lengths  # first real sample of each row
+        draws = torch.rand(3, len(index), generator=generator)
+        # Unpadded: the window anywhere inside the record.
+        span = (lengths - self.window + 1).clamp_min(1)
+        unpadded = first + (draws[0] * span).long().clamp(max=span - 1)
+        # Padded: 1..context-1 zeros, at least enough for a short record to fit whole.
+        shortest = (self.window - lengths).clamp_min(1)
+        longest = torch.maximum(shortest, torch.full_like(shortest, self.context - 1))
+        pads = shortest + (draws[1] * (longest - shortest + 1)).long().clamp(max=longest - shortest)
+        padded = (draws[2] < self.padded_share) | (lengths < self.window)
+        offsets = torch.where(padded, first - pads, unpadded)
         positions = offsets[:, None] + torch.arange(self.window)[None, :]  # [B, window]
         rows = self.signal[index]  # [B, leads, total]
-        crops = torch.gather(rows, 2, positions[:, None, :].expand(-1, rows.shape[1], -1))
+        crops = torch.gather(rows, 2, positions.clamp_min(0)[:, None, :].expand(-1, rows.shape[1], -1))
+        padding = (first - offsets).clamp_min(0)
         mask = self.lead_mask[index]
-        return {"signal": normalize_batch(crops, mask, self.context), "lead_mask": mask}
+        return {"signal": normalize_batch(crops, mask, self.context, padding), "lead_mask": mask, "padding": padding}

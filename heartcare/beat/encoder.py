@@ -20,6 +20,8 @@ class BeatEncoder(nn.Module):
 
     Each patch holds `patch` samples of every lead (12 x 25 = 300 values ->
     Linear -> dim), so leads mix from the first layer; only the query outputs leave.
+    The paper's queries are learned vectors alone; with `config.query_stretch` each
+    also starts from its own stretch of the signal (heartcare's locality prior).
     """
 
     def __init__(self, config: BeatConfig) -> None:
@@ -31,7 +33,8 @@ class BeatEncoder(nn.Module):
         self.queries = nn.Parameter(sinusoidal_positions(query_centres(config.queries, config.patches), config.dim))
         # Each query's own stretch of context_samples / queries samples (all leads),
         # linearly embedded: its starting value, an information-preserving locality prior.
-        self.stretch = config.context // config.queries if config.context % config.queries == 0 else 0
+        divides = config.context % config.queries == 0
+        self.stretch = config.context // config.queries if config.query_stretch and divides else 0
         self.stretch_embedding = nn.Linear(config.leads * self.stretch, config.dim, bias=False) if self.stretch else None
         self.transformer = Transformer(
             config.dim, config.encoder_depth, config.heads, config.head_dim, config.mlp_ratio, config.dropout
@@ -45,18 +48,19 @@ class BeatEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.patch_embedding(self.patchify(x)) + self.positions  # (B, P, D)
-        # Each query starts from a linear embedding of its own stretch of the signal (plus
-        # its learned embedding): a locality prior that makes the bottleneck informative
-        # from the first step (a linear autoencoder path; an average of the stretch's
-        # patch tokens would lose which half of the stretch held what), and attention
-        # then refines what each query summarises.
-        if self.stretch_embedding is not None:
+        # With query_stretch, each query starts from a linear embedding of its own stretch
+        # of the signal (plus its learned embedding): a locality prior that makes the
+        # bottleneck informative from the first step (a linear autoencoder path; an average
+        # of the stretch's patch tokens would lose which half of the stretch held what),
+        # and attention then refines what each query summarises.
+        if not self.config.query_stretch:  # the paper: learned queries alone
+            queries = self.queries.expand(x.shape[0], -1, -1)  # (B, Q, D)
+        elif self.stretch_embedding is not None:
             batch, leads, samples = x.shape
             stretches = x.reshape(batch, leads, self.config.queries, self.stretch).transpose(1, 2)
-            start = self.stretch_embedding(stretches.reshape(batch, self.config.queries, leads * self.stretch))
+            queries = self.queries + self.stretch_embedding(stretches.reshape(batch, self.config.queries, leads * self.stretch))
         else:  # context not divisible by queries: pool the patch tokens instead
-            start = F.adaptive_avg_pool1d(tokens.transpose(1, 2), self.config.queries).transpose(1, 2)
-        queries = self.queries + start  # (B, Q, D)
+            queries = self.queries + F.adaptive_avg_pool1d(tokens.transpose(1, 2), self.config.queries).transpose(1, 2)
         # Only the query outputs leave the encoder, so the last block computes just those.
         return self.transformer(torch.cat([tokens, queries], dim=1), last=self.config.queries)  # (B, Q, D)
 

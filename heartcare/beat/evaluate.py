@@ -23,16 +23,21 @@ from heartcare.beat.continuation import periodic_continuation
 from heartcare.ecg.leads import STANDARD_LEADS
 
 
-def distortion(original: np.ndarray, reconstruction: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
-    """original/reconstruction: [N, leads, T]; mask [N, leads] bool -> MSE, PRD %, SNR dB, per-lead r."""
-    weights = mask[:, :, None].astype(np.float64)
+def distortion(original: np.ndarray, reconstruction: np.ndarray, mask: np.ndarray,
+               real: np.ndarray | None = None) -> dict[str, Any]:
+    """original/reconstruction: [N, leads, T]; mask [N, leads] bool; real [N, T] bool, the
+    samples to score (None: all; padding is not) -> MSE, PRD %, SNR dB, per-lead r."""
+    real = np.ones((original.shape[0], original.shape[2]), bool) if real is None else real
+    samples = real[:, None, :].astype(np.float64)  # (N, 1, T)
+    weights = mask[:, :, None].astype(np.float64) * samples
     error = (original - reconstruction) ** 2 * weights
     energy = original.astype(np.float64) ** 2 * weights
     per_window_energy = energy.sum(axis=(1, 2)).clip(1e-12)
     per_window_error = error.sum(axis=(1, 2))
-    present = max(float(weights.sum()) * original.shape[2], 1.0)
-    centred_x = original - original.mean(axis=2, keepdims=True)
-    centred_y = reconstruction - reconstruction.mean(axis=2, keepdims=True)
+    present = max(float(weights.sum()), 1.0)
+    count = samples.sum(axis=2, keepdims=True).clip(1.0)
+    centred_x = (original - (original * samples).sum(axis=2, keepdims=True) / count) * samples
+    centred_y = (reconstruction - (reconstruction * samples).sum(axis=2, keepdims=True) / count) * samples
     numerator = (centred_x * centred_y).sum(axis=2)
     denominator = np.sqrt((centred_x**2).sum(axis=2) * (centred_y**2).sum(axis=2)).clip(1e-12)
     correlation = numerator / denominator  # [N, leads]
@@ -112,44 +117,55 @@ def run_model(model, windows: np.ndarray, masks: np.ndarray, batch_size: int = 1
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(windows), batch_size):
-            part = torch.from_numpy(windows[start : start + batch_size, :, :context])
-            mask = torch.from_numpy(masks[start : start + batch_size])
+            part = torch.from_numpy(windows[start : start + batch_size, :, :context]).to(model.device)
+            mask = torch.from_numpy(masks[start : start + batch_size]).to(model.device)
             encoded = model.encode(part, mask)
-            reconstructions.append(model.decode(encoded).numpy())
-            predictions.append(model.predict(part, mask).numpy())
-            codes.append(encoded.codes.numpy())
+            reconstructions.append(model.decode(encoded).cpu().numpy())
+            predictions.append(model.predict(part, mask).cpu().numpy())
+            codes.append(encoded.codes.cpu().numpy())
     return Predictions(np.concatenate(reconstructions), np.concatenate(predictions), np.concatenate(codes))
 
 
 def evaluate_windows(model, windows: np.ndarray, masks: np.ndarray, baseline=None, clinical: bool = True,
-                     scales: np.ndarray | None = None) -> dict[str, Any]:
+                     scales: np.ndarray | None = None, padding: np.ndarray | None = None,
+                     has_future: np.ndarray | None = None) -> dict[str, Any]:
     """All metrics for windows [N, leads, context + horizon] (normalised) with masks [N, leads];
-    scales [N] (the std each window was divided by) bring signals back to mV for `measure`."""
+    scales [N] (the std each window was divided by) bring signals back to mV for `measure`;
+    padding [N] leading zero samples of each context (not scored; `scoring.py`); has_future
+    [N] whether a real horizon follows (forecasts are scored only there)."""
     config = model.config
     outputs = run_model(model, windows, masks)
     context, future = windows[:, :, : config.context], windows[:, :, config.context :]
+    padding = np.zeros(len(windows), np.int64) if padding is None else np.asarray(padding)
+    real = np.arange(config.context)[None, :] >= padding[:, None]  # (N, context)
+    ahead = np.ones(len(windows), bool) if has_future is None else np.asarray(has_future, bool)
     result: dict[str, Any] = {
         "windows": int(len(windows)),
+        "padded_windows": int((padding > 0).sum()),
+        "forecast_windows": int(ahead.sum()),
         "bits_per_window": config.bits_per_window,
         "bits_per_second": config.bits_per_window / (config.context / config.fs),
-        "recon": distortion(context, outputs.reconstruction, masks),
-        "pred": forecast_scores(future, outputs.prediction, masks),
+        "recon": distortion(context, outputs.reconstruction, masks, real),
+        "pred": forecast_scores(future[ahead], outputs.prediction[ahead], masks[ahead]) if ahead.any() else None,
         "code": code_usage(outputs.codes, config.codebook_size),
     }
-    if holds_a_period(config.context, config.fs):  # else there is no period to repeat
+    if holds_a_period(config.context, config.fs) and ahead.any():  # else there is no period to repeat
         result["pred_baseline"] = {
             "name": "periodic continuation (last autocorrelation period repeated)",
-            **forecast_scores(future, periodic_continuation(context, future.shape[2], config.fs), masks),
+            **forecast_scores(future[ahead], periodic_continuation(context[ahead], future.shape[2], config.fs), masks[ahead]),
         }
     if baseline is not None:
         rebuilt = baseline.reconstruct(np.ascontiguousarray(context))
         result["baseline"] = {"name": f"k-means PQ, {baseline.codebook_size} codes x {config.context // baseline.segment} segments",
                               "bits_per_window": baseline.bits_per_window(config.context),
-                              **{k: v for k, v in distortion(context, rebuilt, masks).items() if k != "pearson_per_lead"}}
+                              **{k: v for k, v in distortion(context, rebuilt, masks, real).items() if k != "pearson_per_lead"}}
     if clinical:
-        # Back to millivolts (means are irrelevant to intervals) so the detector sees real amplitudes.
+        # Back to millivolts (means are irrelevant to intervals) so the detector sees real
+        # amplitudes; on unpadded windows only (zeros would read as a flat stretch).
         factor = (scales if scales is not None else np.full(len(windows), 0.5, np.float32))[:, None, None]
-        result["clinical"] = clinical_fidelity(context * factor, outputs.reconstruction * factor, config.fs)
+        whole = padding == 0
+        result["clinical"] = clinical_fidelity(context[whole] * factor[whole], outputs.reconstruction[whole] * factor[whole],
+                                               config.fs)
     result["_outputs"] = outputs
     return result
 

@@ -19,7 +19,7 @@ from heartcare.beat.tokens import TOKEN_SUFFIX, TokenFile
 from heartcare.ecg.leads import STANDARD_LEADS
 from heartcare.ecg.record import Ecg
 from heartcare.ecg.windows import NormalizationStats, denormalize_beat
-from heartcare.errors import InvalidSignalError, UnreadableFileError
+from heartcare.errors import UnreadableFileError
 
 # Suffixes that mark one ECG record inside a folder (a WFDB record is found by its header).
 ECG_SUFFIXES = (".hea", ".dcm", ".npy", ".csv", ".mat")
@@ -91,7 +91,7 @@ def encode_ecg(model, ecg: Ecg) -> TokenFile:
     """One ECG (any rate, length, lead set) -> TokenFile."""
     record = prepare_record(ecg, model.config)
     codes = model.encode(record.signal, record.lead_mask)
-    return token_file(record, codes.codes[0].numpy(), codes.windows, codes.padding, model.config)
+    return token_file(record, codes.codes[0].cpu().numpy(), codes.windows, codes.padding, model.config)
 
 
 def decode_tokens(model, tokens: TokenFile) -> Ecg:
@@ -103,7 +103,7 @@ def decode_tokens(model, tokens: TokenFile) -> Ecg:
     import torch
 
     codes = torch.from_numpy(tokens.codes).unsqueeze(0)
-    signal = model.decode(BeatCodes(codes, torch.empty(0), tokens.windows, tokens.padding))[0].numpy()
+    signal = model.decode(BeatCodes(codes, torch.empty(0), tokens.windows, tokens.padding))[0].cpu().numpy()
     mask = np.asarray(tokens.lead_mask, dtype=bool)
     signal = denormalize_beat(signal, tokens.stats) * mask[:, None]
     return Ecg(signal, model.config.fs, tuple(tokens.leads), {"lead_mask": list(mask), "source": "beat-decode",
@@ -160,30 +160,5 @@ def forecast_of(prepared: PreparedContext, predicted: np.ndarray, config: BeatCo
 def predict_ecg(model, ecg: Ecg) -> Forecast:
     """Predict the `horizon` samples after the end of `ecg` from its last `context` samples."""
     prepared = prepare_context(ecg, model.config)
-    predicted = model.predict(prepared.window, prepared.lead_mask)[0].numpy()
+    predicted = model.predict(prepared.window, prepared.lead_mask)[0].cpu().numpy()
     return forecast_of(prepared, predicted, model.config)
-
-
-def record_windows(ecg: Ecg, config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All (context + horizon) windows of one record, right-aligned, stride = horizon.
-
-    Returns (windows [N, leads, context + horizon] normalised, masks [N, leads], scales [N] mV).
-    Used to evaluate Beat on single real records (e.g. a DICOM export). A record shorter
-    than one window is refused: padding would stand in for the context the scores judge
-    (a context of zeros has no scale, and its reconstruction error none either).
-    """
-    prepared = to_model_rate(ecg, config)
-    length = config.context + config.horizon
-    if prepared.samples < length:
-        raise InvalidSignalError(ecg.name, f"{prepared.samples / config.fs:.2f} s is shorter than one evaluation window "
-                                           f"({length / config.fs:g} s: {config.context / config.fs:g}-s context + "
-                                           f"{config.horizon / config.fs:g}-s horizon)")
-    signal = prepared.signal * prepared.lead_mask[:, None]
-    stops = list(range(signal.shape[1], length - 1, -config.horizon))[::-1]
-    windows, scales = [], []
-    for stop in stops:
-        window, stats = normalize_window(signal[:, stop - length : stop], reference=config.context)
-        windows.append(window * prepared.lead_mask[:, None])
-        scales.append(stats.std)
-    masks = np.repeat(prepared.lead_mask[None], len(windows), axis=0)
-    return np.stack(windows), masks, np.asarray(scales, np.float32)

@@ -8,10 +8,6 @@ Inputs are Beat-normalised signals (see `heartcare.beat.data.normalize_window`).
 from __future__ import annotations
 
 import json
-import os
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,27 +20,12 @@ from heartcare.beat.config import BeatConfig
 from heartcare.beat.continuation import periodic_continuation
 from heartcare.beat.decoder import PatchDecoder, build_decoder, build_prediction_head
 from heartcare.beat.encoder import BeatEncoder
+from heartcare.beat.parallel import window_parallel
 from heartcare.beat.quantizer import ResidualQuantizer
 from heartcare.errors import ConfigError, InvalidSignalError, UnreadableFileError
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-
-# Window-parallel encoding (see `_encode_windows`): windows per single-threaded call (the
-# paper encoder's best one-thread rate, measured over 16-128) and the fewest per call
-# worth a thread of its own.
-ENCODE_CHUNK = 64
-ENCODE_MIN_CHUNK = 8
-_encode_lock = threading.Lock()  # the thread-count switch is process-wide: one switcher at a time
-_encode_pools: dict[int, ThreadPoolExecutor] = {}
-# A forked child inherits the pools but not their threads (work sent there would wait forever).
-os.register_at_fork(after_in_child=_encode_pools.clear)
-
-
-def _in_inference_mode(work: Callable[[torch.Tensor], tuple], part: torch.Tensor) -> tuple:
-    """`work(part)` in inference mode: the mode is per thread, so pool threads set it themselves."""
-    with torch.inference_mode():
-        return work(part)
 
 
 @dataclass
@@ -101,7 +82,9 @@ class Beat(nn.Module):
         Fewer leads than the model's are taken as the first ones in canonical order
         and zero-padded; masked leads are zeroed so they carry no information.
         """
-        x = torch.as_tensor(np.asarray(x) if isinstance(x, np.ndarray) else x, dtype=torch.float32)
+        # A tensor stays on its device; anything else goes to the model's.
+        device = x.device if isinstance(x, torch.Tensor) else self.device
+        x = torch.as_tensor(np.asarray(x) if isinstance(x, np.ndarray) else x, dtype=torch.float32, device=device)
         if x.ndim == 2:
             x = x.unsqueeze(0)
         if x.ndim != 3:
@@ -111,10 +94,10 @@ class Beat(nn.Module):
             raise InvalidSignalError("Beat input", f"got {leads} leads x {samples} samples; the model takes 1-{self.config.leads} leads and at least 1 sample")
         if not torch.isfinite(x).all():
             raise InvalidSignalError("Beat input", "signal contains NaN or infinite values")
-        mask = torch.zeros(batch, self.config.leads, dtype=torch.bool)
+        mask = torch.zeros(batch, self.config.leads, dtype=torch.bool, device=x.device)
         mask[:, :leads] = True
         if lead_mask is not None:
-            given = torch.as_tensor(lead_mask, dtype=torch.bool)
+            given = torch.as_tensor(lead_mask, dtype=torch.bool, device=x.device)
             given = given.expand(batch, -1) if given.ndim == 1 else given
             if given.shape[1] != leads and given.shape[1] != self.config.leads:
                 raise InvalidSignalError("Beat input", f"lead_mask has {given.shape[1]} entries for {leads} leads")
@@ -134,63 +117,35 @@ class Beat(nn.Module):
         try:
             compiled = torch.compile(self.encoder, dynamic=False)
             with torch.inference_mode():
-                compiled(torch.zeros(1, self.config.leads, self.config.context))
+                compiled(torch.zeros(1, self.config.leads, self.config.context, device=self.device))
         except Exception:  # any backend failure: stay eager rather than break encoding
             return False
         # Not registered as a submodule: checkpoints keep only the encoder's own weights.
         object.__setattr__(self, "_compiled_encoder", compiled)
         return True
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (inputs that are not tensors are placed here)."""
+        return self.encoder.patch_embedding.weight.device
+
     def _encode_windows(self, windows: torch.Tensor, bfloat16: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """(codes [N, queries, levels], quantised latents [N, queries, dim]) of windows [N, leads, context].
 
-        The eager encoder runs window-parallel (see `_window_parallel`); each chunk is
-        quantised in its own thread too (nearest codes are per window), so no serial step
-        follows the pool. The torch.compile'd encoder keeps intra-op threading (its
-        kernels fix their thread count when compiled).
+        The eager encoder runs through `window_parallel` (chunks of windows on a CPU thread
+        pool); each chunk is quantised in its own thread too (nearest codes are per window),
+        so no serial step follows the pool. The torch.compile'd encoder keeps intra-op
+        threading (its kernels fix their thread count when compiled).
         """
         compiled = None if bfloat16 else self.__dict__.get("_compiled_encoder")
         if compiled is not None:
             return self.quantizer.encode(compiled(windows).float())
-        codes, latents = self._window_parallel(windows, lambda part: self._encode_chunk(part, bfloat16))
+        codes, latents = window_parallel(windows, lambda part: self._encode_chunk(part, bfloat16))
         return codes, latents
 
-    def _window_parallel(
-        self, windows: torch.Tensor, work: Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
-    ) -> tuple[torch.Tensor, ...]:
-        """`work` over windows [N, ...], concatenated along N: with T > 1 torch threads and
-        enough windows, on chunks of windows in T Python threads with one torch thread each
-        (windows are independent, so the result is the same).
-
-        Intra-op threading pays a thread barrier after every small op (norm, GELU,
-        attention per layer) and stalls whenever the OS deschedules one of its threads;
-        measured on 2 shared cores, one thread per chunk roughly doubled the encoder's rate.
-        Fewer than 2 x ENCODE_MIN_CHUNK windows run on one thread: there the barriers
-        dominate (batch 1: 19 ms on one thread, 860 ms on two busy shared cores).
-        """
-        threads = torch.get_num_threads()
-        count = windows.shape[0]
-        if threads < 2 or not _encode_lock.acquire(blocking=False):
-            return work(windows)
-        try:
-            torch.set_num_threads(1)
-            try:
-                if count < 2 * ENCODE_MIN_CHUNK:  # too few to split: one thread, no barriers
-                    return work(windows)
-                chunk = max(ENCODE_MIN_CHUNK, min(ENCODE_CHUNK, -(-count // threads)))
-                pool = _encode_pools.get(threads) or _encode_pools.setdefault(
-                    threads, ThreadPoolExecutor(threads, thread_name_prefix="beat-encode")
-                )
-                parts = list(pool.map(lambda part: _in_inference_mode(work, part), windows.split(chunk)))
-            finally:
-                torch.set_num_threads(threads)
-        finally:
-            _encode_lock.release()
-        return tuple(torch.cat(outputs) for outputs in zip(*parts, strict=True))
-
     def _encode_chunk(self, windows: torch.Tensor, bfloat16: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        # Autocast is per thread (like inference mode, which `_window_parallel` sets): set it here.
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+        # Autocast is per thread (like inference mode, which `window_parallel` sets): set it here.
+        with torch.autocast(windows.device.type, dtype=torch.bfloat16, enabled=bfloat16):
             latents = self.encoder(windows)
         return self.quantizer.encode(latents.float())  # the codebook search stays float32
 
@@ -237,7 +192,8 @@ class Beat(nn.Module):
     def decode(self, codes: BeatCodes | torch.Tensor) -> torch.Tensor:
         """BeatCodes or codes [B, windows * queries, levels] -> signal [B, leads, samples]."""
         padding = codes.padding if isinstance(codes, BeatCodes) else 0
-        tensor = codes.codes if isinstance(codes, BeatCodes) else torch.as_tensor(codes, dtype=torch.long)
+        # Codes index the codebooks, so they go where the codebooks are.
+        tensor = torch.as_tensor(codes.codes if isinstance(codes, BeatCodes) else codes, dtype=torch.long, device=self.device)
         if tensor.ndim == 2:
             tensor = tensor.unsqueeze(0)
         queries, levels = self.config.queries, self.config.levels
@@ -247,7 +203,7 @@ class Beat(nn.Module):
             raise InvalidSignalError("Beat codes", f"codes must lie in 0..{self.config.codebook_size - 1}")
         batch, windows = tensor.shape[0], tensor.shape[1] // queries
         latents = self.quantizer.lookup(tensor.reshape(batch * windows, queries, levels))
-        signal = self._window_parallel(latents, lambda part: (self.decoder(part),))[0]  # (B * W, L, context)
+        signal = window_parallel(latents, lambda part: (self.decoder(part),))[0]  # (B * W, L, context)
         signal = signal.reshape(batch, windows, self.config.leads, -1).permute(0, 2, 1, 3).reshape(batch, self.config.leads, -1)
         return signal[:, :, padding:]
 
@@ -256,7 +212,7 @@ class Beat(nn.Module):
         """The `horizon` samples after x: [B, leads, T] -> [B, leads, horizon] (from the last window)."""
         x, _ = self._as_batch(x, lead_mask)
         last = segment_windows(x[:, :, -self.config.context :], self.config.context)[0]
-        return self._window_parallel(last, lambda windows: (self.forecast(windows, self.encoder(windows)),))[0]
+        return window_parallel(last, lambda windows: (self.forecast(windows, self.encoder(windows)),))[0]
 
     def forecast(self, context: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         """The next `horizon` samples of windows context [B, leads, context] from their
@@ -274,41 +230,54 @@ class Beat(nn.Module):
         return self.decode(self.encode(x, lead_mask))
 
     # ---- training -------------------------------------------------------------------
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """batch["signal"]: [B, leads, context + horizon] normalised; optional batch["lead_mask"]: [B, leads].
+    def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Namespaced loss terms as tensors ("loss" is their weighted sum; see `forward`).
 
-        Returns the weighted loss and namespaced logs. Losses average over present
-        leads only, so zero-filled leads neither help nor hurt.
+        batch["signal"]: [B, leads, context + horizon] normalised; optional batch["lead_mask"]:
+        [B, leads] bool; optional batch["padding"]: [B] zero samples left-padded onto the start
+        of each context (as `segment_windows` pads a record's first window). Losses average
+        over present leads and real samples only, so zero-filled leads and padding neither
+        help nor hurt; the padded window itself is trained on, as it is what encoding yields.
         """
         config = self.config
         signal = batch["signal"]
         if signal.ndim != 3 or signal.shape[1] != config.leads or signal.shape[2] != config.context + config.horizon:
             raise InvalidSignalError("Beat batch", f"expected signal [B, {config.leads}, {config.context + config.horizon}], got {tuple(signal.shape)}")
         mask = batch.get("lead_mask")
-        mask = torch.ones(signal.shape[:2], dtype=torch.bool) if mask is None else mask.bool()
-        weights = mask[:, :, None].to(signal.dtype)
-        signal = signal * weights
+        mask = torch.ones(signal.shape[:2], dtype=torch.bool, device=signal.device) if mask is None else mask.bool()
+        lead_weights = mask[:, :, None].to(signal.dtype)  # (B, L, 1)
+        signal = signal * lead_weights
         context, future = signal[:, :, : config.context], signal[:, :, config.context :]
+        sample_weights = torch.ones_like(context[:, :1])  # (B, 1, context)
+        padding = batch.get("padding")
+        if padding is not None:
+            positions = torch.arange(config.context, device=signal.device)
+            sample_weights = (positions[None, None, :] >= padding.to(signal.device)[:, None, None]).to(signal.dtype)
         latents = self.encoder(context)
         quantized = self.quantizer(latents)
         reconstruction = self.decoder(quantized.quantized)
+        # The paper's prediction head reads the unquantised latents.
         prediction = self.forecast(context, latents)
-        present = weights.sum().clamp_min(1.0)
-        recon_mse = ((reconstruction - context) ** 2 * weights).sum() / (present * config.context)
-        pred_mse = ((prediction - future) ** 2 * weights).sum() / (present * config.horizon)
+        recon_weights = lead_weights * sample_weights  # (B, L, context)
+        recon_mse = ((reconstruction - context) ** 2 * recon_weights).sum() / recon_weights.sum().clamp_min(1.0)
+        pred_mse = ((prediction - future) ** 2 * lead_weights).sum() / (lead_weights.sum() * config.horizon).clamp_min(1.0)
         vq_loss = quantized.commit_loss + quantized.diversity_loss
-        w = config.loss_weights
-        loss = w["recon"] * recon_mse + w["pred"] * pred_mse + w["vq"] * vq_loss
-        logs = {
-            "loss": float(loss.detach()),
-            "recon/mse": float(recon_mse.detach()),
-            "pred/mse": float(pred_mse.detach()),
-            "vq/commit": float(quantized.commit_loss.detach()),
-            "vq/diversity": float(quantized.diversity_loss.detach()),
+        weights = config.loss_weights
+        terms = {
+            "loss": weights["recon"] * recon_mse + weights["pred"] * pred_mse + weights["vq"] * vq_loss,
+            "recon/mse": recon_mse,
+            "pred/mse": pred_mse,
+            "vq/commit": quantized.commit_loss,
+            "vq/diversity": quantized.diversity_loss,
         }
-        for level, value in enumerate(quantized.perplexity.tolist()):
-            logs[f"vq/perplexity{level + 1}"] = value
-        return loss, logs
+        for level in range(quantized.perplexity.shape[0]):
+            terms[f"vq/perplexity{level + 1}"] = quantized.perplexity[level]
+        return terms
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """The training contract: batch (see `loss_terms`) -> (weighted loss, namespaced float logs)."""
+        terms = self.loss_terms(batch)
+        return terms["loss"], {name: float(value.detach()) for name, value in terms.items()}
 
     # ---- checkpoints ----------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:

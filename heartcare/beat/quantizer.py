@@ -52,6 +52,14 @@ def rotate_to(vectors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return rotated * (target_norm / vector_norm).detach()
 
 
+def code_counts(codes: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
+    """[size] how often each code occurs in codes [M] (long), on their device. A scatter-add
+    rather than `bincount`, whose output size depends on the values (not on `size`)."""
+    return torch.zeros(size, dtype=dtype, device=codes.device).index_add_(
+        0, codes, torch.ones(codes.shape[0], dtype=dtype, device=codes.device)
+    )
+
+
 USAGE_DECAY = 0.99  # per training step, for the long-run usage share of each code
 
 
@@ -99,7 +107,7 @@ class EmaCodebook(nn.Module):
         centroids = flat[index].clone()
         for _ in range(iterations):
             assign = torch.cdist(flat, centroids).argmin(1)
-            counts = torch.bincount(assign, minlength=self.size).to(flat.dtype)
+            counts = code_counts(assign, self.size, flat.dtype)
             sums = torch.zeros_like(centroids).index_add_(0, assign, flat)
             filled = counts > 0
             centroids[filled] = sums[filled] / counts[filled, None]
@@ -114,9 +122,8 @@ class EmaCodebook(nn.Module):
 
         errors: [M] squared distance of each vector to its code (restarts favour badly served vectors).
         """
-        one_hot = F.one_hot(codes, self.size).to(flat.dtype)  # [M, size]
-        counts = one_hot.sum(0)
-        sums = one_hot.t() @ flat
+        counts = code_counts(codes, self.size, flat.dtype)
+        sums = torch.zeros_like(self.embedding_sum).index_add_(0, codes, flat)
         _sum_over_processes(counts, sums)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.usage.mul_(USAGE_DECAY).add_(counts / counts.sum().clamp_min(1.0), alpha=1 - USAGE_DECAY)
@@ -195,24 +202,25 @@ class ResidualQuantizer(nn.Module):
             flat = residual.detach()
             if self.training and not bool(codebook.initialised):
                 codebook.kmeans_initialise(flat)
+            # Codes are looked up in the codebook as it stands (the one inference searches),
+            # before this batch's EMA update moves it. A snapshot, because that update (and a
+            # shared codebook's next level) changes the buffer in place.
+            embedding = codebook.embedding.clone()
             distances = codebook.distances(flat)
             errors, level_codes = distances.min(1)
+            chosen = F.embedding(level_codes, embedding)
             if self.training:
                 codebook.ema_update(flat, level_codes, errors.clamp_min(0))
-            chosen = F.embedding(level_codes, codebook.embedding)
             commits.append(F.mse_loss(residual, chosen.detach()))
             # Entropy of the batch-averaged soft assignment, as a loss in [0, 1]:
             # 0 when codes are used uniformly, 1 when all mass sits on one code.
-            # A snapshot of the codes: a shared codebook is EMA-updated again by the
-            # next level, and autograd needs the values this level used.
-            embedding = codebook.embedding.clone()
             distances_for_grad = (
                 residual.pow(2).sum(1, keepdim=True) - 2 * residual @ embedding.t() + embedding.pow(2).sum(1)[None, :]
             )
             probabilities = torch.softmax(-distances_for_grad, dim=1).mean(0)
             entropy = -(probabilities * torch.log(probabilities + 1e-10)).sum()
             diversities.append(1.0 - entropy / math.log(self.codebook_size))
-            usage = torch.bincount(level_codes, minlength=self.codebook_size).float()
+            usage = code_counts(level_codes, self.codebook_size, residual.dtype)
             usage = usage / usage.sum()
             perplexities.append(torch.exp(-(usage * torch.log(usage + 1e-10)).sum()))
             if self.training and self.rotation_trick:

@@ -7,7 +7,9 @@ and string metadata
     windows, padding (left zero samples added before segmentation), fs, leads (JSON
     list), lead_mask (JSON list), means (JSON list, mV), std (mV), source.
 Readers refuse other formats and newer versions, so old files stay readable and
-new ones fail loudly on old code.
+new ones fail loudly on old code. Codes are stored as int16, so a codebook larger
+than INT16_CODES and codes outside 0..codebook_size-1 are refused on writing, and
+out-of-range codes on reading, rather than wrapped around silently.
 """
 
 from __future__ import annotations
@@ -21,11 +23,19 @@ import numpy as np
 from heartcare.atomic import write_atomic
 from heartcare.beat.config import BeatConfig
 from heartcare.ecg.windows import NormalizationStats
-from heartcare.errors import UnreadableFileError
+from heartcare.errors import ConfigError, InvalidSignalError, UnreadableFileError
 
 TOKEN_FORMAT = "heartcare-beat-tokens"
 TOKEN_VERSION = 1
 TOKEN_SUFFIX = ".beat.safetensors"
+INT16_CODES = 2**15  # codes 0..32767 are what int16 storage holds
+
+
+def code_range_problem(codes: np.ndarray, codebook_size: int) -> str | None:
+    """Why `codes` cannot be stored or decoded for a codebook of `codebook_size`, or None."""
+    if codes.size and (int(codes.min()) < 0 or int(codes.max()) >= codebook_size):
+        return f"codes span {int(codes.min())}..{int(codes.max())}, outside the codebook's 0..{codebook_size - 1}"
+    return None
 
 
 @dataclass
@@ -43,10 +53,19 @@ class TokenFile:
     extra: dict = field(default_factory=dict)
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically (temporary name, then rename)."""
+        """Write atomically (temporary name, then rename); refuses what int16 cannot hold."""
         from safetensors.numpy import save
 
         path = Path(path)
+        if self.config.codebook_size > INT16_CODES:
+            raise ConfigError(path, f"a codebook of {self.config.codebook_size} codes does not fit the token file's "
+                                    f"int16 codes (at most {INT16_CODES})")
+        codes = np.asarray(self.codes)
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise InvalidSignalError(path, f"codes must be integers, got {codes.dtype}")
+        problem = code_range_problem(codes, self.config.codebook_size)
+        if problem:
+            raise InvalidSignalError(path, problem)
         metadata = {
             "format": TOKEN_FORMAT,
             "version": str(TOKEN_VERSION),
@@ -61,7 +80,7 @@ class TokenFile:
             "source": self.source,
             "extra": json.dumps(self.extra),
         }
-        return write_atomic(path, save({"codes": np.ascontiguousarray(self.codes, dtype=np.int16)}, metadata=metadata))
+        return write_atomic(path, save({"codes": np.ascontiguousarray(codes, dtype=np.int16)}, metadata=metadata))
 
     @classmethod
     def load(cls, path: str | Path) -> TokenFile:
@@ -82,9 +101,16 @@ class TokenFile:
         if version > TOKEN_VERSION:
             raise UnreadableFileError(path, f"token format version {version} is newer than this heartcare reads ({TOKEN_VERSION})")
         try:
+            config = BeatConfig.from_dict(json.loads(metadata["model_config"]))
+        except (KeyError, ValueError, ConfigError) as error:
+            raise UnreadableFileError(path, f"token metadata incomplete ({error})") from error
+        problem = code_range_problem(codes, config.codebook_size)
+        if problem:
+            raise UnreadableFileError(path, problem)
+        try:
             return cls(
                 codes=codes.astype(np.int64),
-                config=BeatConfig.from_dict(json.loads(metadata["model_config"])),
+                config=config,
                 windows=int(metadata["windows"]),
                 padding=int(metadata["padding"]),
                 stats=NormalizationStats(np.asarray(json.loads(metadata["means"]), np.float32), float(metadata["std"])),

@@ -1,8 +1,9 @@
 """`read_ecg(path)`: one function that reads any ECG file heartcare knows.
 
 The reader is chosen by extension through `READERS` (a plain dict), falling back to
-the file's content (DICOM preamble, NumPy magic, a WFDB header beside it) when the
-extension says nothing. Every reader decodes to a `RawRecording`; `to_ecg` then
+the file's content (DICOM preamble, NumPy magic, an XML declaration, a WFDB header
+beside it) when the extension says nothing. XML files are told apart by their root
+element (GE MUSE, GE CardioSoft, Philips, HL7 aECG; see `xml_formats`). Every reader decodes to a `RawRecording`; `to_ecg` then
 applies the same checks and lead canonicalisation to all of them.
 """
 
@@ -43,6 +44,12 @@ def _npy(path: Path, fs: float | None) -> RawRecording:
     return read_npy(path, fs)
 
 
+def _xml(path: Path, fs: float | None) -> RawRecording:
+    from heartcare.ecg.xml_formats import read_xml
+
+    return read_xml(path)
+
+
 Reader = Callable[[Path, "float | None"], RawRecording]
 
 # Lower-case suffix -> (reader, source label written to meta["source"]).
@@ -56,7 +63,10 @@ READERS: dict[str, tuple[Reader, str]] = {
     ".txt": (_csv, "csv"),
     ".tsv": (_csv, "csv"),
     ".npy": (_npy, "npy"),
+    ".xml": (_xml, "xml"),
 }
+# How an XML file can begin: plain or UTF-8 BOM, UTF-16 little or big endian.
+XML_STARTS: tuple[bytes, ...] = (b"<", b"\xef\xbb\xbf<", b"\xff\xfe<\x00", b"\xfe\xff\x00<")
 
 
 def sniff_reader(path: Path) -> tuple[Reader, str] | None:
@@ -71,6 +81,8 @@ def sniff_reader(path: Path) -> tuple[Reader, str] | None:
         return READERS[".dcm"]
     if head.startswith(b"\x93NUMPY"):
         return READERS[".npy"]
+    if head.lstrip(b" \t\r\n").startswith(XML_STARTS):
+        return READERS[".xml"]
     return None
 
 
@@ -105,7 +117,8 @@ def read_ecg(
 ) -> Ecg:
     """Read one ECG file into a canonical 12-lead `Ecg` (signal [12, samples] mV).
 
-    path: WFDB (`.hea`/`.dat`/`.mat` or the bare record), DICOM, CSV/TXT, NPY.
+    path: WFDB (`.hea`/`.dat`/`.mat` or the bare record), DICOM, CSV/TXT, NPY, or
+        cart XML (GE MUSE, GE CardioSoft, Philips PageWriter/TraceMaster, HL7 aECG).
     fs: sampling rate in Hz for formats that do not store one (CSV, NPY); for
         formats that do (WFDB, DICOM) a different value resamples to it.
     allow_flat_leads: mask constant leads instead of raising (see `raw.to_ecg`).

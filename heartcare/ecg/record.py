@@ -13,7 +13,15 @@ from heartcare.errors import InvalidSignalError, SamplingRateError
 # Keys readers fill in `Ecg.meta` when they know them (all optional):
 #   path, source, record_id, patient_id, age, sex ("M"/"F"), recording_date,
 #   lead_mask (list[bool], True = lead really recorded), derived_leads,
-#   original_fs, original_units, flat_leads.
+#   original_fs, original_units, original_leads (the file's own labels), flat_leads.
+#   extra_leads: list[str], channels that are not one of the 12 (Frank X/Y/Z, V7-V9,
+#     V3R-V6R under those names, anything else under its own label);
+#   extra_signal: float32 [len(extra_leads), samples] mV, their samples exactly as read
+#     (at original_fs, full length; preprocessing does not touch them): use `extra_lead`.
+#   device_measurements: dict, the cart's own hr_bpm, rr_ms, pr_ms, qrs_ms, qt_ms,
+#     qtc_ms, p_axis_deg, axis_deg (QRS), t_axis_deg (only those the file gives);
+#   device_statements: list[str], the cart's interpretation text, one line each;
+#   median_beats: `Ecg` [12, beat samples] mV of the cart's median/representative beats.
 
 
 @dataclass
@@ -71,6 +79,16 @@ class Ecg:
     def lead(self, name: str) -> np.ndarray:
         """[samples] mV of one lead by canonical name."""
         return self.signal[self.leads.index(name)]
+
+    def extra_lead(self, name: str) -> np.ndarray:
+        """[samples] mV of a non-standard channel by name ('X', 'V4R', ...), as read from the file."""
+        from heartcare.ecg.leads import extra_lead_name
+
+        names = list(self.meta.get("extra_leads") or [])
+        wanted = extra_lead_name(name)
+        if wanted not in names:
+            raise KeyError(f"{self.name}: no extra lead {name!r}; extra leads are {names or 'none'}")
+        return np.asarray(self.meta["extra_signal"][names.index(wanted)])
 
     def with_signal(self, signal: np.ndarray, fs: float | None = None, **meta: Any) -> Ecg:
         """A copy with a new signal (same leads), e.g. after filtering or resampling."""

@@ -75,12 +75,14 @@ def print_validation(result) -> None:
     console = Console()
     table = Table(title=f"measure() vs ground truth, {len(result.records)} records")
     table.add_column("condition", no_wrap=True)
-    for header in ("records", "HR<=3bpm", "PR<=25ms", "QRS<=20ms", "axis<=15deg", "median QRS err ms"):
+    headers = ("records", "HR<=3bpm", "PR<=25ms", "QRS<=20ms", "axis<=15deg", "QT<=20ms", "QTc<=20ms", "median QRS err ms")
+    for header in headers:
         table.add_column(header, justify="right")
     percent = lambda value: "-" if value != value else f"{100 * value:.0f}%"  # noqa: E731  (nan -> '-')
     for name, row in result.by_condition.items():
         table.add_row(name, str(int(row["records"])), percent(row["hr<=3"]), percent(row["pr<=25"]),
-                      percent(row["qrs<=20"]), percent(row["axis<=15"]), f"{row['median_qrs_error']:.0f}")
+                      percent(row["qrs<=20"]), percent(row["axis<=15"]), percent(row["qt<=20"]),
+                      percent(row["qtc<=20"]), f"{row['median_qrs_error']:.0f}")
     console.print(table)
     for target in result.targets:
         mark = "[green]ok[/]" if target.met else "[red]FAILED[/]"

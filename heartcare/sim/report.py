@@ -68,7 +68,8 @@ def write_report(truth: GroundTruth, labels: dict[str, float], rng: np.random.Ge
     if truth.pr_ms is not None:
         intervals.append(f"PR {truth.pr_ms:.0f} ms")
     intervals.append(f"QRS {truth.qrs_ms:.0f} ms")
-    intervals.append(f"QT/QTc {truth.qt_ms:.0f}/{truth.qtc_ms:.0f} ms")
+    if truth.qt_ms is not None and truth.qtc_ms is not None:  # None: T wave too flat to end
+        intervals.append(f"QT/QTc {truth.qt_ms:.0f}/{truth.qtc_ms:.0f} ms")
     sentences.append(", ".join(intervals) + ".")
     findings = []
     for name, severity in truth.conditions.items():

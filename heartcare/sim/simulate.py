@@ -14,6 +14,7 @@ from heartcare.sim.conditions import CONDITIONS, apply_conditions
 from heartcare.sim.dipole import DipoleCanvas, Wave, project, visible_span
 from heartcare.sim.heart import HeartState, normal_heart
 from heartcare.sim.noise import NoiseSpec, electrode_noise
+from heartcare.sim.repolarisation import repolarisation_end_ms
 from heartcare.sim.rhythm import BeatEvent, atrial_activity, beat_schedule
 
 PACING_SPIKE_LEAD_MS = 5.0  # the pacing spike comes this long before the paced QRS
@@ -53,15 +54,17 @@ class GroundTruth:
     """The parameters the signal was drawn with (intervals in ms, axis in degrees).
 
     hr_bpm is 60 / mean RR over the record; pr_ms is None without conducted P waves;
-    pr_ms, qrs_ms and qt_ms run between visible onsets/offsets of the noise-free waves;
+    pr_ms, qrs_ms and qt_ms run between visible onsets/offsets of the noise-free waves
+    (qt_ms ends where the drawn ST-T really fades, see `repolarisation`; it and qtc_ms,
+    Bazett's correction of it at the record's mean RR, are None for a flat T wave);
     axis_deg is the frontal angle of the dominant QRS's net (area) vector.
     """
 
     hr_bpm: float
     pr_ms: float | None
     qrs_ms: float
-    qt_ms: float
-    qtc_ms: float
+    qt_ms: float | None
+    qtc_ms: float | None
     axis_deg: float
     rhythm: str
     atrial_rate_bpm: float | None
@@ -175,12 +178,14 @@ def simulate(spec: SimulationSpec, fs: float = 500.0, seconds: float = 10.0, see
     if heart.p_wave is not None:
         p_start, _ = visible_span(heart.p_wave, heart.p_ms, P_VISIBLE_FRACTION)
         pr_ms = heart.pr_ms - p_start + qrs_start
+    t_end = repolarisation_end_ms(heart)
+    qt_ms = None if t_end is None else t_end - qrs_start
     truth = GroundTruth(
         hr_bpm=round(hr, 2),
         pr_ms=round(pr_ms, 1) if pr_ms is not None else None,
         qrs_ms=round(qrs_stop - qrs_start, 1),
-        qt_ms=round(heart.qt_ms - qrs_start, 1),
-        qtc_ms=round(heart.qt_ms / np.sqrt(60.0 / hr), 1),
+        qt_ms=round(qt_ms, 1) if qt_ms is not None else None,
+        qtc_ms=round(qt_ms / np.sqrt(60.0 / hr), 1) if qt_ms is not None else None,
         axis_deg=round(_frontal_axis(heart.qrs), 1),
         rhythm=heart.rhythm,
         atrial_rate_bpm=round(heart.flutter_rate_bpm, 1) if heart.rhythm == "atrial_flutter" else None,
