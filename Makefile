@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint bench clean
+.PHONY: install demo test test-all lint bench clean browser mutate serve
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# Debian's chromium for the page test (tests/test_serve_page.py); Playwright's own download is unreachable.
+browser:
+	command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# The web page and the OpenAI-compatible API on http://127.0.0.1:8000/ with the demo's HeartcareGPT.
+serve: $(STAMP)
+	$(BIN)/heartcare serve $(if $(wildcard demo-output/gpt/joint/config.json),--model demo-output/gpt/joint,)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "heartcare.beat.commands",
     "heartcare.model.commands",
     "heartcare.bench.commands",
+    "heartcare.serve.commands",
     "heartcare.demo",
 )
 

@@ -65,3 +65,43 @@ def built_dataset(tmp_path_factory) -> Path:
                          image_dpi=40.0, shard_size=8, seed=5, min_per_answer=1)  # a tiny build: keep thin kinds
     build_dataset(config, sources=[MemorySource(records)], progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt_checkpoint(tmp_path_factory) -> Path:
+    """A small random HeartcareGPT with both streams (tiny Llama, tiny Beat, tiny image encoder)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("peft")
+    from heartcare.model.tiny import tiny_heartcare_gpt
+
+    return tiny_heartcare_gpt(tmp_path_factory.mktemp("tiny-gpt"))
+
+
+@pytest.fixture(scope="session")
+def start_uvicorn():
+    """start(app) -> base URL of the app under a real uvicorn on 127.0.0.1 (a free port); stopped at session end."""
+    import socket
+    import threading
+    import time
+
+    uvicorn = pytest.importorskip("uvicorn")
+    running = []
+
+    def start(app) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.05)
+        running.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(timeout=30)

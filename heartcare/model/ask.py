@@ -20,11 +20,20 @@ from heartcare.model.examples import collate, pool
 
 
 @dataclass
+class Picture:
+    """A picture of an ECG [H, W, 3] uint8; `render_parameters` when heartcare drew it (its PNG says so), so
+    the image stream reads the 12 lead crops it was trained on instead of one whole view."""
+
+    pixels: np.ndarray
+    render_parameters: dict | None = None
+
+
+@dataclass
 class Question:
-    """One request: the question text, its ECGs (an Ecg, a picture [H, W, 3], or both per ECG), a token budget."""
+    """One request: the question text, its ECGs (an Ecg, a picture, or both per ECG), a token budget."""
 
     text: str
-    ecgs: list[tuple[Ecg | None, np.ndarray | None]]
+    ecgs: list[tuple[Ecg | None, Picture | np.ndarray | None]]
     max_new_tokens: int = 96
     system: str | None = None
 
@@ -39,9 +48,9 @@ class Answer:
     extra: dict = field(default_factory=dict)
 
 
-def ecg_features(model, ecg: Ecg | None, picture: np.ndarray | None) -> EcgFeatures:
+def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -> EcgFeatures:
     """What the model reads of one ECG (see the module docstring)."""
-    from heartcare.model.features import drawn_views, signal_latents
+    from heartcare.model.features import drawn_views, image_views, signal_latents
 
     config = model.config
     signal = image = None
@@ -53,7 +62,9 @@ def ecg_features(model, ecg: Ecg | None, picture: np.ndarray | None) -> EcgFeatu
         if model.image_encoder is None:
             raise ConfigError("HeartcareGPT", "loaded without its image encoder: it cannot read a picture")
         if picture is not None:
-            image = model.image_encoder.encode_images([np.asarray(picture)[..., :3]])
+            picture = picture if isinstance(picture, Picture) else Picture(np.asarray(picture))
+            views = image_views(picture.pixels[..., :3], picture.render_parameters, config.image_view)
+            image = model.image_encoder.encode_images(views)
         elif ecg is not None and (signal is None or config.signal_items_see_image):
             image = model.image_encoder.encode_images(drawn_views(ecg, config.image_view))
     if signal is None and image is None:
@@ -61,41 +72,45 @@ def ecg_features(model, ecg: Ecg | None, picture: np.ndarray | None) -> EcgFeatu
     return EcgFeatures(signal=signal, image=image)
 
 
-def answer_encoded(model, encoded: list, budgets: list[int]) -> list[list[int]]:
-    """Greedy answers of tokenised prompts, batched per token budget (the KV cache is on)."""
-    answers: list[list[int] | None] = [None] * len(encoded)
-    pad = model.tokenizer.pad_token_id
-    for budget in sorted(set(budgets)):
-        positions = [index for index, value in enumerate(budgets) if value == budget]
-        batch = collate([encoded[index] for index in positions], pad, left=True)
-        for index, tokens in zip(positions, model.generate(batch, budget), strict=True):
-            answers[index] = tokens
-    return [answer or [] for answer in answers]
+def answer_encoded(model, encoded: list, budgets: list[int], on_token=None, cancelled=None) -> list[list[int]]:
+    """Greedy answers of tokenised prompts in one left-padded batch, each row with its own token budget.
+
+    on_token(row, token) and cancelled(row) are passed to `HeartcareGPT.generate` (streaming, hang-ups).
+    """
+    if not encoded:
+        return []
+    batch = collate(encoded, model.tokenizer.pad_token_id, left=True)
+    return model.generate(batch, budgets, on_token=on_token, cancelled=cancelled)
 
 
-def ask(model, questions: list[Question]) -> list[Answer]:
-    """Answer a batch of questions about ECG files and pictures."""
+def prepare(model, question: Question, number: int = 1):
+    """The tokenised prompt of one question with its ECGs' features (raises for what the model cannot read)."""
     from heartcare.bench.prompt import SYSTEM_PROMPT
 
+    features = [ecg_features(model, ecg, picture) for ecg, picture in question.ecgs]
+    return encode(model.tokenizer, features, question.text, None, question.system or SYSTEM_PROMPT,
+                  model.config.image_tokens, model.config.max_length, where=f"question {number}")
+
+
+def finish(model, question: Question, tokens: list[int], seconds: float) -> Answer:
+    """The answer's text, and Beat's forecast when the model asked for `<prediction>`."""
+    answer = Answer(text=model.decode(tokens), new_tokens=len(tokens), seconds=seconds)
+    if model.asks_for_prediction(tokens):
+        signals = [ecg for ecg, _ in question.ecgs if ecg is not None]
+        if signals and model.beat is not None:
+            answer.prediction, answer.prediction_fs = predict_next(model.beat, signals[-1])
+        else:
+            answer.extra["prediction_unavailable"] = "a forecast needs the ECG as signal and a Beat"
+    return answer
+
+
+def ask(model, questions: list[Question], on_token=None, cancelled=None) -> list[Answer]:
+    """Answer a batch of questions about ECG files and pictures (one generation call, per-question budgets)."""
     started = time.perf_counter()
-    encoded = []
-    for number, question in enumerate(questions):
-        features = [ecg_features(model, ecg, picture) for ecg, picture in question.ecgs]
-        encoded.append(encode(model.tokenizer, features, question.text, None, question.system or SYSTEM_PROMPT,
-                              model.config.image_tokens, model.config.max_length, where=f"question {number + 1}"))
-    token_lists = answer_encoded(model, encoded, [question.max_new_tokens for question in questions])
+    encoded = [prepare(model, question, number + 1) for number, question in enumerate(questions)]
+    token_lists = answer_encoded(model, encoded, [question.max_new_tokens for question in questions], on_token, cancelled)
     seconds = (time.perf_counter() - started) / max(len(questions), 1)
-    answers = []
-    for question, tokens in zip(questions, token_lists, strict=True):
-        answer = Answer(text=model.decode(tokens), new_tokens=len(tokens), seconds=seconds)
-        if model.asks_for_prediction(tokens):
-            signals = [ecg for ecg, _ in question.ecgs if ecg is not None]
-            if signals and model.beat is not None:
-                answer.prediction, answer.prediction_fs = predict_next(model.beat, signals[-1])
-            else:
-                answer.extra["prediction_unavailable"] = "a forecast needs the ECG as signal and a Beat"
-        answers.append(answer)
-    return answers
+    return [finish(model, question, tokens, seconds) for question, tokens in zip(questions, token_lists, strict=True)]
 
 
 def predict_next(beat, ecg: Ecg) -> tuple[np.ndarray, float]:

@@ -10,6 +10,7 @@ maps the part names of `StageConfig.trainable` to parameters.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -19,6 +20,7 @@ from heartcare.errors import ConfigError
 from heartcare.model.chat import IMAGE, PREDICTION, SIGNAL, SPECIAL_TOKENS, end_of_turn_id
 from heartcare.model.config import GptConfig
 from heartcare.model.projectors import ImageProjector, SignalProjector
+from heartcare.model.streaming import RowStops, RowStreamer, TokenCallback
 
 PARTS = ("signal_projector", "image_projector", "lora", "token_rows")
 
@@ -178,24 +180,45 @@ class HeartcareGPT(nn.Module):
 
     # ---- generation -----------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, batch: dict[str, torch.Tensor], max_new_tokens: int, use_cache: bool = True) -> list[list[int]]:
-        """Greedy answers of a left-padded batch (input_ids, attention_mask, signal, image): new token ids per row, end token dropped."""
+    def generate(
+        self,
+        batch: dict[str, torch.Tensor],
+        max_new_tokens: int | Sequence[int],
+        use_cache: bool = True,
+        on_token: TokenCallback | None = None,
+        cancelled: Callable[[int], bool] | None = None,
+    ) -> list[list[int]]:
+        """Greedy answers of a left-padded batch (input_ids, attention_mask, signal, image): new token ids per row.
+
+        max_new_tokens: one budget for all rows or one per row. on_token(row, token) sees each
+        new token as it is decoded; a row whose cancelled(row) turns true stops there. The end
+        token is dropped from the answers.
+        """
+        from transformers import StoppingCriteriaList
+
+        rows = batch["input_ids"].shape[0]
+        budgets = [max_new_tokens] * rows if isinstance(max_new_tokens, int) else list(max_new_tokens)
+        if len(budgets) != rows or min(budgets) <= 0:
+            raise ConfigError("HeartcareGPT.generate", f"need {rows} positive token budgets, got {budgets}")
         embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_of_turn
+        streamer = RowStreamer(rows, self.end_of_turn, budgets, on_token) if on_token is not None else None
         generated = self.language_model.generate(
             inputs_embeds=embeddings,
             attention_mask=batch["attention_mask"],
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=max(budgets),
             do_sample=False,
             num_beams=1,
             use_cache=use_cache,
             eos_token_id=[self.end_of_turn],
             pad_token_id=pad,
+            stopping_criteria=StoppingCriteriaList([RowStops(0, budgets, cancelled)]),
+            streamer=streamer,
         )
         answers = []
-        for row in generated.tolist():
+        for row, budget in zip(generated.tolist(), budgets, strict=True):
             answer = []
-            for token in row:
+            for token in row[:budget]:
                 if token == self.end_of_turn:
                     break
                 answer.append(token)
