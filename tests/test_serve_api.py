@@ -217,6 +217,8 @@ def test_the_report_pdf_holds_the_report(client, dicom_bytes):
     assert response.headers["content-type"] == "application/pdf"
     text = PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
     assert "Sinus rhythm at 61 bpm" in text and "Not a medical device" in text
+    bad = client.post(f"/api/uploads/{file_id}/report.pdf", content=b"not json", headers={"Content-Type": "application/json"})
+    assert_openai_error(bad, 400, "invalid_json")
 
 
 def test_a_sheet_heartcare_drew_is_read_as_its_12_lead_crops_a_photo_as_one_view(client, dicom_bytes):
@@ -267,3 +269,17 @@ def test_a_chunked_body_growing_past_the_limit_is_413(model):
 
         response = client.post("/v1/chat/completions", content=chunks(), headers={"Content-Type": "application/json"})
         assert_openai_error(response, 413, "upload_too_large")
+
+
+def test_follow_up_questions_about_an_upload_reuse_its_features_inline_ecgs_do_not(client, dicom_bytes):
+    memo = client.app.state.server.engine.features
+    file_id = upload(client, dicom_bytes)["id"]
+    body = ask_body([{"type": "file", "file": {"file_id": file_id}}])
+    first = client.post("/v1/chat/completions", json=body).json()
+    hits = memo.hits
+    second = client.post("/v1/chat/completions", json=body).json()
+    assert memo.hits == hits + 1 and second["choices"][0]["message"] == first["choices"][0]["message"]
+    inline = {"type": "input_ecg", "input_ecg": {"data": base64.b64encode(dicom_bytes).decode(), "format": "dicom"}}
+    for _ in range(2):
+        client.post("/v1/chat/completions", json=ask_body([inline]))
+    assert memo.hits == hits + 1

@@ -119,9 +119,9 @@ def test_a_request_cancelled_while_waiting_is_never_decoded(model, monkeypatch):
 
     original = engine_module.prepare
 
-    def tracking(model_, question, number=1):
+    def tracking(model_, question, number=1, **options):
         prepared.append(question.text)
-        return original(model_, question, number)
+        return original(model_, question, number, **options)
 
     monkeypatch.setattr(engine_module, "prepare", tracking)
     engine = GenerationEngine(model, Metrics(), max_batch=4, batch_wait_s=0.2)

@@ -141,3 +141,21 @@ def test_a_picture_is_kept_for_the_image_stream():
 def test_a_declared_format_must_match_the_content(dicom_bytes):
     with pytest.raises(UnreadableFileError, match="declared format 'npy'"):
         decode([("x", dicom_bytes)], None, LIMIT, declared="npy")
+
+
+def test_a_vector_ecg_pdf_is_read_back_into_its_leads():
+    pytest.importorskip("pypdf")
+    from heartcare.render.output import render
+
+    ecg = Ecg(distinct_leads(2500), 250.0)
+    upload = decode([("export.pdf", render(ecg, format="pdf"))], None, LIMIT)
+    assert upload.kind == "ecg" and upload.format == "pdf"
+    # 3x4 layout: each lead is drawn for its column's 2.5 s; there it must match its own source, not another lead.
+    recovered, fs = upload.ecg.signal, upload.ecg.fs
+    time = np.arange(recovered.shape[1]) / fs
+    for lead in range(12):
+        column = lead // 3
+        shown = (time >= 2.5 * column + 0.05) & (time < 2.5 * (column + 1) - 0.05)
+        sources = np.stack([np.interp(time[shown], np.arange(2500) / 250.0, row) for row in ecg.signal])
+        correlations = [np.corrcoef(recovered[lead, shown], source)[0, 1] for source in sources]
+        assert int(np.argmax(correlations)) == lead and correlations[lead] > 0.95, (lead, correlations)

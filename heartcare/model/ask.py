@@ -83,11 +83,15 @@ def answer_encoded(model, encoded: list, budgets: list[int], on_token=None, canc
     return model.generate(batch, budgets, on_token=on_token, cancelled=cancelled)
 
 
-def prepare(model, question: Question, number: int = 1):
-    """The tokenised prompt of one question with its ECGs' features (raises for what the model cannot read)."""
+def prepare(model, question: Question, number: int = 1, features_of=None):
+    """The tokenised prompt of one question with its ECGs' features (raises for what the model cannot read).
+
+    features_of(model, ecg, picture): where features come from (default `ecg_features`; a server memoises it).
+    """
     from heartcare.bench.prompt import SYSTEM_PROMPT
 
-    features = [ecg_features(model, ecg, picture) for ecg, picture in question.ecgs]
+    features_of = features_of or ecg_features
+    features = [features_of(model, ecg, picture) for ecg, picture in question.ecgs]
     return encode(model.tokenizer, features, question.text, None, question.system or SYSTEM_PROMPT,
                   model.config.image_tokens, model.config.max_length, where=f"question {number}")
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from heartcare.errors import HeartcareError
 from heartcare.model.ask import Answer, Question, answer_encoded, finish, prepare
+from heartcare.serve.feature_memo import FeatureMemo
 from heartcare.serve.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class GenerationEngine:
         self._running = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="heartcare-generation", daemon=True)
+        self.features = FeatureMemo()
 
     def start(self) -> None:
         self._thread.start()
@@ -112,7 +114,7 @@ class GenerationEngine:
         ready, encoded = [], []
         for job in batch:
             try:
-                encoded.append(prepare(self.model, job.question))
+                encoded.append(prepare(self.model, job.question, features_of=self.features))
             except HeartcareError as error:  # this request's ECG or prompt is unusable; the others go on
                 job.emit("error", error)
                 continue

@@ -133,7 +133,10 @@ async def report(request: Request, upload_id: str) -> Response:
     from heartcare.serve.report_pdf import report_pdf
 
     upload = _upload(request, upload_id)
-    body = await request.json()
+    try:
+        body = await request.json()
+    except ValueError as error:  # not JSON (json.JSONDecodeError and UnicodeDecodeError are ValueErrors)
+        raise ApiError(400, "send the report as JSON: {\"text\": ...}", "invalid_json") from error
     text = body.get("text") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text.strip():
         raise ApiError(400, "send the report as {\"text\": ...}", "invalid_value", "text")
