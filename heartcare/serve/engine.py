@@ -1,6 +1,8 @@
 """`GenerationEngine`: a bounded queue in front of the model, decoding waiting requests together.
 
-One worker thread owns the model. It takes the first waiting request, waits up to
+Features (Beat, drawing, image encoder) are computed before a request is queued, on one
+feature thread (`prepare_job`), so they overlap the decoding of the batch in flight. One
+worker thread owns the generation. It takes the first waiting request, waits up to
 `batch_wait_s` for more (up to `max_batch`), then decodes them as one left-padded batch,
 each with its own token budget. Tokens stream back to each request's asyncio queue as
 they are decoded. A full queue refuses at once (`QueueFullError` -> 429) instead of
@@ -41,6 +43,7 @@ class Job:
     tokens: list[int] = field(default_factory=list)
     sent: str = ""
     prompt_tokens: int = 0
+    encoded: Any = None  # the prompt with its features, when computed before queueing (see `prepare_job`)
 
     def emit(self, kind: str, value: Any) -> None:
         self.loop.call_soon_threadsafe(self.events.put_nowait, (kind, value))
@@ -68,6 +71,18 @@ class GenerationEngine:
     @property
     def depth(self) -> int:
         return self._waiting.qsize() + self._running
+
+    def prepare_job(self, job: Job) -> None:
+        """Compute the job's features and prompt now, in the caller's thread (raises for an unusable ECG).
+
+        The server calls this on its one feature thread before queueing, so the encoders of the
+        next requests run while the worker decodes the current batch instead of after it.
+        """
+        job.encoded = prepare(self.model, job.question, features_of=self.features)
+
+    @property
+    def full(self) -> bool:
+        return self._waiting.full()
 
     def submit(self, job: Job) -> None:
         try:
@@ -114,7 +129,7 @@ class GenerationEngine:
         ready, encoded = [], []
         for job in batch:
             try:
-                encoded.append(prepare(self.model, job.question, features_of=self.features))
+                encoded.append(job.encoded or prepare(self.model, job.question, features_of=self.features))
             except HeartcareError as error:  # this request's ECG or prompt is unusable; the others go on
                 job.emit("error", error)
                 continue

@@ -95,6 +95,13 @@ async def chat_completions(request: Request) -> Response:
     chat: ChatRequest = await asyncio.to_thread(parse, body, server.store, server.settings.max_upload_bytes,
                                                 server.settings.max_tokens_limit, server.model_name)
     job = Job(chat.question, asyncio.get_running_loop())
+    if server.engine.full:  # refuse before spending the encoders on a request that cannot queue
+        server.metrics.add_rejected()
+        raise ApiError(429, "the generation queue is full; retry shortly", "queue_full")
+    try:
+        await asyncio.get_running_loop().run_in_executor(server.feature_pool, server.engine.prepare_job, job)
+    except HeartcareError as error:
+        raise from_heartcare(error) from error
     try:
         server.engine.submit(job)
     except QueueFullError as error:

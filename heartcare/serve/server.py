@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,9 @@ class Server:
     engine: GenerationEngine | None = None
     model_name: str | None = None
     beat_lock: threading.Lock = field(default_factory=threading.Lock)  # Beat runs outside the engine's thread
+    # One thread computes chat requests' features: in parallel with decoding, never several at once
+    # (each already uses torch's intra-op threads; more would only oversubscribe the cores).
+    feature_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="heartcare-features"))
 
     @classmethod
     def load(cls, settings: ServeSettings, model=None) -> Server:
