@@ -71,7 +71,6 @@ def test_blind_baselines_sit_at_chance_on_the_balanced_test_split(audited):
 
 
 def test_answer_checker_finds_no_violation_in_a_real_build(audited):
-    pytest.importorskip("heartcare.agent.hierarchy")
     check = json.loads((audited / "dataset.json").read_text())["audit"]["answer_check"]
     assert check["checked"] > 0 and check["violations"] == 0, check["examples"]
 
@@ -183,7 +182,6 @@ def test_checker_catches_wrong_answers_in_a_real_build(audited):
 
     from heartcare.agent.audit import audit_tables
 
-    pytest.importorskip("heartcare.agent.hierarchy")
     tables = {}
     for split in ("train", "test"):
         rows = pq.read_table(audited / "qa" / f"{split}.parquet").to_pylist()

@@ -207,10 +207,17 @@ def test_lead_crops_follow_the_6x2_geometry():
 def test_golden_image():
     spec = PaperSpec(dpi=60.0, header=False)
     image = render(synthetic_ecg(), "6x2", spec)
-    if os.environ.get("HEARTCARE_UPDATE_GOLDEN") or not GOLDEN.exists():
+    if os.environ.get("HEARTCARE_UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
         Image.fromarray(image).save(GOLDEN)
         pytest.skip("golden image written; re-run to compare")
+    assert GOLDEN.exists(), f"{GOLDEN} is missing: run with HEARTCARE_UPDATE_GOLDEN=1 once and commit it"
     golden = np.asarray(Image.open(GOLDEN).convert("RGB")).astype(int)
     assert golden.shape == image.shape
-    assert np.abs(golden - image.astype(int)).mean() < 1.0
+    difference = np.abs(golden - image.astype(int))
+    # Per panel, not over the page: two swapped leads change ~0.15 of the page mean but >= 1.0 of
+    # their panels' means, while a font-rendering difference in a label stays far below 0.5.
+    assert difference.mean() < 0.1
+    for panel in panels("6x2", spec):
+        left, top, right, bottom = panel.box_px(spec)
+        assert difference[top:bottom, left:right].mean() < 0.5, panel.lead

@@ -81,14 +81,14 @@ def test_ptbxl_missing_columns_are_named(tmp_path: Path) -> None:
 
 
 def test_ptbxl_other_rates_resample_the_500_hz_files(tmp_path: Path) -> None:
-    pytest.importorskip("heartcare.ecg.preprocess")
     build_ptbxl(tmp_path)
     record = PtbXlDataset(tmp_path, fs=250, folds=[8]).read(1)
     assert record.ecg.fs == 250 and record.ecg.samples == 500
 
 
 def test_ptbxl_reads_the_simulated_cohort(tmp_path: Path) -> None:
-    sim = pytest.importorskip("heartcare.sim")
+    from heartcare import sim
+
     root = sim.build_cohort(3, tmp_path / "cohort", seed=1, progress=False)
     dataset = PtbXlDataset(root, fs=100)
     records = list(dataset)
