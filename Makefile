@@ -22,6 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# Mutation testing of heartcare/ecg, beat (model, quantizer), render, agent and sim ([tool.mutmut] in
+# pyproject.toml): hours on 2 cores, so outside `make test`. Scores: `mutmut results`, or browse with `mutmut browse`.
+mutate: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 || true
+	$(BIN)/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json
+
 # Debian's chromium for the page test (tests/test_serve_page.py); Playwright's own download is unreachable.
 browser:
 	command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
