@@ -71,3 +71,24 @@ def test_best_window_prefers_the_latest_on_ties() -> None:
     ecg = Ecg(np.tile(clean_rows(seconds=1.0)[:, :500], (1, 8)).astype(np.float32), FS)
     window = best_window(ecg, 2.0, step_seconds=1.0)
     assert window.meta["window_start_s"] == pytest.approx(ecg.seconds - 2.0)
+
+
+def test_a_window_pays_for_its_noise_bursts_and_flat_stretches():
+    """1 s of 2 mV noise or 3 s of flat line used to score like a clean window (assess's indices saturate)."""
+    from heartcare.ecg.quality import best_window, defect_share, typical_activity, window_score
+    from heartcare.sim.simulate import SimulationSpec, simulate
+
+    ecg = simulate(SimulationSpec(), 500.0, 20.0, 0).ecg  # 10,000 samples
+    assert defect_share(ecg.signal, ecg.fs, typical_activity(ecg.signal, ecg.fs)).max() == 0.0  # clean: nothing flagged
+    damaged = ecg.signal.copy()
+    damaged[:, 7000:7500] += np.random.default_rng(0).normal(0, 2.0, (12, 500))  # 1 s of noise at 14-15 s
+    damaged[:, 1000:2500] = 0.0  # 3 s of flat line at 2-5 s
+    reference = typical_activity(damaged, ecg.fs)
+    clean = window_score(damaged[:, 2500:4500], ecg.fs, ecg.lead_mask, reference)
+    assert window_score(damaged[:, 5250:7250], ecg.fs, ecg.lead_mask, reference) < clean - 0.05  # 0.5 s of noise
+    assert window_score(damaged[:, 0:2000], ecg.fs, ecg.lead_mask, reference) < 0.5 * clean  # 2 s flat
+    chosen = best_window(ecg.with_signal(damaged), 4.0)
+    first = round(chosen.meta["window_start_s"] * ecg.fs)
+    window = set(range(first, first + 2000))
+    assert not window & set(range(7000, 7500))  # no noise
+    assert len(window & set(range(1000, 2500))) <= 500  # at most a half-second pause-like edge of the flat line

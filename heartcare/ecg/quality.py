@@ -38,6 +38,12 @@ class LeadQuality:
         return self.flatline * self.clipping * self.noise * self.baseline * self.kurtosis
 
 
+STRETCH_S = 0.5  # local check: half-second stretches (see `window_score`)
+NOISE_BURST_FACTOR = 5.0  # a stretch this many times busier than the record's typical one is a noise burst
+FLAT_STRETCH_S = 2.0  # longer than any pause between beats above 30 bpm
+FLAT_MV = 0.02
+
+
 def _ramp(value: np.ndarray, bad: float, good: float) -> np.ndarray:
     """0 at `bad`, 1 at `good`, linear between (works for good < bad too)."""
     return np.clip((value - bad) / (good - bad), 0.0, 1.0)
@@ -91,8 +97,56 @@ def record_quality(ecg: Ecg) -> float:
     return float(scores.mean()) if scores.size else 0.0
 
 
+def _stretch_activity(signal: np.ndarray, fs: float) -> np.ndarray:
+    """[leads, stretches] mean absolute sample-to-sample change (mV) per STRETCH_S stretch."""
+    width = max(2, int(round(STRETCH_S * fs)))
+    count = signal.shape[1] // width
+    if count == 0:
+        return np.abs(np.diff(signal, axis=1)).mean(axis=1, keepdims=True) if signal.shape[1] > 1 else np.zeros((signal.shape[0], 1))
+    steps = np.abs(np.diff(signal[:, : count * width], axis=1, append=signal[:, count * width - 1 : count * width]))
+    return steps.reshape(signal.shape[0], count, width).mean(axis=2)
+
+
+def typical_activity(signal: np.ndarray, fs: float) -> np.ndarray:
+    """[leads] the record's median stretch activity: what "ordinary" looks like for each lead."""
+    return np.median(_stretch_activity(np.asarray(signal, dtype=np.float64), fs), axis=1)
+
+
+def defect_share(signal: np.ndarray, fs: float, reference: np.ndarray) -> np.ndarray:
+    """[leads] share of the window in noise bursts (a stretch NOISE_BURST_FACTOR x busier than the
+    record's typical one) or flat line (FLAT_STRETCH_S without FLAT_MV of movement)."""
+    data = np.asarray(signal, dtype=np.float64)
+    activity = _stretch_activity(data, fs)
+    noisy = activity > NOISE_BURST_FACTOR * np.maximum(reference[:, None], 1e-6)
+    share = noisy.mean(axis=1)
+    width = int(round(FLAT_STRETCH_S * fs))
+    count = data.shape[1] // width
+    if count:
+        spans = data[:, : count * width].reshape(data.shape[0], count, width)
+        flat = np.ptp(spans, axis=2) < FLAT_MV
+        share = np.maximum(share, flat.mean(axis=1))
+    return share
+
+
+def window_score(signal: np.ndarray, fs: float, mask: np.ndarray, reference: np.ndarray | None = None) -> float:
+    """Quality of one window: mean `assess` score over recorded leads, lowered by the share of its
+    time in noise bursts or flat line.
+
+    `assess`'s indices are shares over the whole window and saturate: 1 s of 2 mV noise or 3 s
+    of flat line in 10 s still scored like a clean window (a burst even raises kurtosis). The
+    local check compares each half second with the record's typical activity (`reference`,
+    from `typical_activity` of the whole record; the window's own when not given).
+    """
+    if not mask.any():
+        return 0.0
+    reference = typical_activity(signal, fs) if reference is None else reference
+    score = assess(signal, fs).score * (1.0 - defect_share(signal, fs, reference))
+    return float(score[mask].mean())
+
+
 def best_window(ecg: Ecg, seconds: float, step_seconds: float = 0.5) -> Ecg:
-    """The `seconds`-long stretch with the highest mean quality over recorded leads.
+    """The `seconds`-long stretch with the best `window_score` (mean quality over recorded leads,
+    lowered by the time it spends in noise bursts or flat line).
 
     A record no longer than `seconds` is returned whole. Ties keep the latest window,
     since Beat reads from the right.
@@ -107,10 +161,10 @@ def best_window(ecg: Ecg, seconds: float, step_seconds: float = 0.5) -> Ecg:
     if starts[-1] != ecg.samples - length:
         starts.append(ecg.samples - length)
     mask = ecg.lead_mask
+    reference = typical_activity(ecg.signal, ecg.fs)
     best_start, best_score = starts[-1], -1.0
     for start in reversed(starts):
-        score = assess(ecg.signal[:, start : start + length], ecg.fs).score
-        value = float(score[mask].mean()) if mask.any() else 0.0
+        value = window_score(ecg.signal[:, start : start + length], ecg.fs, mask, reference)
         if value > best_score + 1e-9:
             best_start, best_score = start, value
     window = ecg.signal[:, best_start : best_start + length]
