@@ -70,3 +70,14 @@ def test_measure_meets_the_issue_targets_on_a_200_record_cohort(tmp_path):
 
     result = validate_cohort(build_cohort(200, tmp_path / "c", seed=0, progress=False))
     assert result.ok, [(t.name, t.passed, t.eligible) for t in result.targets if not t.met]
+
+
+def test_blind_floors_guess_without_the_waveform():
+    from heartcare.sim.validate import blind_floors
+
+    truths = [{"pr_ms": 160.0, "qrs_ms": 90.0, "qt_ms": 400 * (60 / hr) ** 0.5, "qtc_ms": 400.0, "hr_bpm": hr}
+              for hr in (50.0, 60.0, 75.0, 100.0, 120.0)]
+    floors = blind_floors(truths)
+    assert floors["cohort median"]["pr_ms"] == 1.0 and floors["cohort median"]["qrs_ms"] == 1.0  # no spread: free
+    assert floors["cohort median"]["qt_ms"] == 0.2  # QT spreads with the rate: only the median record is hit
+    assert floors["QT from the heart rate"]["qt_ms"] == 1.0  # Bazett by construction: the rate rule is exact

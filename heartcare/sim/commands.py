@@ -88,6 +88,10 @@ def print_validation(result) -> None:
         mark = "[green]ok[/]" if target.met else "[red]FAILED[/]"
         console.print(f"{mark} {target.name}: {target.passed}/{target.eligible} "
                       f"({percent(target.rate)}, need {100 * target.required:.0f}%)")
+    names = {"pr_ms": "PR within 25 ms", "qrs_ms": "QRS within 20 ms", "qt_ms": "QT within 20 ms"}
+    for floor, shares in result.floors.items():  # guesses that never read the waveform, same records
+        values = ", ".join(f"{names[key]} {percent(share)}" for key, share in shares.items())
+        console.print(f"floor ({floor}, no waveform): {values}")
     for ecg_id, reason in result.skipped:
         console.print(f"[yellow]skipped[/] record {ecg_id}: {reason}")
     if not result.ok:

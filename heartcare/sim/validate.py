@@ -44,6 +44,7 @@ class ValidationResult:
     by_condition: dict[str, dict[str, float]]
     targets: list[Target]
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    floors: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -132,6 +133,30 @@ def summarise(records: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]
     return by_condition, targets
 
 
+TOLERANCES = {"pr_ms": 25.0, "qrs_ms": 20.0, "qt_ms": 20.0}
+
+
+def blind_floors(truths: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Share within tolerance of guesses that never look at the waveform, on the same records.
+
+    "cohort median": every record gets the median of the truth over these very records (fitted
+    on the test set itself, so an optimistic floor). "QT from the heart rate": the median
+    Bazett QTc times sqrt(RR) from the true rate, the best a rate-only rule can do.
+    """
+    floors: dict[str, dict[str, float]] = {}
+    for key, limit in TOLERANCES.items():
+        values = np.array([t[key] for t in truths if t.get(key) is not None], dtype=float)
+        if values.size:
+            floors.setdefault("cohort median", {})[key] = float(np.mean(np.abs(values - np.median(values)) <= limit))
+    rated = [t for t in truths if t.get("qt_ms") is not None and t.get("qtc_ms") is not None and t.get("hr_bpm")]
+    if rated:
+        qtc = np.median([float(t["qtc_ms"]) for t in rated])
+        guesses = np.array([qtc * np.sqrt(60.0 / float(t["hr_bpm"])) for t in rated])
+        errors = np.abs(guesses - np.array([float(t["qt_ms"]) for t in rated]))
+        floors["QT from the heart rate"] = {"qt_ms": float(np.mean(errors <= TOLERANCES["qt_ms"]))}
+    return floors
+
+
 def validate_cohort(root: str | Path, limit: int | None = None) -> ValidationResult:
     """Measure every record of a simulated cohort (500 Hz files) against its ground truth."""
     import pandas as pd
@@ -147,7 +172,7 @@ def validate_cohort(root: str | Path, limit: int | None = None) -> ValidationRes
             raise DatasetLayoutError(root, f"{required.name} not found (not a heartcare simulated cohort)")
     truth = pd.read_csv(truth_file, index_col="ecg_id")
     database = pd.read_csv(database_file, index_col="ecg_id")
-    records, skipped = [], []
+    records, skipped, truths = [], [], []
     for ecg_id in truth.index[:limit]:
         row = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in truth.loc[ecg_id].items()}
         try:
@@ -157,5 +182,7 @@ def validate_cohort(root: str | Path, limit: int | None = None) -> ValidationRes
             skipped.append((int(ecg_id), str(error)))
             continue
         records.append(compare_record(int(ecg_id), row, measured))
+        truths.append(row)
     by_condition, targets = summarise(records)
-    return ValidationResult(records=records, by_condition=by_condition, targets=targets, skipped=skipped)
+    return ValidationResult(records=records, by_condition=by_condition, targets=targets, skipped=skipped,
+                            floors=blind_floors(truths))
