@@ -283,3 +283,20 @@ def test_follow_up_questions_about_an_upload_reuse_its_features_inline_ecgs_do_n
     for _ in range(2):
         client.post("/v1/chat/completions", json=ask_body([inline]))
     assert memo.hits == hits + 1
+
+
+def test_the_ecgs_of_a_request_reach_the_model_in_their_order(client, dicom_bytes, monkeypatch):
+    first = upload(client, dicom_bytes, "first.dcm")["id"]
+    second = upload(client, dicom_bytes, "second.dcm")["id"]
+    engine = client.app.state.server.engine
+    seen = []
+    memo = engine.features
+
+    def recording(model, ecg, picture):
+        seen.append(ecg.meta["upload"])
+        return memo(model, ecg, picture)
+
+    monkeypatch.setattr(engine, "features", recording)
+    parts = [{"type": "file", "file": {"file_id": second}}, {"type": "file", "file": {"file_id": first}}]
+    client.post("/v1/chat/completions", json=ask_body(parts))
+    assert seen == ["second.dcm", "first.dcm"]

@@ -149,3 +149,14 @@ def test_one_bad_request_fails_alone(model):
     engine.stop()
     assert results[0][0] == "error" and "exceed max_length" in str(results[0][2])
     assert results[1][0] == "answer"
+
+
+def test_each_row_of_a_batch_stops_at_its_own_budget(model):
+    from heartcare.model.ask import answer_encoded, prepare
+
+    encoded = [prepare(model, question) for question in questions()]
+    short = answer_encoded(model, encoded, [2, 3, 4, 5])
+    long = answer_encoded(model, encoded, [40, 40, 40, 40])
+    for tokens, full, budget in zip(short, long, [2, 3, 4, 5], strict=True):
+        assert len(tokens) <= budget and tokens == full[:budget]  # greedy: a prefix of the longer answer
+    assert any(len(full) > 5 for full in long)  # the budgets really cut something

@@ -212,10 +212,10 @@ class HeartcareGPT(nn.Module):
             use_cache=use_cache,
             eos_token_id=[self.end_of_turn],
             pad_token_id=pad,
-            stopping_criteria=StoppingCriteriaList([RowStops(0, budgets, cancelled)]),
+            stopping_criteria=StoppingCriteriaList([RowStops(cancelled)] if cancelled is not None else []),
             streamer=streamer,
         )
-        answers = []
+        answers = []  # decoding ran to the largest budget: each row is cut to its own here
         for row, budget in zip(generated.tolist(), budgets, strict=True):
             answer = []
             for token in row[:budget]:

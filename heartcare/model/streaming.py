@@ -1,10 +1,10 @@
 """Per-row control of batched greedy generation: a token budget per row, cancellation, and streamed tokens.
 
 Hugging Face `generate` decodes a whole batch until every row is done. A server batches
-requests with different budgets and clients that may hang up, so each row needs its own
-stop: `RowStops` ends a row at its budget or when its `cancelled()` turns true, and
-`RowStreamer` hands each row's new tokens to a callback as they are decoded (the
-end-of-turn token and the padding that follows a finished row are never passed on).
+requests with different budgets and clients that may hang up: `RowStops` ends a row when
+its `cancelled()` turns true, and `RowStreamer` hands each row's new tokens to a callback
+as they are decoded, up to the row's budget (the end-of-turn token and the padding that
+follows a finished row are never passed on).
 """
 
 from __future__ import annotations
@@ -17,20 +17,18 @@ TokenCallback = Callable[[int, int], None]  # (row, token id)
 
 
 class RowStops:
-    """A `StoppingCriteria`: row i is done after `budgets[i]` new tokens or once `cancelled(i)` is true."""
+    """A `StoppingCriteria`: row i is done once `cancelled(i)` is true (its client hung up).
 
-    def __init__(self, prompt_length: int, budgets: Sequence[int], cancelled: Callable[[int], bool] | None = None) -> None:
-        self.prompt_length = prompt_length
-        self.budgets = torch.tensor(list(budgets), dtype=torch.long)
+    Budgets need no criterion: `generate` runs to the largest budget and cuts each row to its
+    own, and `RowStreamer` stops passing a row's tokens on at its budget.
+    """
+
+    def __init__(self, cancelled: Callable[[int], bool]) -> None:
         self.cancelled = cancelled
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor | None = None, **_: object) -> torch.Tensor:
-        produced = input_ids.shape[1] - self.prompt_length
-        done = produced >= self.budgets.to(input_ids.device)
-        if self.cancelled is not None:
-            flags = [self.cancelled(row) for row in range(input_ids.shape[0])]
-            done = done | torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
-        return done
+        flags = [self.cancelled(row) for row in range(input_ids.shape[0])]
+        return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
 
 
 class RowStreamer:
