@@ -21,7 +21,6 @@ def create_app(settings: ServeSettings, model=None):
 
     from heartcare.serve import native_api, openai_api
     from heartcare.serve.api_errors import ApiError
-    from heartcare.serve.body_limit import BodyTooLarge
     from heartcare.serve.security import check_key
     from heartcare.serve.server import Server
 
@@ -41,11 +40,6 @@ def create_app(settings: ServeSettings, model=None):
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError):
         return JSONResponse(error.body(), status_code=error.status)
-
-    @app.exception_handler(BodyTooLarge)
-    async def body_too_large(request: Request, error: BodyTooLarge):
-        return JSONResponse(ApiError(413, f"upload is above the {settings.max_upload_mb:g} MiB limit", "upload_too_large").body(),
-                            status_code=413)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError):
@@ -115,5 +109,4 @@ def _wrapped(app, settings: ServeSettings):
 
     guarded = BodyLimit(app, settings.max_upload_bytes)
     guarded.state = app.state
-    guarded.inner = app
     return guarded
