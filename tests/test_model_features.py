@@ -110,3 +110,39 @@ def test_a_cache_refuses_a_different_beat_on_resume(built_dataset, cache_folder,
                                   mlp_ratio=2, codebook_size=16)).save_pretrained(tmp_path / "other")
     with pytest.raises(ConfigError, match="made from"):
         build_feature_cache(built_dataset, str(other), "tiny", out=cache_folder, shard_size=10, resume=True, progress=False)
+
+
+def test_a_larger_limit_extends_a_cache_to_the_same_shards(built_dataset, small_beat, cache_folder, tmp_path):
+    from safetensors.numpy import load_file
+
+    from heartcare.errors import ConfigError
+    from heartcare.model.feature_cache import FeatureCache, build_feature_cache
+
+    def build(out, limit, resume=False):
+        return build_feature_cache(built_dataset, str(small_beat), "tiny", out=out, shard_size=10, limit=limit, resume=resume,
+                                   progress=False)
+
+    grown = build(tmp_path / "grown", 20)
+    assert len(FeatureCache(grown).manifest["shards"]) == 2
+    with pytest.raises(ConfigError, match="larger --limit"):
+        build(grown, 10, resume=True)
+    build(grown, None, resume=True)
+    full = sorted(path.name for path in cache_folder.glob("shard-*.safetensors"))
+    assert sorted(path.name for path in grown.glob("shard-*.safetensors")) == full
+    for name in full:
+        expected, extended = load_file(str(cache_folder / name)), load_file(str(grown / name))
+        assert expected.keys() == extended.keys()
+        assert all(np.array_equal(expected[key], extended[key]) for key in expected)
+    assert FeatureCache(grown).manifest["selection"]["limit"] is None
+    manifest = json.loads((grown / "manifest.json").read_text())
+    del manifest["dataset_card"]  # a cache from before cards were recorded adopts the dataset it is resumed with
+    (grown / "manifest.json").write_text(json.dumps(manifest))
+    build(grown, None, resume=True)
+    assert FeatureCache(grown).serves(built_dataset)
+    manifest["dataset_card"] = "another build"
+    (grown / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="another dataset"):
+        build(grown, None, resume=True)
+    short = build(tmp_path / "short", 15)  # its second shard holds 5 records: a larger limit would misplace records
+    with pytest.raises(ConfigError, match="would not line up"):
+        build(short, 30, resume=True)

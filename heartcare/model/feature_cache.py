@@ -138,14 +138,21 @@ def build_feature_cache(
         if manifest["source"]["beat_digest"] != source.beat_digest or manifest["source"]["image_encoder"] != image_encoder \
                 or manifest["source"]["image_view"] != image_view:
             raise ConfigError(folder, f"the cache was made from {manifest['source']}, not {source.__dict__}")
-        if manifest.get("selection", selection) != selection:
-            raise ConfigError(folder, f"the cache was started with {manifest['selection']}, not {selection}: shards would not line up")
+        _check_selection(folder, manifest.get("selection", selection), selection)
+        manifest["selection"] = selection  # a grown --limit extends the cache; the rows are checked against the shards below
     folder.mkdir(parents=True, exist_ok=True)
     columns = ["record_id", "signal_file", "signal_offset", "signal_samples", "signal_fs", "images", "image_parameters",
                "context_image", "context_image_parameters", "prediction_start"]
     table = pq.read_table(records_path)
     rows = [row for row in table.select([name for name in columns if name in table.column_names] + ["split"]).to_pylist()
             if splits is None or row["split"] in splits][:limit]
+    _check_finished_shards(folder, manifest["shards"], rows, shard_size)
+    if resume and manifest_path.is_file():
+        if manifest.get("dataset_card", card_digest(dataset)) != card_digest(dataset):
+            raise ConfigError(folder, f"the cache was built from another dataset than {dataset}")
+        # A cache begun before the card was recorded takes this dataset's once its shards match its records.
+        manifest["dataset_card"] = card_digest(dataset)
+        write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
     beat_model = load_beat(beat, load_beat_dim(beat)) if beat else None
     encoder = build_image_encoder(image_encoder).eval() if image_encoder else None
     done = {shard["file"] for shard in manifest["shards"]}
@@ -171,6 +178,26 @@ def build_feature_cache(
     finally:
         bar.close()
     return folder
+
+
+def _check_selection(folder: Path, started: dict[str, Any], requested: dict[str, Any]) -> None:
+    """Resuming needs the same selection; only --limit may grow (the first N records stay the first N)."""
+    same_but_limit = {key: value for key, value in started.items() if key != "limit"} == \
+        {key: value for key, value in requested.items() if key != "limit"}
+    grown = requested.get("limit") is None or (started.get("limit") is not None and requested["limit"] >= started["limit"])
+    if not (same_but_limit and grown):
+        raise ConfigError(folder, f"the cache was started with {started}, not {requested}: shards would not line up "
+                                  "(only a larger --limit may extend a cache)")
+
+
+def _check_finished_shards(folder: Path, shards: list[dict[str, Any]], rows: list[dict[str, Any]], shard_size: int) -> None:
+    """Every finished shard must hold exactly the records the selection puts there (a short last shard cannot grow)."""
+    for number, shard in enumerate(shards):
+        expected = [row["record_id"] for row in rows[number * shard_size : (number + 1) * shard_size]]
+        if shard["records"] != expected:
+            raise ConfigError(folder, f"{shard['file']} holds {len(shard['records'])} records that are not the selection's "
+                                      f"records {number * shard_size}-{number * shard_size + len(expected) - 1}: "
+                                      "shards would not line up; build a new cache")
 
 
 def load_beat_dim(beat: str | Path) -> int:

@@ -24,6 +24,7 @@ MODELS: dict[str, str] = {
     "beat": "heartcare.bench.models.waveform:BeatModel",
     "periodic": "heartcare.bench.models.waveform:PeriodicModel",
     "heartcare-gpt": "heartcare.bench.models.heartcare_gpt:HeartcareGptModel",
+    "probe": "heartcare.bench.models.probe:ProbeModel",
 }
 
 # Shown beside every model in reports: a model is worth reading only above these.
