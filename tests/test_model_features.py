@@ -146,3 +146,28 @@ def test_a_larger_limit_extends_a_cache_to_the_same_shards(built_dataset, small_
     short = build(tmp_path / "short", 15)  # its second shard holds 5 records: a larger limit would misplace records
     with pytest.raises(ConfigError, match="would not line up"):
         build(short, 30, resume=True)
+
+
+def test_features_computed_on_demand_equal_the_cached_ones(built_dataset, small_beat, cache_folder):
+    from types import SimpleNamespace
+
+    import pyarrow.parquet as pq
+
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.bench.models.heartcare_gpt import DatasetFeatures
+    from heartcare.model.build import load_beat
+    from heartcare.model.feature_cache import FeatureCache
+    from heartcare.model.image_encoders import build_image_encoder
+
+    parts = SimpleNamespace(beat=load_beat(small_beat, 32), image_encoder=build_image_encoder("tiny").eval(),
+                            config=SimpleNamespace(image_view="crops"))
+    computed, cache = DatasetFeatures(BenchDataset(built_dataset), parts), FeatureCache(cache_folder)
+    rows = [row for row in pq.read_table(built_dataset / "records.parquet").to_pylist() if row["context_image"]][:2]
+    assert rows
+    for row in rows:
+        record = row["record_id"]
+        assert np.allclose(computed.image(record, 0), cache.image(record, 0), atol=1e-3)
+        assert np.allclose(computed.signal(record), cache.signal(record), atol=2e-2)
+        assert np.allclose(computed.context_image(record), cache.context_image(record), atol=1e-3)
+        assert not np.allclose(computed.context_image(record), computed.image(record, 0), atol=1e-3)
+        assert np.allclose(computed.context(record), cache.context(record), atol=2e-2)

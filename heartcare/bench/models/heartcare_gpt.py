@@ -24,21 +24,28 @@ class DatasetFeatures:
 
     def __init__(self, dataset, model, cache=None) -> None:
         self.dataset, self.model, self.cache = dataset, model, cache
-        self._tensors: dict[str, dict[str, np.ndarray]] = {}
+        # per (record, with the drawn prediction context): only image signal-prediction items read that
+        # picture, and encoding it costs as much as the record's own image
+        self._tensors: dict[tuple[str, bool], dict[str, np.ndarray]] = {}
 
-    def _record(self, record_id: str) -> dict[str, np.ndarray]:
-        if record_id not in self._tensors:
+    def _record(self, record_id: str, context_image: bool) -> dict[str, np.ndarray]:
+        key = (record_id, context_image)
+        if key not in self._tensors:
             from heartcare.model.feature_cache import _record_tensors
 
             row = self.dataset.record(record_id)
-            tensors = _record_tensors(Path(self.dataset.path), row, self.model.beat, self.model.image_encoder, self.model.config.image_view)
-            self._tensors[record_id] = {key: value.astype(np.float16).astype(np.float32) for key, value in tensors.items()}
-        return self._tensors[record_id]
+            tensors = _record_tensors(Path(self.dataset.path), row, self.model.beat, self.model.image_encoder,
+                                      self.model.config.image_view, context_images=context_image)
+            self._tensors[key] = {name: value.astype(np.float16).astype(np.float32) for name, value in tensors.items()}
+        return self._tensors[key]
 
     def _get(self, record_id: str, key: str, cached) -> np.ndarray:
         if self.cache is not None and self.cache.has(record_id, key):
             return cached(record_id)
-        return self._record(record_id)[key]
+        context_image = key.startswith("context_image/")
+        if not context_image and (record_id, True) in self._tensors:
+            return self._tensors[(record_id, True)][key]
+        return self._record(record_id, context_image)[key]
 
     def signal(self, record_id: str) -> np.ndarray:
         return self._get(record_id, f"signal/{record_id}", lambda r: self.cache.signal(r))

@@ -178,6 +178,7 @@ class ProbeModel:
         if classifier is None:
             return [0.0 if choice == classes[0] else UNSEEN_OPTION for choice in item.choices]
         vector = scaler.transform(self._item_vector(item, self._features())[None])
-        log_probabilities = dict(zip(classes, classifier.predict_log_proba(vector)[0], strict=True))
+        probabilities = np.maximum(classifier.predict_proba(vector)[0], np.exp(UNSEEN_OPTION))  # finite: JSON has no -inf
+        log_probabilities = dict(zip(classes, np.log(probabilities), strict=True))
         return [float(log_probabilities.get(choice, UNSEEN_OPTION)) for choice in item.choices]
 
