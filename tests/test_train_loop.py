@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -333,6 +335,29 @@ def test_learning_curve_plot(tmp_path) -> None:
     train(_regressor(), _regression(), _small_stage(epochs=2), tmp_path, valid_data=_regression())
     png = plot_learning_curve(tmp_path / "logs", tmp_path / "curve.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_consecutive_runs_are_drawn_end_to_end(tmp_path) -> None:
+    from heartcare.train.plot import chain_runs, plot_learning_curves
+
+    def run(name: str, train_rows: list[tuple[int, float]], valid_rows: list[tuple[int, float]]) -> Path:
+        logs = tmp_path / name / "logs"
+        logs.mkdir(parents=True)
+        for split, rows in (("train", train_rows), ("valid", valid_rows)):
+            lines = ["step,epoch,loss"] + [f"{step},0,{loss}" for step, loss in rows]
+            (logs / f"{split}_log.csv").write_text("\n".join(lines) + "\n")
+        return logs
+
+    warmup = run("warmup", [(10, 2.0), (50, 1.5)], [(50, 1.6)])
+    joint = run("joint", [(10, 1.2), (150, 0.8)], [(50, 1.1), (150, 0.9)])
+    more = run("more", [(10, 0.7), (20, 0.6)], [])
+    chained = chain_runs([warmup, joint, more])
+    assert [offset for offset, _ in chained] == [0, 50, 200]
+    assert chained[1][1]["train"] == ([60, 200], [1.2, 0.8])
+    assert chained[1][1]["valid"] == ([100, 200], [1.1, 0.9])
+    assert "valid" not in chained[2][1] and chained[2][1]["train"][0] == [210, 220]
+    if importlib.util.find_spec("matplotlib"):
+        assert plot_learning_curves([warmup, joint, more], tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_codebook_statistics_are_summed_over_processes(tmp_path) -> None:

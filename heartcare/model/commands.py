@@ -1,4 +1,4 @@
-"""`heartcare gpt features|train|ask|merge|ablate`: thin wrappers over the HeartcareGPT library functions."""
+"""`heartcare gpt features|train|ask|merge|curve|ablate`: thin wrappers over the HeartcareGPT library functions."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     merge.add_argument("model", type=Path)
     merge.add_argument("--out", type=Path, required=True)
     merge.set_defaults(handler=run_merge)
+
+    curve = commands.add_parser("curve", help="learning curves of consecutive runs (warmup, joint, continuations) end to end")
+    curve.add_argument("runs", type=Path, nargs="+", help="checkpoint folders in training order (each has logs/)")
+    curve.add_argument("--out", type=Path, required=True, help="PNG to write")
+    curve.add_argument("--metric", default="loss")
+    curve.set_defaults(handler=run_curve)
 
     ablate = commands.add_parser("ablate", help="the paper's ablations (Figures 4, 5a): train and bench each variant, one table")
     ablate.add_argument("--data", type=Path, required=True, help="a HeartAgent dataset folder")
@@ -145,6 +151,13 @@ def run_merge(args: argparse.Namespace) -> int:
     from heartcare.model.checkpoint import merge
 
     print(merge(args.model, args.out))
+    return 0
+
+
+def run_curve(args: argparse.Namespace) -> int:
+    from heartcare.train.plot import plot_learning_curves
+
+    print(plot_learning_curves([run / "logs" for run in args.runs], args.out, args.metric, labels=[run.name for run in args.runs]))
     return 0
 
 
