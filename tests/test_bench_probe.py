@@ -3,7 +3,7 @@
 Synthetic features where the answer is written into the ECG (a class direction for closed
 items, a rate coordinate for comparisons) must be read back on unseen records; the same
 items with the features of other records must fall to chance, so a probe that ignores the
-ECG or mixes up records cannot pass.
+ECG or mixes up records cannot pass; a picture item must never read the signal.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class FakeCache:
         return self.images[record_id]
 
 
-def make_records(rng: np.random.Generator, prefix: str, count: int) -> tuple[dict, dict, dict]:
+def make_records(rng: np.random.Generator, prefix: str, count: int, image_weight: float = 1.0) -> tuple[dict, dict, dict]:
     """Records with a finding (written along a direction of the signal and image features) and a rate."""
     truth, signals, images = {}, {}, {}
     for number in range(count):
@@ -50,7 +50,7 @@ def make_records(rng: np.random.Generator, prefix: str, count: int) -> tuple[dic
         signal[:, finding] += 2.5
         signal[:, -1] += (rate - 80) / 10
         image = rng.normal(0, 1, (VIEWS, IMAGE_DIM)).astype(np.float32)
-        image[:, finding] += 1.0
+        image[:, finding] += image_weight
         truth[record], signals[record], images[record] = (finding, rate), signal, image
     return truth, signals, images
 
@@ -123,6 +123,19 @@ def test_other_records_features_give_chance(world):
                                 {name: test_images[shifted[name]] for name in names})
     assert accuracy(probe, test_items, "closed_qa") < 0.45
     assert accuracy(probe, test_items, "comparison_qa") < 0.7
+
+
+def test_image_items_never_see_the_signal():
+    rng = np.random.default_rng(1)
+    train_truth, train_signals, train_images = make_records(rng, "train", 300, image_weight=0.0)
+    test_truth, test_signals, test_images = make_records(rng, "test", 150, image_weight=0.0)
+    cache = FakeCache({**train_signals, **test_signals}, {**train_images, **test_images})
+    probe = probe_for(items_of(sorted(train_truth), train_truth, rng), cache)
+    test_items = [item for item in items_of(sorted(test_truth), test_truth, rng) if item.task == "closed_qa"]
+    signal_items = [item for item in test_items if item.modality == "S"]
+    image_items = [item for item in test_items if item.modality == "I"]
+    assert accuracy(probe, signal_items, "closed_qa") >= 0.9
+    assert accuracy(probe, image_items, "closed_qa") < 0.45  # the answer is only in the signal: chance for a picture
 
 
 def test_free_text_and_unknown_kinds_are_not_applicable(world):
