@@ -149,8 +149,6 @@ def test_a_larger_limit_extends_a_cache_to_the_same_shards(built_dataset, small_
 
 
 def test_features_computed_on_demand_equal_the_cached_ones(built_dataset, small_beat, cache_folder):
-    from types import SimpleNamespace
-
     import pyarrow.parquet as pq
 
     from heartcare.bench.dataset import BenchDataset
@@ -159,9 +157,8 @@ def test_features_computed_on_demand_equal_the_cached_ones(built_dataset, small_
     from heartcare.model.feature_cache import FeatureCache
     from heartcare.model.image_encoders import build_image_encoder
 
-    parts = SimpleNamespace(beat=load_beat(small_beat, 32), image_encoder=build_image_encoder("tiny").eval(),
-                            config=SimpleNamespace(image_view="crops"))
-    computed, cache = DatasetFeatures(BenchDataset(built_dataset), parts), FeatureCache(cache_folder)
+    computed = DatasetFeatures(BenchDataset(built_dataset), load_beat(small_beat, 32), build_image_encoder("tiny").eval(), "crops")
+    cache = FeatureCache(cache_folder)
     rows = [row for row in pq.read_table(built_dataset / "records.parquet").to_pylist() if row["context_image"]][:2]
     assert rows
     for row in rows:

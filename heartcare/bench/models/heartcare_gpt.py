@@ -22,8 +22,8 @@ from heartcare.errors import ConfigError
 class DatasetFeatures:
     """The FeatureCache interface computed on demand from a BenchDataset (memoised per record)."""
 
-    def __init__(self, dataset, model, cache=None) -> None:
-        self.dataset, self.model, self.cache = dataset, model, cache
+    def __init__(self, dataset, beat, image_encoder, image_view: str, cache=None) -> None:
+        self.dataset, self.beat, self.image_encoder, self.image_view, self.cache = dataset, beat, image_encoder, image_view, cache
         # per (record, with the drawn prediction context): only image signal-prediction items read that
         # picture, and encoding it costs as much as the record's own image
         self._tensors: dict[tuple[str, bool], dict[str, np.ndarray]] = {}
@@ -34,8 +34,8 @@ class DatasetFeatures:
             from heartcare.model.feature_cache import _record_tensors
 
             row = self.dataset.record(record_id)
-            tensors = _record_tensors(Path(self.dataset.path), row, self.model.beat, self.model.image_encoder,
-                                      self.model.config.image_view, context_images=context_image)
+            tensors = _record_tensors(Path(self.dataset.path), row, self.beat, self.image_encoder, self.image_view,
+                                      context_images=context_image)
             self._tensors[key] = {name: value.astype(np.float16).astype(np.float32) for name, value in tensors.items()}
         return self._tensors[key]
 
@@ -78,7 +78,8 @@ class HeartcareGptModel:
             candidate = FeatureCache(features)
             if candidate.serves(context.dataset.path):
                 cache = candidate  # only a cache of this very build: record ids of another build mean other ECGs
-        self.features = DatasetFeatures(context.dataset, self.model, cache)
+        self.features = DatasetFeatures(context.dataset, self.model.beat, self.model.image_encoder,
+                                        self.model.config.image_view, cache)
 
     def respond(self, items: list[BenchItem]) -> list[Output]:
         from heartcare.model.ask import answer_encoded, predict_next

@@ -12,7 +12,6 @@ Multiple-choice items only. Needs scikit-learn (the `bench` extra).
 from __future__ import annotations
 
 from collections import defaultdict
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -91,8 +90,7 @@ class ProbeModel:
 
             beat = load_beat(self.source.beat, load_beat_dim(self.source.beat)) if self.source.beat else None
             encoder = build_image_encoder(self.source.image_encoder).eval() if self.source.image_encoder else None
-            parts = SimpleNamespace(beat=beat, image_encoder=encoder, config=SimpleNamespace(image_view=self.source.image_view))
-            self._computed = DatasetFeatures(self.context.dataset, parts, self.cache)
+            self._computed = DatasetFeatures(self.context.dataset, beat, encoder, self.source.image_view, self.cache)
         return self._computed
 
     def _stream(self, record_id: str, stream: str, features) -> np.ndarray:
