@@ -53,3 +53,7 @@ class UploadTooLargeError(HeartcareError):
 class UnsafeFileError(UnreadableFileError):
     """A file refused for safety: XML entity declarations or external references
     (billion-laughs and external-entity attacks), never expanded or fetched."""
+
+
+class TrainingDivergedError(HeartcareError):
+    """The loss or gradient norm stopped being finite; the step was not applied."""

@@ -390,3 +390,48 @@ def test_valid_every_steps_logs_a_curve_inside_the_epoch_and_resume_stays_exact(
     resumed = _interrupted_then_resumed(tmp_path / "resumed", data, stage, fail_at=7, valid_data=data,
                                         collate_fn=pad_collate)
     _assert_same(straight, resumed)
+
+
+class _PoisonedAfter(torch.nn.Module):
+    """Returns a NaN loss from forward call `limit + 1` on (a blow-up in the middle of a run)."""
+
+    def __init__(self, inner, limit: int) -> None:
+        super().__init__()
+        self.inner, self.limit, self.calls = inner, limit, 0
+
+    def forward(self, batch):
+        loss, logs = self.inner(batch)
+        self.calls += 1
+        return (loss * float("nan") if self.calls > self.limit else loss), logs
+
+
+@pytest.mark.parametrize("grad_clip", [1.0, 0.0])
+def test_a_non_finite_step_stops_the_run_before_it_touches_the_weights(tmp_path, grad_clip) -> None:
+    import json
+
+    from heartcare.errors import TrainingDivergedError
+
+    model = _PoisonedAfter(_model(), limit=2)
+    with pytest.raises(TrainingDivergedError, match="step 3"):
+        train(model, _data(), _stage(max_steps=4, checkpoint_every_steps=1, grad_clip=grad_clip), tmp_path)
+    assert all(torch.isfinite(parameter).all() for parameter in model.parameters())
+    assert json.loads((tmp_path / "training" / "trainer.json").read_text())["step"] == 2
+
+
+@pytest.mark.parametrize("device", ["cuda", "cpu"])
+def test_cudnn_attention_is_switched_off_on_a_gpu_only(monkeypatch, device) -> None:
+    """pytorch/pytorch#196678: cuDNN attention's backward gives NaN for left-padded rows on H100/H200."""
+    import accelerate
+
+    from heartcare.train.hardware import make_accelerator
+
+    class FakeAccelerator:
+        def __init__(self, **_settings) -> None:
+            self.device = torch.device(device)
+            self.is_main_process = True
+
+    calls = []
+    monkeypatch.setattr(accelerate, "Accelerator", FakeAccelerator)
+    monkeypatch.setattr(torch.backends.cuda, "enable_cudnn_sdp", lambda enabled: calls.append(enabled))
+    make_accelerator(_small_stage())
+    assert calls == ([False] if device == "cuda" else [])

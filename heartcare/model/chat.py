@@ -100,7 +100,9 @@ def end_of_turn_id(tokenizer) -> int:
     """The token that closes an assistant turn (ChatML's <|im_end|>; else the tokenizer's eos)."""
     for token in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
         token_id = tokenizer.convert_tokens_to_ids(token)
-        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id is not None and token in tokenizer.get_vocab():
+        # A round trip, not `token in get_vocab()`: that builds the whole vocabulary per call (22 ms for
+        # SmolLM2's 49k), which was two thirds of a GPU training step (a profile of stage 3 on an H200).
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and tokenizer.convert_ids_to_tokens(token_id) == token:
             return token_id
     if tokenizer.eos_token_id is None:
         raise HeartcareError("tokenizer", "no end-of-turn or eos token to close answers with")

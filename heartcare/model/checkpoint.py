@@ -74,6 +74,7 @@ def from_pretrained(directory: str | Path, load_encoders: bool = True, overrides
     from safetensors.torch import load_file
 
     from heartcare.model.build import build_model
+    from heartcare.model.projectors import NORMALISER_BUFFERS
 
     directory = Path(directory).expanduser()
     document = read_document(directory)
@@ -95,6 +96,8 @@ def from_pretrained(directory: str | Path, load_encoders: bool = True, overrides
             stored = load_file(str(path))
         except Exception as error:  # safetensors raises its own types
             raise UnreadableFileError(path, f"not a readable safetensors file ({error})") from error
+        if key == "projectors":  # checkpoints from before input standardisation: identity statistics
+            stored.update({name: tensor for name, tensor in tensors.items() if name.endswith(NORMALISER_BUFFERS) and name not in stored})
         mismatched = sorted(set(stored) ^ set(tensors)) + [name for name in tensors if name in stored and stored[name].shape != tensors[name].shape]
         if mismatched:
             raise UnreadableFileError(path, f"tensors do not fit the model: {mismatched[:4]}")

@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--no-signal", action="store_true", help="ablation: image stream only")
     train.add_argument("--no-image", action="store_true", help="ablation: signal stream only")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    train.add_argument("--no-calibration", action="store_true",
+                       help="keep the projectors' plain initialisation (default: fitted to the features and the backbone's embedding scale)")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(handler=run_train)
 
@@ -106,11 +108,11 @@ def run_train(args: argparse.Namespace) -> int:
         model_changes["image_encoder"] = None
     stage_changes = {"max_steps": args.max_steps} if args.max_steps else {}
     run = train_gpt(args.data, args.features, args.stage, args.preset, args.out, args.init, args.resume,
-                    model_changes or None, stage_changes or None, progress=not args.quiet)
+                    model_changes or None, stage_changes or None, progress=not args.quiet, calibrate=not args.no_calibration)
     logs = {key: round(value, 4) for key, value in run.result.train_logs.items() if key in ("loss", "lr")}
     valid = {key: round(value, 4) for key, value in run.result.valid_logs.items() if key == "loss"}
     print(f"{run.out}: {args.stage} ({args.preset}) {run.result.steps} steps on {run.train_items} items, "
-          f"{run.result.seconds:.0f} s; last train {logs}, valid {valid}")
+          f"{run.result.seconds:.1f} s; last train {logs}, valid {valid}")
     return 0
 
 

@@ -4,7 +4,7 @@ Stage 1 is Beat (`heartcare beat train`). Stage 2, "warmup", trains the projecto
 the ECG token rows with the LLM frozen; stage 3, "joint", adds LoRA on attention.
 `paper` holds the paper's settings (lr 2e-4 on a fifth of the QA; then LoRA r 64 /
 alpha 128 / dropout 0.05, lr 2e-5, effective batch 16, linear schedule with 100
-warm-up steps, 1 epoch). `cpu` is what fits 2 cores, resumable across sessions:
+warm-up steps, 1 epoch; bf16 autocast where the hardware has it). `cpu` is what fits 2 cores, resumable across sessions:
 fewer signal tokens (latents pooled in fives), a smaller LoRA, higher learning
 rates for far fewer steps. `tiny` is for tests.
 """
@@ -60,10 +60,10 @@ def _paper() -> GptPreset:
     joint = {"signal_projector": 2e-5, "image_projector": 2e-5, "lora": 2e-5, "token_rows": 2e-5}
     return GptPreset("paper", {}, {
         "warmup": (_stage("warmup", "paper", projectors, epochs=1, batch_size=16, learning_rate=2e-4, warmup_steps=100,
-                          valid_every_steps=500),
+                          valid_every_steps=500, mixed_precision="bf16"),
                    StageData(fraction=0.2)),
         "joint": (_stage("joint", "paper", joint, epochs=1, batch_size=4, gradient_accumulation_steps=4,
-                         learning_rate=2e-5, warmup_steps=100, valid_every_steps=500), StageData()),
+                         learning_rate=2e-5, warmup_steps=100, valid_every_steps=500, mixed_precision="bf16"), StageData()),
     })
 
 

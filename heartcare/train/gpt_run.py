@@ -62,8 +62,12 @@ def train_gpt(
     model_changes: dict[str, Any] | None = None,
     stage_changes: dict[str, Any] | None = None,
     progress: bool = True,
+    calibrate: bool = True,
 ) -> GptRun:
-    """Train one stage; model_changes / stage_changes override preset fields (ablations, tests)."""
+    """Train one stage; model_changes / stage_changes override preset fields (ablations, tests).
+
+    A model built from scratch (no `init`) has its projectors calibrated on the train items
+    first (`calibrate_projectors`); calibrate=False keeps the plain initialisation."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -98,9 +102,15 @@ def train_gpt(
     valid, _ = select_items(bench.items("valid"), data.tasks, 1.0, VALID_ITEMS, stage.seed, model.config, cache)
     pad = model.tokenizer.pad_token_id
     out = Path(out)
+    train_data = ItemDataset(items, cache, model.config, model.tokenizer)
+    calibration = None
+    if init is None and calibrate:
+        from heartcare.model.calibration import calibrate_projectors
+
+        calibration = calibrate_projectors(model, train_data, Collator(pad), seed=stage.seed)
     result = train(
         model,
-        ItemDataset(items, cache, model.config, model.tokenizer),
+        train_data,
         stage,
         out,
         valid_data=ItemDataset(valid, cache, model.config, model.tokenizer) if valid else None,
@@ -108,7 +118,8 @@ def train_gpt(
         collate_fn=Collator(pad),
     )
     save_pretrained(model, out, extra={"stage": stage_name, "preset": preset_name, "features": str(Path(features).resolve()),
-                                       "train_items": len(items), "skipped": skipped, "steps": result.steps})
+                                       "train_items": len(items), "skipped": skipped, "steps": result.steps,
+                                       **({"calibration": calibration} if calibration else {})})
     _plot(out)
     return GptRun(out, len(items), skipped, result)
 

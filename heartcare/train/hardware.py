@@ -42,6 +42,14 @@ def make_accelerator(stage: StageConfig):
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
     accelerator = Accelerator(mixed_precision=precision, gradient_accumulation_steps=stage.gradient_accumulation_steps)
+    if accelerator.device.type == "cuda":
+        # Left-padded batches give padding queries no key to attend to. On H100/H200 with
+        # torch 2.11+, cuDNN attention's backward turns such rows into NaN gradients when the
+        # padded length is 64 mod 128 (pytorch/pytorch#196678); a stage-3 run here went NaN
+        # by step 10. The memory-efficient and flash kernels handle these rows.
+        import torch
+
+        torch.backends.cuda.enable_cudnn_sdp(False)
     if reason is not None and accelerator.is_main_process:
         log.warning("stage %r: mixed_precision %r requested but %s; training in full precision",
                     stage.name, stage.mixed_precision, reason)

@@ -9,12 +9,14 @@ resumed run replays exactly what a straight run would do. Works as is under
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from heartcare.errors import TrainingDivergedError
 from heartcare.train.checkpoint import TrainerState, save_checkpoint
 from heartcare.train.config import StageConfig
 from heartcare.train.data import evaluate_logs, make_loader
@@ -48,6 +50,18 @@ def _mean_across_processes(accelerator, values: dict[str, float]) -> dict[str, f
     names = list(values)
     tensor = torch.tensor([values[name] for name in names], dtype=torch.float64, device=accelerator.device)
     return dict(zip(names, accelerator.reduce(tensor, "mean").tolist(), strict=True))
+
+
+def _refuse_non_finite(loss, grad_norm, step: int, checkpoint_dir: Path) -> None:
+    """Stop before a non-finite update is applied: one NaN step would poison every later step and checkpoint.
+
+    The gradient norm (reduced across processes, so every process stops together) is checked
+    when the stage clips gradients, else this process's loss."""
+    value, what = (float(grad_norm), "gradient norm") if grad_norm is not None else (float(loss.detach()), "loss")
+    if not math.isfinite(value):
+        raise TrainingDivergedError(checkpoint_dir, f"step {step}: the {what} is {value}; the step was not applied and "
+                                    f"the last checkpoint here is intact (resume with --resume after lowering the learning "
+                                    f"rate or switching mixed precision off)")
 
 
 def train(
@@ -144,6 +158,8 @@ def train(
                     grad_norm = None
                     if accelerator.sync_gradients and stage.grad_clip:
                         grad_norm = accelerator.clip_grad_norm_(model.parameters(), stage.grad_clip)
+                    if accelerator.sync_gradients:
+                        _refuse_non_finite(loss, grad_norm, state.step + 1, checkpoint_dir)
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
                 state.batch += 1
@@ -158,6 +174,8 @@ def train(
                     train_logs["grad_norm"] = float(grad_norm)
                 train_logs["lr"] = optimizer.param_groups[0]["lr"]
                 train_logs.update({f"lr/{name}": group["lr"] for name, group in zip(names, optimizer.param_groups, strict=True)})
+                if accelerator.device.type == "cuda":  # what a larger backbone or batch would have to fit into
+                    train_logs["gpu_memory_gib"] = torch.cuda.max_memory_allocated(accelerator.device) / 2**30
                 if log is not None and (state.step % stage.log_every_steps == 0 or state.step == total_steps):
                     log.write("train", state.step, {"epoch": state.epoch, **train_logs})
                 progress.update(state.step, f"loss {train_logs['loss']:.4f}")
