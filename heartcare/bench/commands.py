@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--limit", type=int, default=None, help="at most N items per task (a seeded sample)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--no-floors", action="store_true", help="skip the random / majority / blind floors")
+    run.add_argument("--mismatched-ecgs", action="store_true",
+                     help="control: also answer every item with another item's ECG (how much of the score comes from the ECG)")
     run.add_argument("--retries", type=int, default=2, help="retries of a failing batch before items fail one by one")
     run.add_argument("--bertscore-model", default=None, metavar="PATH", help="local encoder folder for F1-Bio (e.g. BioBERT)")
     run.add_argument("--judge", default=None, metavar="URL", help="OpenAI-compatible endpoint of the report judge")
@@ -95,7 +97,7 @@ def run_run(args: argparse.Namespace) -> int:
         model_options["openai_model"] = args.openai_model
     config = BenchConfig(data=args.data, model=args.model, out=args.out, tasks=_split_commas(args.tasks), split=args.split,
                          limit=args.limit, seed=args.seed, floors=not args.no_floors, retries=args.retries,
-                         model_options=model_options, metric_options=metric_options, progress=not args.quiet)
+                         mismatched_ecgs=args.mismatched_ecgs, model_options=model_options, metric_options=metric_options, progress=not args.quiet)
     from heartcare.bench.report import console_tables
 
     print(console_tables([run_bench(config)]))

@@ -33,6 +33,8 @@ def rows_of(results_list: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any
                 floors.setdefault(results["model"], {}).setdefault(task, entry)
         else:
             rows.append((results["model"], results.get("tasks", {})))
+            for name, block in (results.get("controls") or {}).items():
+                rows.append((f"{results['model']}, {name} (control)", block.get("tasks", {})))
         for name, block in (results.get("floors") or {}).items():
             for task, entry in block.get("tasks", {}).items():
                 floors.setdefault(name, {}).setdefault(task, entry)

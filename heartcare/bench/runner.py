@@ -51,6 +51,7 @@ class BenchConfig:
     seed: int = 0
     floors: bool = True
     retries: int = 2
+    mismatched_ecgs: bool = False  # also answer every item with another item's ECG (the mismatched-ECG control)
     model_options: dict[str, Any] = field(default_factory=dict)
     metric_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
@@ -85,9 +86,10 @@ def check_run_folder(out: Path, identity: dict[str, Any]) -> None:
 
 def evaluate(
     spec: str, context: ModelContext, chosen: dict[str, list[BenchItem]], tasks: list[TaskSpec], config: BenchConfig,
-    scoring: ScoringContext,
+    scoring: ScoringContext, variant: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], float]:
-    """(results block, per-item records, seconds spent answering) of one model."""
+    """(results block, per-item records, seconds spent answering) of one model; `variant` names a control
+    run of it on changed items (its answers are cached apart from the model's own)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -98,11 +100,13 @@ def evaluate(
 
     model = build_model(spec, context)
     items = [item for members in chosen.values() for item in members]
-    cache = AnswerCache(config.out / "cache", spec)
+    label = spec if variant is None else f"{spec} [{variant}]"
+    # the variant leads the cache name: a long spec is cut to fit a file name, never the variant
+    cache = AnswerCache(config.out / "cache", spec if variant is None else f"{variant} {spec}")
     began = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not config.progress, transient=True) as bar:
-        handle = bar.add_task(spec, total=len(items))
+        handle = bar.add_task(label, total=len(items))
         answers = collect_answers(model, items, cache, retries=config.retries,
                                   on_progress=lambda done: bar.advance(handle, done))
     answering = time.perf_counter() - began
@@ -162,6 +166,13 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     timing: dict[str, float] = {}
     block, records, timing[config.model] = evaluate(config.model, context, chosen, tasks, config, scoring)
     results.update(block)
+    if config.mismatched_ecgs:
+        from heartcare.bench.mismatch import CONTROL, mismatched_items
+
+        swapped, kept_own = mismatched_items(chosen, config.seed)
+        control_block, _, timing[f"{config.model} [{CONTROL}]"] = evaluate(config.model, context, swapped, tasks, config,
+                                                                          scoring, variant=CONTROL)
+        results["controls"] = {CONTROL: {**control_block, "items_that_kept_their_own_ecg": kept_own}}
     judge = config.metric_options.get("judge")
     if judge is not None:
         results["judge"] = {"model": getattr(judge, "model", None), "url": getattr(judge, "url", None),

@@ -1,0 +1,98 @@
+"""The mismatched-ECG control: every item shown another item's ECG; a model reading the ECG falls, one
+answering from the text alone does not."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from heartcare.agent.description import stable_hash
+from heartcare.bench.dataset import BenchDataset
+from heartcare.bench.mismatch import CONTROL, mismatched_items
+from heartcare.bench.models import MODELS
+from heartcare.bench.models.base import Output
+from heartcare.bench.runner import BenchConfig, run_bench
+
+CHOICE_TASKS = ["closed-*", "comparison-*"]
+
+
+def records(item) -> tuple[str, ...]:
+    return tuple(ref.record_id for ref in item.ecgs)
+
+
+class EcgReader:
+    """Answers from the ECG it is shown: knows the right option of each (question, ECGs) pair in the split."""
+
+    def __init__(self, argument, context) -> None:
+        self.name = "ecg-reader"
+        self.truth = {(item.question, item.choices, records(item)): item.answer_index
+                      for item in context.dataset.items(context.split) if item.is_multiple_choice}
+
+    def respond(self, items):
+        answers = []
+        for item in items:
+            index = self.truth.get((item.question, item.choices, records(item)))
+            if index is None:  # an ECG it never saw with this question: it still answers, from the recording alone
+                index = stable_hash(0, "guess", *records(item)) % len(item.choices)
+            answers.append(Output(text=item.letters[index]))
+        return answers
+
+
+class QuestionReader:
+    """Answers from the text alone (a stand-in for a perfect blind model)."""
+
+    def __init__(self, argument, context) -> None:
+        self.name = "question-reader"
+
+    def respond(self, items):
+        return [Output(text=item.letters[item.answer_index]) for item in items]
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    monkeypatch.setitem(MODELS, "ecg-reader", f"{__name__}:EcgReader")
+    monkeypatch.setitem(MODELS, "question-reader", f"{__name__}:QuestionReader")
+
+
+def accuracy(block) -> float:
+    scored = [(entry["n"], entry["metrics"]["accuracy"]["value"]) for entry in block["tasks"].values()]
+    return sum(n * value for n, value in scored) / sum(n for n, _ in scored)
+
+
+def test_every_item_gets_other_records_of_the_same_layout_and_keeps_its_question(built_dataset):
+    items = [item for item in BenchDataset(built_dataset).items("test") if item.is_multiple_choice]
+    chosen = {"all": items}
+    swapped, kept_own = mismatched_items(chosen, seed=0)
+    changed = 0
+    for before, after in zip(items, swapped["all"], strict=True):
+        assert (after.id, after.question, after.choices, after.answer_index) == (before.id, before.question, before.choices, before.answer_index)
+        assert [ref.modality for ref in after.ecgs] == [ref.modality for ref in before.ecgs]
+        if not set(records(after)) & set(records(before)):
+            changed += 1
+    assert changed == sum(1 for item in items if item.ecgs) - kept_own and changed > 0.9 * len(items)
+    assert mismatched_items(chosen, seed=0)[0] == swapped
+    assert mismatched_items(chosen, seed=1)[0] != swapped
+
+
+def test_an_item_with_no_possible_partner_keeps_its_ecg_and_is_counted(built_dataset):
+    item = next(item for item in BenchDataset(built_dataset).items("test") if item.ecgs)
+    swapped, kept_own = mismatched_items({"one": [item]}, seed=0)
+    assert swapped["one"] == [item] and kept_own == 1
+
+
+def test_the_control_separates_a_model_that_reads_the_ecg_from_one_that_reads_the_question(built_dataset, tmp_path, fakes):
+    reader = run_bench(BenchConfig(data=built_dataset, model="ecg-reader", out=tmp_path / "reader", tasks=CHOICE_TASKS,
+                                   floors=False, mismatched_ecgs=True, progress=False))
+    blind = run_bench(BenchConfig(data=built_dataset, model="question-reader", out=tmp_path / "blind", tasks=CHOICE_TASKS,
+                                  floors=False, mismatched_ecgs=True, progress=False))
+    assert accuracy(reader) == 1.0 and accuracy(reader["controls"][CONTROL]) < 0.6
+    assert accuracy(blind) == 1.0 and accuracy(blind["controls"][CONTROL]) == 1.0
+    report = (tmp_path / "reader" / "report.md").read_text()
+    assert f"ecg-reader, {CONTROL} (control)" in report
+    # the control's answers are cached apart: a rerun without the flag keeps the model's own score
+    again = run_bench(BenchConfig(data=built_dataset, model="ecg-reader", out=tmp_path / "reader", tasks=CHOICE_TASKS,
+                                  floors=False, progress=False))
+    assert accuracy(again) == 1.0 and "controls" not in again
+    saved = json.loads((tmp_path / "reader" / "results.json").read_text())
+    assert "controls" not in saved
