@@ -24,4 +24,5 @@ def test_whole_demo_runs_and_resumes(tmp_path: Path) -> None:
     assert set(STEPS) >= {"real-ecg", "cohort", "draw", "beat", "dataset", "gpt", "bench"}
     assert (tmp_path / "beat" / "eval-test.json").is_file()
     assert json.loads((tmp_path / "gpt" / "joint" / "config.json").read_text())["steps"] > 0
-    assert (tmp_path / "bench" / "heartcare-gpt" / "results.json").is_file()
+    gpt = json.loads((tmp_path / "bench" / "heartcare-gpt" / "results.json").read_text())
+    assert gpt["controls"]["mismatched ECGs"]["tasks"]  # beside the model: the same items with other ECGs
