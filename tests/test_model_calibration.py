@@ -157,3 +157,23 @@ def test_a_rarely_active_dimension_is_not_blown_up():
     median_spread = float(features.std(dim=0).median())
     assert projector.input_scale[5] == pytest.approx(1 / (SPREAD_FLOOR_OF_MEDIAN * median_spread), rel=1e-4)
     assert projector.standardise(features)[7, 5].abs() < 1.0
+
+
+@pytest.mark.parametrize("flag, expected", [([], True), (["--no-calibration"], False)])
+def test_the_train_command_passes_the_calibration_choice(monkeypatch, tmp_path, flag, expected):
+    from types import SimpleNamespace
+
+    import heartcare.train.gpt_run as gpt_run
+    from heartcare.cli import main
+
+    seen = {}
+
+    def fake_train_gpt(*args, **kwargs):
+        seen.update(kwargs)
+        result = SimpleNamespace(train_logs={"loss": 1.0}, valid_logs={}, steps=1, seconds=0.1)
+        return SimpleNamespace(out=tmp_path, train_items=1, result=result)
+
+    monkeypatch.setattr(gpt_run, "train_gpt", fake_train_gpt)
+    assert main(["gpt", "train", "--data", str(tmp_path), "--features", str(tmp_path), "--stage", "warmup",
+                 "--out", str(tmp_path / "out"), *flag]) == 0
+    assert seen["calibrate"] is expected

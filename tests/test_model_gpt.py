@@ -288,3 +288,26 @@ def test_pooled_signal_tokens_are_means_of_consecutive_latents():
     assert pooled.shape == (8, 3)
     assert np.allclose(pooled[1], latents[5:10].mean(axis=0)) and np.allclose(pooled[-1], latents[35:].mean(axis=0))
     assert pool(latents, 1) is latents
+
+
+class _FakeTokenizer:
+    """Unknown tokens map to id 0 (a real token) and there is no unk token: only a round trip tells them apart."""
+
+    def __init__(self, vocabulary: dict[str, int], eos_token_id: int | None) -> None:
+        self.vocabulary, self.eos_token_id, self.unk_token_id = vocabulary, eos_token_id, None
+
+    def convert_tokens_to_ids(self, token: str) -> int:
+        return self.vocabulary.get(token, 0)
+
+    def convert_ids_to_tokens(self, token_id: int) -> str:
+        return {index: token for token, index in self.vocabulary.items()}[token_id]
+
+
+def test_end_of_turn_is_the_first_closing_token_the_vocabulary_really_has():
+    from heartcare.errors import HeartcareError
+    from heartcare.model.chat import end_of_turn_id
+
+    assert end_of_turn_id(_FakeTokenizer({"<|endoftext|>": 0, "<|eot_id|>": 5}, eos_token_id=0)) == 5
+    assert end_of_turn_id(_FakeTokenizer({"<|endoftext|>": 0, "</s>": 2}, eos_token_id=2)) == 2
+    with pytest.raises(HeartcareError, match="no end-of-turn"):
+        end_of_turn_id(_FakeTokenizer({"<|endoftext|>": 0}, eos_token_id=None))
