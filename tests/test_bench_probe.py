@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 from heartcare.bench.items import BenchItem, EcgRef  # noqa: E402
-from heartcare.bench.models.probe import ProbeModel  # noqa: E402
+from heartcare.bench.models.probe import ProbeModel, split_budget  # noqa: E402
 from heartcare.model.feature_cache import CacheSource  # noqa: E402
 
 FINDINGS = ("normal ECG", "left bundle branch block", "inferior myocardial infarction", "left ventricular hypertrophy")
@@ -78,11 +78,12 @@ def items_of(records: list[str], truth: dict, rng: np.random.Generator) -> list[
     return items
 
 
-def probe_for(train_items: list[BenchItem], cache: FakeCache) -> ProbeModel:
+def probe_for(train_items: list[BenchItem], cache: FakeCache, budget: int | None = None) -> ProbeModel:
     probe = ProbeModel.__new__(ProbeModel)  # the constructor opens a cache folder; the rest is the real adapter
     probe.name, probe.cache, probe.source = "probe:test", cache, cache.source
     probe.context = SimpleNamespace(dataset=SimpleNamespace(items=lambda split: train_items), seed=0)
     probe._computed, probe._reducers, probe._classifiers, probe._memo = cache, None, None, {}
+    probe.item_budget = budget
     return probe
 
 
@@ -150,3 +151,27 @@ def test_free_text_and_unknown_kinds_are_not_applicable(world):
     outputs = probe.respond([open_item, unknown])
     assert "multiple-choice" in outputs[0].not_applicable
     assert "no train item of kind" in outputs[1].not_applicable
+
+
+def test_an_item_budget_fits_on_that_many_train_items_and_reads_less(world):
+    cache, train_items, test_items, _, _ = world
+    budget = 24
+    grouped = probe_for(train_items, cache, budget)._train_items()
+    chosen = [item.id for items in grouped.values() for item in items]
+    assert len(chosen) == budget and set(chosen) <= {item.id for item in train_items}
+    assert chosen == [item.id for items in probe_for(train_items, cache, budget)._train_items().values() for item in items]
+    everything = probe_for(train_items, cache, 10**6)._train_items()
+    assert sum(map(len, everything.values())) == len(train_items)
+    # too few examples for the rate comparison: the budgeted probe reads it worse than the full one
+    assert accuracy(probe_for(train_items, cache, budget), test_items, "comparison_qa") < \
+        accuracy(probe_for(train_items, cache), test_items, "comparison_qa") - 0.1
+
+
+def test_a_budget_is_read_from_the_model_argument():
+    from heartcare.errors import ConfigError
+
+    assert split_budget("runs/features@2400") == ("runs/features", 2400)
+    assert split_budget("runs/features") == ("runs/features", None)
+    assert split_budget("runs/v@2/features") == ("runs/v@2/features", None)
+    with pytest.raises(ConfigError, match="N >= 1"):
+        split_budget("runs/features@0")

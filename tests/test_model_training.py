@@ -99,6 +99,34 @@ def test_an_interrupted_stage_resumes_to_the_straight_run(built_dataset, parts, 
     assert all(torch.allclose(expected[name], got[name], atol=1e-6) for name in expected)
 
 
+def test_a_training_state_holds_only_the_ecg_token_rows_of_the_embedding(built_dataset, parts, warmed):
+    from heartcare.model.checkpoint import from_pretrained
+
+    model = from_pretrained(warmed, load_encoders=False)
+    vocabulary, hidden = model.language_model.get_input_embeddings().weight.shape
+    new_rows = vocabulary - model.base_vocabulary
+    saved = tensors(warmed / "training")
+    assert not any(tensor.ndim and tensor.shape[0] == vocabulary for tensor in saved.values())
+    # per embedding matrix (the tiny backbone's input and output are untied): the new rows and AdamW's two moments
+    assert sum(tuple(tensor.shape) == (new_rows, hidden) for tensor in saved.values()) == 3 * len(model.embedding_matrices())
+
+
+def test_resuming_onto_other_frozen_rows_is_refused():
+    from heartcare.errors import UnreadableFileError
+    from heartcare.train.checkpoint import _restore_rows, _trim_rows
+
+    weight = torch.arange(12.0).reshape(6, 2)
+    trimmed, offsets, sums = _trim_rows({"embed": weight}, {"embed": 4})
+    assert trimmed["embed"].shape == (2, 2) and offsets == {"embed": 4}
+    restored = dict(trimmed)
+    _restore_rows(restored, offsets, sums, {"embed": weight.clone()}, Path("model.safetensors"))
+    assert torch.equal(restored["embed"], weight)
+    other = weight.clone()
+    other[0, 0] += 1.0
+    with pytest.raises(UnreadableFileError, match="frozen rows"):
+        _restore_rows(dict(trimmed), offsets, sums, {"embed": other}, Path("model.safetensors"))
+
+
 def test_resuming_with_another_preset_or_stage_is_refused(built_dataset, parts, warmed, tmp_path):
     from heartcare.errors import ConfigError
 

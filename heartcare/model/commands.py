@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--no-signal", action="store_true", help="ablation: image stream only")
     train.add_argument("--no-image", action="store_true", help="ablation: signal stream only")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    train.add_argument("--answer-format", choices=("letter-first", "text-first"), default=None,
+                       help='multiple-choice training targets: "B: text" (the dataset\'s) or "text (B)" (default: the preset\'s)')
     train.add_argument("--no-calibration", action="store_true",
                        help="keep the projectors' plain initialisation (default: fitted to the features and the backbone's embedding scale)")
     train.add_argument("--quiet", action="store_true")
@@ -106,6 +108,8 @@ def run_train(args: argparse.Namespace) -> int:
         model_changes["beat"] = None
     if args.no_image:
         model_changes["image_encoder"] = None
+    if args.answer_format:
+        model_changes["answer_format"] = args.answer_format
     stage_changes = {"max_steps": args.max_steps} if args.max_steps else {}
     run = train_gpt(args.data, args.features, args.stage, args.preset, args.out, args.init, args.resume,
                     model_changes or None, stage_changes or None, progress=not args.quiet, calibrate=not args.no_calibration)

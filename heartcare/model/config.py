@@ -10,6 +10,7 @@ from typing import Any, Literal
 from heartcare.errors import ConfigError
 
 ImageView = Literal["crops", "whole"]
+AnswerFormat = Literal["letter-first", "text-first"]
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")  # attention, as the paper's stage 3
 
 
@@ -38,6 +39,10 @@ class GptConfig:
     lora_targets: tuple[str, ...] = LORA_TARGETS
     max_length: int = 2048  # prompt + answer tokens; longer prompts are refused, never cut
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    # How a multiple-choice answer is written as a training target: the dataset's "B: text", or
+    # "text (B)". Text first lets the answer's first token name the finding itself instead of a
+    # letter that only points at it (a two-step lookup a small backbone learns slowly).
+    answer_format: AnswerFormat = "letter-first"
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
 
@@ -53,6 +58,8 @@ class GptConfig:
             fail("image_tokens, signal_pool, signal_dim and image_feature_dim must be positive")
         if self.lora_rank < 0 or not 0.0 <= self.lora_dropout < 1.0:
             fail("lora_rank must be >= 0 and lora_dropout in [0, 1)")
+        if self.answer_format not in ("letter-first", "text-first"):
+            fail(f"answer_format must be 'letter-first' or 'text-first', got {self.answer_format!r}")
         if self.max_length < 64:
             fail(f"max_length {self.max_length} leaves no room for a question")
         object.__setattr__(self, "lora_targets", tuple(self.lora_targets))

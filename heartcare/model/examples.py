@@ -65,9 +65,16 @@ def needed_keys(item: BenchItem, config: GptConfig) -> list[tuple[str, str]]:
     return keys
 
 
+def training_answer(item: BenchItem, config: GptConfig) -> str:
+    """The answer a model learns to write: the item's own, or for `text-first` multiple choice "text (B)"."""
+    if config.answer_format == "text-first" and item.is_multiple_choice and 0 <= item.answer_index < len(item.choices):
+        return f"{item.choices[item.answer_index]} ({item.letters[item.answer_index]})"
+    return item.answer
+
+
 def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answer: bool) -> Encoded:
     """The item's prompt (and answer, for training) tokenised with its features."""
-    answer = item.answer if with_answer else None
+    answer = training_answer(item, config) if with_answer else None
     return encode(tokenizer, item_features(item, cache, config), user_text(item), answer, SYSTEM_PROMPT,
                   config.image_tokens, config.max_length, where=f"item {item.id}")
 

@@ -128,6 +128,13 @@ class HeartcareGPT(nn.Module):
             raise ConfigError(f"StageConfig {stage.name!r}", f"no parameters to train in parts {sorted(trainable)}")
         return groups
 
+    def frozen_leading_rows(self) -> dict[str, int]:
+        """{parameter name: leading rows that never train}: the backbone's own rows of an embedding matrix
+        that trains only its ECG token rows (training checkpoints store just the rest)."""
+        names = {id(parameter): name for name, parameter in self.named_parameters()}
+        return {names[id(matrix)]: self.base_vocabulary for matrix in self.embedding_matrices()
+                if matrix.requires_grad and id(matrix) in names and self._row_hooks}
+
     def _keep_new_rows(self, gradient: torch.Tensor) -> torch.Tensor:
         gradient = gradient.clone()
         gradient[: self.base_vocabulary] = 0

@@ -5,6 +5,11 @@ Layout of a checkpoint folder (no pickle anywhere, so a checkpoint is safe to lo
                              hyper-parameters and scalars, fp16 grad-scaler state
     model.safetensors        trainable parameters and buffers (tensors sharing memory stored once, see "aliases")
     optimizer.safetensors    optimiser per-parameter state ("state.<index>.<name>")
+                             A parameter whose leading rows never train (an LLM's own embedding rows
+                             while only the added ECG token rows do) is stored from its first trained
+                             row on, with its optimiser moments ("row_offsets" in each file's metadata):
+                             the frozen rows come back from the rebuilt model, their moments as the zeros
+                             they are. For SmolLM2 this is 0.3 MB instead of 340 MB per checkpoint.
     rng.<rank>.safetensors   each process's torch CPU/CUDA, numpy and Python RNG states
 The folder is built under a sibling staging name and swapped in, so a crash never
 leaves half a checkpoint.
@@ -13,6 +18,7 @@ leaves half a checkpoint.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -26,6 +32,8 @@ TRAINER_FILE = "trainer.json"
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 FORMAT = 2  # 1: RNG (torch CPU only) inside optimizer.safetensors, no world size
+ROW_OFFSETS = "row_offsets"
+FROZEN_ROW_SUMS = "frozen_row_sums"
 SHARDED = ("FSDP", "DEEPSPEED")  # accelerate DistributedType names whose optimiser state is split over ranks
 
 
@@ -98,8 +106,14 @@ def save_checkpoint(directory: Path, model, optimizer, state: TrainerState, extr
         save_file(rng_tensors, str(staging / rng_file(rank)), metadata=rng_metadata)
         if main:
             tensors, aliases = _unshared({k: v for k, v in model_state.items() if hasattr(v, "untyped_storage")})
-            save_file(tensors, str(staging / MODEL_FILE), metadata={"aliases": json.dumps(aliases)})
-            _write_optimizer(staging, optimizer, state, extra, accelerator)
+            offsets = frozen_leading_rows(model, accelerator)
+            tensors, row_offsets, sums = _trim_rows(tensors, offsets)
+            save_file(tensors, str(staging / MODEL_FILE), metadata={"aliases": json.dumps(aliases),
+                                                                    ROW_OFFSETS: json.dumps(row_offsets),
+                                                                    FROZEN_ROW_SUMS: json.dumps(sums)})
+            names = _parameter_names(model, optimizer, accelerator) if offsets else {}
+            starts = {index: offsets[name] for index, name in names.items() if name in offsets}
+            _write_optimizer(staging, optimizer, state, extra, accelerator, starts)
         barrier()
         if main:
             previous = directory.with_name(f".{directory.name}.previous")
@@ -114,8 +128,38 @@ def save_checkpoint(directory: Path, model, optimizer, state: TrainerState, extr
     barrier()
 
 
-def _write_optimizer(staging: Path, optimizer, state: TrainerState, extra: dict[str, Any], accelerator) -> None:
-    """optimizer.safetensors and trainer.json into `staging`."""
+def frozen_leading_rows(model, accelerator=None) -> dict[str, int]:
+    """{parameter name: rows that never train} as the model declares it (`frozen_leading_rows()`), else {}."""
+    module = accelerator.unwrap_model(model) if accelerator is not None else model
+    declare = getattr(module, "frozen_leading_rows", None)
+    return dict(declare()) if callable(declare) else {}
+
+
+def _trim_rows(tensors: dict, offsets: dict[str, int]) -> tuple[dict, dict[str, int], dict[str, float]]:
+    """Cut the frozen leading rows off the named tensors -> (tensors, {name: offset}, {name: sum of the cut rows})."""
+    trimmed, row_offsets, sums = dict(tensors), {}, {}
+    for name, start in offsets.items():
+        tensor = trimmed.get(name)
+        if tensor is None or tensor.ndim < 1 or not 0 < start < tensor.shape[0]:
+            continue
+        sums[name] = float(tensor[:start].double().sum())  # checked on load: the rebuilt rows must be these
+        trimmed[name] = tensor[start:].contiguous()
+        row_offsets[name] = start
+    return trimmed, row_offsets, sums
+
+
+def _parameter_names(model, optimizer, accelerator) -> dict[int, str]:
+    """Optimiser state index -> parameter name (torch numbers parameters over param_groups in order)."""
+    module = accelerator.unwrap_model(model) if accelerator is not None else model
+    names = {id(parameter): name for name, parameter in module.named_parameters()}
+    ordered = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    return {index: names[id(parameter)] for index, parameter in enumerate(ordered) if id(parameter) in names}
+
+
+def _write_optimizer(staging: Path, optimizer, state: TrainerState, extra: dict[str, Any], accelerator,
+                     row_starts: dict[int, int] | None = None) -> None:
+    """optimizer.safetensors and trainer.json into `staging`; moments of frozen leading rows are left out
+    when they are exactly zero (they are when those rows' gradients are zeroed and they have no weight decay)."""
     import torch
     from safetensors.torch import save_file
 
@@ -123,14 +167,19 @@ def _write_optimizer(staging: Path, optimizer, state: TrainerState, extra: dict[
     # main rank's slice is not the whole state, so none is written and resuming is refused.
     sharded = str(getattr(accelerator, "distributed_type", "")).split(".")[-1] in SHARDED
     optimizer_state = {"state": {}, "param_groups": []} if sharded else optimizer.state_dict()
-    tensors, scalars = {}, {}
+    tensors, scalars, row_offsets = {}, {}, {}
     for index, values in optimizer_state["state"].items():
+        start = (row_starts or {}).get(int(index), 0)
         for name, value in values.items():
             if torch.is_tensor(value):
-                tensors[f"state.{index}.{name}"] = value.detach().contiguous()
+                key = f"state.{index}.{name}"
+                value = value.detach()
+                if value.ndim >= 1 and 0 < start < value.shape[0] and not bool(value[:start].any()):
+                    value, row_offsets[key] = value[start:], start
+                tensors[key] = value.contiguous()
             else:
                 scalars.setdefault(str(index), {})[name] = value
-    save_file(tensors, str(staging / OPTIMIZER_FILE))
+    save_file(tensors, str(staging / OPTIMIZER_FILE), metadata={ROW_OFFSETS: json.dumps(row_offsets)})
     scaler = getattr(accelerator, "scaler", None)
     document = {
         "format": FORMAT,
@@ -157,6 +206,7 @@ def saved_names(model, accelerator) -> set[str]:
 def load_checkpoint(directory: Path, model, optimizer, rank: int = 0, scaler=None) -> TrainerState:
     """Restore model, optimiser, this rank's RNG (and the fp16 grad scaler) from `directory`;
     returns the trainer counters. Call before `accelerator.prepare`."""
+    import torch
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -170,8 +220,10 @@ def load_checkpoint(directory: Path, model, optimizer, rank: int = 0, scaler=Non
                                      "is not possible from it")
     model_state = load_file(str(directory / MODEL_FILE))
     with safe_open(str(directory / MODEL_FILE), framework="pt") as handle:
-        aliases = json.loads((handle.metadata() or {}).get("aliases", "{}"))
-    for alias, original in aliases.items():
+        metadata = handle.metadata() or {}
+    _restore_rows(model_state, json.loads(metadata.get(ROW_OFFSETS, "{}")), json.loads(metadata.get(FROZEN_ROW_SUMS, "{}")),
+                  model.state_dict(), directory / MODEL_FILE)
+    for alias, original in json.loads(metadata.get("aliases", "{}")).items():
         model_state[alias] = model_state[original]
     expected = saved_names(model, None)
     missing, unexpected = sorted(expected - set(model_state)), sorted(set(model_state) - set(model.state_dict()))
@@ -180,6 +232,16 @@ def load_checkpoint(directory: Path, model, optimizer, rank: int = 0, scaler=Non
                                                           f"unexpected {unexpected[:3]}")
     model.load_state_dict(model_state, strict=False)
     tensors = load_file(str(directory / OPTIMIZER_FILE))
+    with safe_open(str(directory / OPTIMIZER_FILE), framework="pt") as handle:
+        optimizer_offsets = json.loads((handle.metadata() or {}).get(ROW_OFFSETS, "{}"))
+    parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    for key, start in optimizer_offsets.items():
+        index = int(key.split(".")[1])
+        if index >= len(parameters) or tuple(tensors[key].shape[1:]) != tuple(parameters[index].shape[1:]):
+            raise UnreadableFileError(directory / OPTIMIZER_FILE, f"{key} does not fit the optimiser being resumed")
+        full = torch.zeros(parameters[index].shape, dtype=tensors[key].dtype)  # frozen rows' moments were exactly 0
+        full[start:] = tensors[key]
+        tensors[key] = full
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("state."):
@@ -200,6 +262,23 @@ def load_checkpoint(directory: Path, model, optimizer, rank: int = 0, scaler=Non
     else:
         raise UnreadableFileError(rng_path, "missing; cannot resume this process's random state")
     return TrainerState(step=document["step"], epoch=document["epoch"], batch=document["batch"])
+
+
+def _restore_rows(model_state: dict, row_offsets: dict[str, int], frozen_sums: dict[str, float], current: dict,
+                  path: Path) -> None:
+    """Put the frozen leading rows back (from the rebuilt model) in front of each trimmed tensor, in place."""
+    import torch
+
+    for name, start in row_offsets.items():
+        if name not in current or tuple(current[name].shape[1:]) != tuple(model_state[name].shape[1:]) or \
+                current[name].shape[0] != start + model_state[name].shape[0]:
+            raise UnreadableFileError(path, f"{name} does not fit the model being trained")
+        frozen = current[name][:start]
+        expected = frozen_sums.get(name)
+        if expected is not None and not math.isclose(float(frozen.double().sum()), expected, rel_tol=1e-9, abs_tol=1e-6):
+            raise UnreadableFileError(path, f"the frozen rows of {name} in the model being resumed differ from those "
+                                            "it was trained with (another backbone?)")
+        model_state[name] = torch.cat([frozen.detach().to(model_state[name].dtype), model_state[name]])
 
 
 def read_trainer_document(directory: Path) -> dict[str, Any]:

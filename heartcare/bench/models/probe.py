@@ -7,6 +7,10 @@ records the cache holds; the answer is the best-scoring of the item's own option
 HeartcareGPT scores below this probe, its language side has not yet learned to read what
 the encoders give; where the probe itself is near chance, the encoders are the limit.
 Multiple-choice items only. Needs scikit-learn (the `bench` extra).
+
+`probe:FEATURE_CACHE@N` fits on at most N train items in all (a stable hash-ranked sample over
+every kind): the probe's score with as many items as a HeartcareGPT run has seen says whether
+that run could have learned to read the ECG from so few examples at all.
 """
 
 from __future__ import annotations
@@ -30,6 +34,16 @@ def item_group(item: BenchItem) -> tuple[str, ...]:
     """What one classifier serves: the question kind, the ECG forms (they set the input layout) and,
     for comparison items that name a finding in the question, that finding."""
     return (*question_kind(item), item.modality, str(item.meta.get("finding") or ""))
+
+
+def split_budget(argument: str) -> tuple[str, int | None]:
+    """"PATH@N" -> (PATH, N); "PATH" -> (PATH, None)."""
+    folder, at, budget = argument.rpartition("@")
+    if not at or not budget.isdigit():
+        return argument, None
+    if int(budget) < 1:
+        raise ConfigError("--model", f"probe:PATH@N needs N >= 1 train items, got {budget}")
+    return folder, int(budget)
 
 
 class StreamReducer:
@@ -69,8 +83,9 @@ class ProbeModel:
         from heartcare.model.feature_cache import FeatureCache
 
         self.name = f"probe:{argument}"
+        folder, self.item_budget = split_budget(argument)
         self.context = context
-        self.cache = FeatureCache(argument)
+        self.cache = FeatureCache(folder)
         if not self.cache.serves(context.dataset.path):
             raise ConfigError(argument, f"this feature cache was built from another dataset than {context.dataset.path}")
         self.source = self.cache.source
@@ -121,11 +136,14 @@ class ProbeModel:
 
     # -- fitting ----------------------------------------------------------------------------------
     def _train_items(self) -> dict[tuple[str, ...], list[BenchItem]]:
+        usable = [item for item in self.context.dataset.items("train")
+                  if item.is_multiple_choice and item.task != "signal_prediction" and item.ecgs
+                  and all(ref.record_id in self.cache for ref in item.ecgs)]
+        if self.item_budget is not None:
+            usable = sorted(usable, key=lambda item: stable_hash(self.context.seed, "probe-budget", item.id))[: self.item_budget]
         grouped: dict[tuple[str, ...], list[BenchItem]] = defaultdict(list)
-        for item in self.context.dataset.items("train"):
-            if item.is_multiple_choice and item.task != "signal_prediction" and item.ecgs \
-                    and all(ref.record_id in self.cache for ref in item.ecgs):
-                grouped[item_group(item)].append(item)
+        for item in usable:
+            grouped[item_group(item)].append(item)
         return {group: sorted(items, key=lambda item: stable_hash(self.context.seed, "probe", item.id))[:MAX_ITEMS_PER_KIND]
                 for group, items in grouped.items()}
 

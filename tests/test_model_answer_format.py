@@ -1,0 +1,65 @@
+"""Multiple-choice training targets: the dataset's "B: text" or, text first, "text (B)" — both parse to the same option."""
+
+from __future__ import annotations
+
+import pytest
+
+from heartcare.bench.items import BenchItem
+from heartcare.bench.parse import parse_choice
+from heartcare.errors import ConfigError
+from heartcare.model.config import GptConfig
+from heartcare.model.examples import training_answer
+
+CHOICES = ("normal axis", "left axis deviation", "right axis deviation", "extreme axis deviation")
+
+
+def item(answer_index: int = 2, **changes) -> BenchItem:
+    values = dict(id="q1", task="closed_qa", dimension="axis", modality="S", question="Which axis?",
+                  answer=f"{'ABCD'[answer_index]}: {CHOICES[answer_index]}", choices=CHOICES, answer_index=answer_index)
+    return BenchItem(**{**values, **changes})
+
+
+def config(answer_format: str) -> GptConfig:
+    return GptConfig(beat="unused", answer_format=answer_format)
+
+
+def test_letter_first_keeps_the_dataset_answer():
+    assert training_answer(item(), config("letter-first")) == "C: right axis deviation"
+
+
+@pytest.mark.parametrize("answer_index", range(4))
+def test_text_first_names_the_finding_then_its_letter_and_parses_to_the_same_option(answer_index):
+    answer = training_answer(item(answer_index), config("text-first"))
+    assert answer == f"{CHOICES[answer_index]} ({'ABCD'[answer_index]})"
+    assert answer.startswith(CHOICES[answer_index])
+    assert parse_choice(answer, CHOICES) == answer_index == parse_choice(item(answer_index).answer, CHOICES)
+
+
+def test_free_text_answers_are_left_alone():
+    report = item(task="report", answer="Sinus rhythm. Normal ECG.", choices=(), answer_index=-1)
+    assert training_answer(report, config("text-first")) == "Sinus rhythm. Normal ECG."
+
+
+def test_an_unknown_answer_format_is_refused():
+    with pytest.raises(ConfigError, match="answer_format"):
+        config("letter-last")
+
+
+@pytest.mark.parametrize("flag, expected", [([], None), (["--answer-format", "text-first"], "text-first")])
+def test_the_train_command_passes_the_answer_format(monkeypatch, tmp_path, flag, expected):
+    from types import SimpleNamespace
+
+    import heartcare.train.gpt_run as gpt_run
+    from heartcare.cli import main
+
+    seen = {}
+
+    def fake_train_gpt(*args, **kwargs):
+        seen["model_changes"] = args[7] or {}  # train_gpt(data, features, stage, preset, out, init, resume, model_changes, ...)
+        result = SimpleNamespace(train_logs={"loss": 1.0}, valid_logs={}, steps=1, seconds=0.1)
+        return SimpleNamespace(out=tmp_path, train_items=1, result=result)
+
+    monkeypatch.setattr(gpt_run, "train_gpt", fake_train_gpt)
+    assert main(["gpt", "train", "--data", str(tmp_path), "--features", str(tmp_path), "--stage", "joint",
+                 "--out", str(tmp_path / "out"), *flag]) == 0
+    assert seen["model_changes"].get("answer_format") == expected
