@@ -41,3 +41,6 @@ def test_errors_exit_1_with_the_reason(built_dataset, tmp_path, capsys):
     assert main(["bench", "run", "--data", str(built_dataset), "--model", "random", "--out", str(tmp_path / "r"),
                  "--judge", "http://127.0.0.1:9/v1"]) == 1
     assert "--judge needs --judge-model" in capsys.readouterr().err
+    assert main(["bench", "run", "--data", str(built_dataset), "--model", "random", "--model", "majority",
+                 "--out", str(tmp_path / "r")]) == 1
+    assert "one model per run, got 2" in capsys.readouterr().err

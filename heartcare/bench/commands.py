@@ -20,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     run = commands.add_parser("run", help="evaluate one model (and the floors) on a dataset split")
     run.add_argument("--data", type=Path, required=True, help="a HeartAgent dataset folder")
-    run.add_argument("--model", required=True, metavar="NAME[:ARG]",
-                     help="random | majority | blind | text-only[:PATH] | heartcare-gpt:CKPT | openai:URL | predictions:FILE.jsonl | beat:CKPT | periodic")
+    run.add_argument("--model", required=True, action="append", metavar="NAME[:ARG]",
+                     help="one model per run (several runs into one --out share its floors); random | majority | blind | text-only[:PATH] | heartcare-gpt:CKPT | openai:URL | predictions:FILE.jsonl | beat:CKPT | periodic")
     run.add_argument("--out", type=Path, required=True, help="run folder (an interrupted run resumes here)")
     run.add_argument("--tasks", action="append", default=None, help="names, globs or groups, e.g. 'closed-*' or bench-S (repeatable)")
     run.add_argument("--split", default="test")
@@ -95,7 +95,10 @@ def run_run(args: argparse.Namespace) -> int:
     model_options = {"timeout_s": args.timeout, "concurrency": args.concurrency, "api_key_env": args.api_key_env}
     if args.openai_model:
         model_options["openai_model"] = args.openai_model
-    config = BenchConfig(data=args.data, model=args.model, out=args.out, tasks=_split_commas(args.tasks), split=args.split,
+    if len(args.model) > 1:  # taking the last silently would bench a model the user did not mean
+        raise ConfigError("--model", f"one model per run, got {len(args.model)} ({', '.join(args.model)}); "
+                                     "run each into the same --out to see them side by side")
+    config = BenchConfig(data=args.data, model=args.model[0], out=args.out, tasks=_split_commas(args.tasks), split=args.split,
                          limit=args.limit, seed=args.seed, floors=not args.no_floors, retries=args.retries,
                          mismatched_ecgs=args.mismatched_ecgs, model_options=model_options, metric_options=metric_options, progress=not args.quiet)
     from heartcare.bench.report import console_tables
