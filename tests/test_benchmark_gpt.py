@@ -51,3 +51,14 @@ def test_quick_benchmark_prints_every_row_with_finite_positive_figures(tmp_path)
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["same_batches"] is True and report["threads"] == 1 and len(report["rows"]) == len(ROWS)
     assert all(row["heartcare"] > 0 and math.isfinite(row["heartcare"]) for row in report["rows"])
+
+
+def test_the_decode_rate_stays_finite_when_the_added_time_drowns_in_noise() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark_gpt", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    assert module.decode_rate(1.5, 0.5, 9) == 8.0  # 8 tokens after the first in the 1.0 s they added
+    assert module.decode_rate(0.5, 0.6, 9) == 18.0  # no added time measured: 9 tokens over the whole 0.5 s
