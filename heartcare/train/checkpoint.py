@@ -9,7 +9,7 @@ Layout of a checkpoint folder (no pickle anywhere, so a checkpoint is safe to lo
                              while only the added ECG token rows do) is stored from its first trained
                              row on, with its optimiser moments ("row_offsets" in each file's metadata):
                              the frozen rows come back from the rebuilt model, their moments as the zeros
-                             they are. For SmolLM2 this is 0.3 MB instead of 340 MB per checkpoint.
+                             they are. A joint-stage state of SmolLM2 + LoRA r 16: 40 MB instead of 380 MB.
     rng.<rank>.safetensors   each process's torch CPU/CUDA, numpy and Python RNG states
 The folder is built under a sibling staging name and swapped in, so a crash never
 leaves half a checkpoint.
