@@ -28,12 +28,14 @@ def parts(built_dataset, tmp_path_factory) -> dict[str, Path]:
     return {"backbone": tiny_causal_lm(root / "lm"), "beat": beat, "features": features, "root": root}
 
 
-def run(built_dataset, parts, out: Path, stage: str = "warmup", init: Path | None = None, resume: bool = False, **stage_changes):
+def run(built_dataset, parts, out: Path, stage: str = "warmup", init: Path | None = None, resume: bool = False,
+        bench_tasks: tuple[str, ...] = (), **stage_changes):
     from heartcare.train.gpt_run import train_gpt
 
     model_changes = None if init else {"backbone": str(parts["backbone"]), "signal_dim": 32}
     return train_gpt(built_dataset, parts["features"], stage, "tiny", out, init=init, resume=resume,
-                     model_changes=model_changes, stage_changes=stage_changes or None, progress=False)
+                     model_changes=model_changes, stage_changes=stage_changes or None, progress=False,
+                     bench_tasks=bench_tasks)
 
 
 def tensors(folder: Path) -> dict[str, torch.Tensor]:
@@ -181,3 +183,27 @@ def test_items_whose_features_the_cache_lacks_are_skipped_and_counted(built_data
     assert image_forecasts and skipped["not_cached"] >= len(image_forecasts)
     assert not any(i.task == "signal_prediction" and i.ecgs[0].modality == "I" for i in chosen)
     assert any(i.task == "signal_prediction" and i.ecgs[0].modality == "S" for i in chosen)
+
+
+def test_bench_tasks_keep_only_the_items_those_tasks_select(built_dataset, parts, tmp_path):
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.train.gpt_run import of_bench_tasks
+
+    items = BenchDataset(built_dataset).items("train")
+    chosen = of_bench_tasks(items, ("closed-S-*", "comparison-SS-*"))
+    assert chosen and {(item.task, item.modality) for item in chosen} == {("closed_qa", "S"), ("comparison_qa", "C-SS")}
+    assert len(chosen) == sum(1 for item in items if (item.task, item.modality) in {("closed_qa", "S"), ("comparison_qa", "C-SS")})
+    narrowed = run(built_dataset, parts, tmp_path / "closed-s", max_steps=1, bench_tasks=("closed-S-diagnosis",))
+    expected = [item for item in items if item.task == "closed_qa" and item.modality == "S" and item.dimension == "diagnosis"]
+    assert narrowed.train_items == len(expected) > 0
+    assert json.loads((narrowed.out / "config.json").read_text())["bench_tasks"] == ["closed-S-diagnosis"]
+
+
+def test_resuming_over_other_items_is_refused(built_dataset, parts, tmp_path):
+    from heartcare.errors import ConfigError
+
+    out = tmp_path / "pinned"
+    run(built_dataset, parts, out, max_steps=1, bench_tasks=("closed-*",))
+    with pytest.raises(ConfigError, match="other items"):
+        run(built_dataset, parts, out, resume=True, max_steps=1, bench_tasks=("comparison-*",))
+    run(built_dataset, parts, out, resume=True, max_steps=1, bench_tasks=("closed-*",))  # the same items resume

@@ -15,6 +15,7 @@ from heartcare.agent.description import stable_hash
 from heartcare.errors import ConfigError, HeartcareError
 
 VALID_ITEMS = 256  # valid loss is a learning-curve signal, not the benchmark: a fixed sample keeps it cheap
+ITEMS_FILE = "items.json"  # which train items a run reads; a resume must read the same ones
 
 
 @dataclass
@@ -63,11 +64,14 @@ def train_gpt(
     stage_changes: dict[str, Any] | None = None,
     progress: bool = True,
     calibrate: bool = True,
+    bench_tasks: tuple[str, ...] = (),
 ) -> GptRun:
     """Train one stage; model_changes / stage_changes override preset fields (ablations, tests).
 
     A model built from scratch (no `init`) has its projectors calibrated on the train items
-    first (`calibrate_projectors`); calibrate=False keeps the plain initialisation."""
+    first (`calibrate_projectors`); calibrate=False keeps the plain initialisation.
+    `bench_tasks` (Heartcare-Bench task names, globs or groups) keeps only the train and valid
+    items those tasks would select, e.g. ('closed-*', 'comparison-*') to train on what is measured."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -96,12 +100,16 @@ def train_gpt(
     if "dataset_card" in cache.manifest and not cache.serves(dataset):
         raise ConfigError(features, f"this feature cache was built from another dataset than {dataset}")
     bench = BenchDataset(dataset)
-    items, skipped = select_items(bench.items("train"), data.tasks, data.fraction, data.max_items, stage.seed, model.config, cache)
+    train_pool, valid_pool = bench.items("train"), bench.items("valid")
+    if bench_tasks:
+        train_pool, valid_pool = (of_bench_tasks(pool, bench_tasks) for pool in (train_pool, valid_pool))
+    items, skipped = select_items(train_pool, data.tasks, data.fraction, data.max_items, stage.seed, model.config, cache)
     if not items:
         raise ConfigError(dataset, f"no train items for stage {stage_name!r} (skipped: {skipped})")
-    valid, _ = select_items(bench.items("valid"), data.tasks, 1.0, VALID_ITEMS, stage.seed, model.config, cache)
+    valid, _ = select_items(valid_pool, data.tasks, 1.0, VALID_ITEMS, stage.seed, model.config, cache)
     pad = model.tokenizer.pad_token_id
     out = Path(out)
+    _pin_items(out, items, bench_tasks, resume)
     train_data = ItemDataset(items, cache, model.config, model.tokenizer)
     calibration = None
     if init is None and calibrate:
@@ -119,9 +127,43 @@ def train_gpt(
     )
     save_pretrained(model, out, extra={"stage": stage_name, "preset": preset_name, "features": str(Path(features).resolve()),
                                        "train_items": len(items), "skipped": skipped, "steps": result.steps,
+                                       **({"bench_tasks": list(bench_tasks)} if bench_tasks else {}),
                                        **({"calibration": calibration} if calibration else {})})
     _plot(out)
     return GptRun(out, len(items), skipped, result)
+
+
+def of_bench_tasks(items: list, patterns: tuple[str, ...]) -> list:
+    """The items that at least one of the bench tasks named by `patterns` selects, in their order."""
+    from heartcare.bench.tasks import select_tasks
+
+    tasks = select_tasks(list(patterns))
+    return [item for item in items if any(task.matches(item) for task in tasks)]
+
+
+def _pin_items(out: Path, items: list, bench_tasks: tuple[str, ...], resume: bool) -> None:
+    """Record which items a run reads; refuse a resume that would read others.
+
+    Why: batches are drawn by position in the item list, so a resume over another list (other
+    --tasks, a feature cache extended since) would silently train on other batches than the
+    straight run, and "resumes exactly" would not hold."""
+    import hashlib
+    import json
+
+    from heartcare.atomic import write_atomic
+
+    digest = hashlib.sha256("\n".join(item.id for item in items).encode()).hexdigest()
+    pinned = {"bench_tasks": list(bench_tasks), "count": len(items), "sha256": digest}
+    path = out / ITEMS_FILE
+    if resume and path.is_file():
+        saved = json.loads(path.read_text())
+        if saved != pinned:
+            raise ConfigError(out, f"was trained on other items ({saved['count']} items, tasks {saved['bench_tasks'] or 'all'}); "
+                                   f"this run selects {len(items)} (tasks {list(bench_tasks) or 'all'}): resume with the "
+                                   "original --tasks and feature cache, or train into another folder")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(pinned, indent=2))
 
 
 def _cached_width(cache) -> int:
