@@ -105,3 +105,21 @@ def start_uvicorn():
     for server, thread in running:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def gpt_parts(built_dataset, tmp_path_factory) -> dict[str, Path]:
+    """A tiny backbone, a small random Beat, and the tiny-encoder feature cache of the 24-record build."""
+    import torch
+
+    from heartcare.beat.config import BeatConfig
+    from heartcare.beat.model import build_beat
+    from heartcare.model.backbone import tiny_causal_lm
+    from heartcare.model.feature_cache import build_feature_cache
+
+    root = tmp_path_factory.mktemp("gpt-train")
+    torch.manual_seed(0)
+    beat = build_beat(BeatConfig(dim=32, encoder_depth=1, decoder_depth=1, prediction_depth=1, heads=2, head_dim=16,
+                                 mlp_ratio=2, codebook_size=16)).save_pretrained(root / "beat")
+    features = build_feature_cache(built_dataset, str(beat), "tiny", out=root / "features", shard_size=8, progress=False)
+    return {"backbone": tiny_causal_lm(root / "lm"), "beat": beat, "features": features, "root": root}

@@ -13,19 +13,8 @@ pytest.importorskip("accelerate")
 
 
 @pytest.fixture(scope="module")
-def parts(built_dataset, tmp_path_factory) -> dict[str, Path]:
-    """A tiny backbone, a small random Beat, and the tiny-encoder feature cache of the 24-record build."""
-    from heartcare.beat.config import BeatConfig
-    from heartcare.beat.model import build_beat
-    from heartcare.model.backbone import tiny_causal_lm
-    from heartcare.model.feature_cache import build_feature_cache
-
-    root = tmp_path_factory.mktemp("gpt-train")
-    torch.manual_seed(0)
-    beat = build_beat(BeatConfig(dim=32, encoder_depth=1, decoder_depth=1, prediction_depth=1, heads=2, head_dim=16,
-                                 mlp_ratio=2, codebook_size=16)).save_pretrained(root / "beat")
-    features = build_feature_cache(built_dataset, str(beat), "tiny", out=root / "features", shard_size=8, progress=False)
-    return {"backbone": tiny_causal_lm(root / "lm"), "beat": beat, "features": features, "root": root}
+def parts(gpt_parts) -> dict[str, Path]:
+    return gpt_parts
 
 
 def run(built_dataset, parts, out: Path, stage: str = "warmup", init: Path | None = None, resume: bool = False,
@@ -148,6 +137,8 @@ def test_the_bench_runs_a_checkpoint_with_the_ecg(built_dataset, parts, warmed, 
     for name, block in tasks.items():  # the dual-stream model reads every form: nothing is not applicable but
         if not name.startswith("prediction-I"):  # image forecasts, which Beat cannot decode from a picture
             assert block["n_not_applicable"] == 0 and block["n_failed"] == 0 and block["n_scored"] == block["n"], name
+    for name in ("closed-S-diagnosis", "comparison-SS-consecutive"):  # options are scored by log-likelihood too
+        assert "loglik_accuracy" in tasks[name]["metrics"], tasks[name]["metrics"].keys()
     assert result is not None
 
 

@@ -160,24 +160,34 @@ class HeartcareGPT(nn.Module):
         return embeddings
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """batch: input_ids, attention_mask, labels [B, T]; signal [Ns, dim], image [Ni, D] -> (answer-token loss, logs).
+        """batch: input_ids, attention_mask, labels [B, T]; signal [Ns, dim], image [Ni, D] -> (answer-token loss, logs)."""
+        logits, targets = self._answer_logits(batch)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+        return loss, {"loss": float(loss.detach()), "answer_tokens": float((targets != -100).sum())}
 
-        Logits are computed only from the first answer position on (`logits_to_keep`): with the
-        batch left-padded that is the last few positions of every row, and the output head over
-        a 49k vocabulary at every prompt position was a third of a CPU step.
+    def answer_logprobs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[B]: per row, the summed log-probability of its labelled (answer) tokens given the prompt and ECGs."""
+        logits, targets = self._answer_logits(batch)
+        scored = targets != -100
+        picked = logits.log_softmax(-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        return (picked * scored).sum(dim=-1)
+
+    def _answer_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits [B, K, vocabulary], targets [B, K]) over the positions from the first answer token on.
+
+        Logits are computed only from there (`logits_to_keep`): with the batch left-padded that is
+        the last few positions of every row, and the output head over a 49k vocabulary at every
+        prompt position was a third of a CPU step.
         """
         labels, mask = batch["labels"], batch["attention_mask"]
         embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
         answered = (labels != -100).any(dim=0).nonzero()
         if len(answered) == 0:
-            raise ValueError("a training batch without answer tokens")
+            raise ValueError("a batch without answer tokens")
         first = max(int(answered[0]), 1)
         keep = labels.shape[1] - first + 1  # logits at first - 1 .. T - 1 predict tokens first .. T
         output = self.language_model(inputs_embeds=embeddings, attention_mask=mask, position_ids=positions(mask), logits_to_keep=keep)
-        logits = output.logits[:, :-1].float()  # (B, keep - 1, vocabulary)
-        targets = labels[:, first:]
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
-        return loss, {"loss": float(loss.detach()), "answer_tokens": float((targets != -100).sum())}
+        return output.logits[:, :-1].float(), labels[:, first:]
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """[B, T, vocabulary] next-token logits of a batch (tests, option scoring)."""

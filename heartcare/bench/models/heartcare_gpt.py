@@ -94,9 +94,12 @@ class HeartcareGptModel:
             except StreamMissingError as error:
                 outputs[position] = Output(not_applicable=error.problem)
         answers = answer_encoded(self.model, encoded, [max_new_tokens(items[p]) for p in positions])
+        choice_positions = [position for position in positions if items[position].is_multiple_choice]
+        scores = option_logprobs(self.model, [items[position] for position in choice_positions], self.features)
+        option_scores = dict(zip(choice_positions, scores, strict=True))
         for position, tokens in zip(positions, answers, strict=True):
             item = items[position]
-            output = Output(text=self.model.decode(tokens))
+            output = Output(text=self.model.decode(tokens), option_logprobs=option_scores.get(position))
             if item.task == "signal_prediction" and self.model.asks_for_prediction(tokens):
                 if item.ecgs[0].modality == "S" and self.model.beat is not None:
                     output.waveform = self._forecast(item, predict_next)
@@ -116,3 +119,30 @@ class HeartcareGptModel:
 
         forecast = at_rate(Ecg(waveform, rate, list(STANDARD_LEADS)), fs)
         return forecast[:, : prediction_samples(item)]
+
+
+OPTION_ROWS = 16  # option sequences per forward pass
+
+
+def option_logprobs(model, items: list[BenchItem], features) -> list[list[float]]:
+    """Per multiple-choice item, per option: log p(the option written as the model was trained to
+    write answers, "B: text" or "text (B)" | prompt and ECGs), end-of-turn included, so `loglik_accuracy` can say whether a
+    model ranks the right finding first even where its generated letter follows a prior."""
+    import dataclasses
+
+    import torch
+
+    from heartcare.model.examples import Collator, encode_item
+
+    rows = [encode_item(dataclasses.replace(item, answer_index=index, answer=f"{item.letters[index]}: {item.choices[index]}"), features,
+                        model.config, model.tokenizer, with_answer=True)
+            for item in items for index in range(len(item.choices))]
+    collate, scores = Collator(model.tokenizer.pad_token_id), []
+    with torch.inference_mode():
+        for start in range(0, len(rows), OPTION_ROWS):
+            scores.extend(model.answer_logprobs(collate(rows[start : start + OPTION_ROWS])).tolist())
+    result, offset = [], 0
+    for item in items:
+        result.append(scores[offset : offset + len(item.choices)])
+        offset += len(item.choices)
+    return result
