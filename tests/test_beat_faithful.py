@@ -23,6 +23,11 @@ LEGACY_ARCHITECTURES = {
     "cpu-small": ("a9610e4de38d5e2a", "ad5ff309877f1194"),
     "tiny": ("641247b566635134", "8e9cd7044bd28b58"),
 }
+# torch's CPU normal sampler takes another vectorised path on other CPUs (an AVX2-only AMD EPYC
+# host draws other seed-0 values than the host the digests above came from), so the same
+# construction order has a second set of weight digests there; recorded on that host with the
+# code that reproduced the first set on the first host.
+LEGACY_WEIGHTS_OTHER_CPU = {"paper": "3c18e051df8594ce", "cpu-small": "9383a74583f6c232", "tiny": "c436c8f1e360cea4"}
 
 
 def _digests(model: Beat) -> tuple[str, str]:
@@ -78,7 +83,9 @@ def test_a_config_without_the_new_fields_loads_with_the_additions_on(name: str) 
     config = BeatConfig.from_dict(values)
     assert all(getattr(config, field) is LEGACY_VALUES[field] for field in NEW_FIELDS)
     torch.manual_seed(0)
-    assert _digests(build_beat(config)) == LEGACY_ARCHITECTURES[name]
+    architecture, weights = _digests(build_beat(config))
+    assert architecture == LEGACY_ARCHITECTURES[name][0]
+    assert weights in (LEGACY_ARCHITECTURES[name][1], LEGACY_WEIGHTS_OTHER_CPU[name])
 
 
 def test_old_checkpoint_folder_loads_and_encodes_as_saved(tmp_path) -> None:
