@@ -11,7 +11,7 @@ Four measurements, each against a baseline run in the same process:
    token (same shape, no features). Steps alternate so both see the same machine load; the
    median step is compared. Target: overhead <= 10 %.
 2. Training throughput: heartcare's `train()` (accelerate, schedule, clipping, logging) on an
-   ItemDataset vs a hand-written loop: the same backbone loaded with transformers, peft LoRA
+   ItemDataset vs a hand-written loop (benchmarks/gpt_baseline.py): the same backbone loaded with transformers, peft LoRA
    of the same config, projectors of the same shape, embeddings spliced by hand, AdamW at the
    same rate, gradient clipping at the same norm, and the very same batches (same sampler
    order and heartcare's own collate_fn, checked), collated inside each loop; the plain model
@@ -38,6 +38,7 @@ import argparse
 import json
 import math
 import statistics
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -47,6 +48,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpt_baseline import PlainParts, heartcare_loop, plain_loop, step_seconds  # noqa: E402  (beside this script)
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEMO_BEAT = REPOSITORY / "demo-output" / "beat"
@@ -248,111 +252,6 @@ def measure_ecg_overhead(model, batch: dict, stage, args: argparse.Namespace) ->
                "same tokens, all text, no features", higher_is_better=False)
 
 
-@contextmanager
-def timed_saves(record: list[float]):
-    """Time every checkpoint save of heartcare's loop (the module-level name the loop calls)."""
-    from heartcare.train import loop
-
-    original = loop.save_checkpoint
-
-    def saving(*arguments, **keywords):
-        started = time.perf_counter()
-        try:
-            return original(*arguments, **keywords)
-        finally:
-            record.append(time.perf_counter() - started)
-
-    loop.save_checkpoint = saving
-    try:
-        yield
-    finally:
-        loop.save_checkpoint = original
-
-
-def heartcare_loop(model, dataset, stage, collator, out: Path) -> tuple[list[float], list[torch.Tensor], list[float]]:
-    """(stamps when each batch reached the model, the batches' input_ids, checkpoint save seconds) of train()."""
-    from heartcare.train.loop import train
-
-    stamps: list[float] = []
-    seen: list[torch.Tensor] = []
-
-    def stamp(batch: dict, generator: torch.Generator) -> dict:  # batch_transform runs right before the forward
-        stamps.append(time.perf_counter())
-        seen.append(batch["input_ids"])
-        return batch
-
-    saves: list[float] = []
-    with timed_saves(saves):
-        train(model, dataset, stage, out, batch_transform=stamp, collate_fn=collator)
-    return stamps, seen, saves
-
-
-class PlainParts(torch.nn.Module):
-    """The plain loop's model: a transformers causal LM with peft LoRA and two projectors of HeartcareGPT's shapes."""
-
-    def __init__(self, backbone: Path, vocabulary: int, config, targets: list[str]) -> None:
-        super().__init__()
-        from peft import LoraConfig, get_peft_model
-        from transformers import AutoModelForCausalLM
-
-        from heartcare.model.backbone import quiet_progress
-
-        with quiet_progress():
-            language_model = AutoModelForCausalLM.from_pretrained(backbone, dtype=torch.float32, local_files_only=True)
-        language_model.resize_token_embeddings(vocabulary, mean_resizing=False)
-        hidden = language_model.get_input_embeddings().weight.shape[1]
-        lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                          target_modules=targets, bias="none")
-        self.language_model = get_peft_model(language_model, lora)  # freezes the backbone, LoRA trainable
-        self.signal_projector = torch.nn.Sequential(torch.nn.Linear(config.signal_dim, hidden), torch.nn.GELU(),
-                                                    torch.nn.LayerNorm(hidden))
-        self.image_tokens = config.image_tokens
-        self.image_projector = torch.nn.Sequential(torch.nn.Linear(config.image_feature_dim, hidden), torch.nn.GELU(),
-                                                   torch.nn.Linear(hidden, hidden * config.image_tokens))
-
-    def loss(self, batch: dict, signal_id: int, image_id: int) -> torch.Tensor:
-        embeddings = self.language_model.get_input_embeddings()(batch["input_ids"]).clone()  # [B, T, hidden]
-        input_ids = batch["input_ids"]
-        if "signal" in batch:
-            embeddings[input_ids == signal_id] = self.signal_projector(batch["signal"])
-        if "image" in batch:
-            image = self.image_projector(batch["image"])  # [Ni, tokens * hidden]
-            embeddings[input_ids == image_id] = image.reshape(len(batch["image"]) * self.image_tokens, -1)
-        return self.language_model(inputs_embeds=embeddings, attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
-
-
-def plain_loop(parts: PlainParts, dataset, stage, collator, signal_id: int, image_id: int) -> tuple[list[float], list[torch.Tensor]]:
-    """The hand-written loop over the batches train() draws: (stamps before each forward, their input_ids)."""
-    from torch.utils.data import BatchSampler
-
-    from heartcare.train.data import EpochSampler
-
-    trainable = [parameter for parameter in parts.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=JOINT_RATE, betas=stage.betas, weight_decay=stage.weight_decay)
-    sampler = EpochSampler(len(dataset), stage.seed)  # epoch 0: the order train() uses
-    stamps: list[float] = []
-    seen: list[torch.Tensor] = []
-    parts.train()
-    for step, indices in enumerate(BatchSampler(sampler, stage.batch_size, drop_last=False)):
-        if step >= stage.max_steps:
-            break
-        batch = collator([dataset[index] for index in indices])  # heartcare's own collate_fn: identical batches
-        stamps.append(time.perf_counter())
-        seen.append(batch["input_ids"])
-        loss = parts.loss(batch, signal_id, image_id)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, stage.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return stamps, seen
-
-
-def step_seconds(stamps: list[float], warmup: int) -> list[float]:
-    """Seconds between consecutive batches reaching the model, warm-up steps dropped (a step's interval
-    holds its forward, backward and optimiser step and the loading of the next batch)."""
-    return [later - earlier for earlier, later in zip(stamps[warmup:-1], stamps[warmup + 1:], strict=True)]
-
-
 def measure_training(model, dataset, collator, stage, config, backbone: Path, args: argparse.Namespace,
                      scratch: Path) -> tuple[Row, dict]:
     from heartcare.model.build import lora_targets
@@ -364,7 +263,8 @@ def measure_training(model, dataset, collator, stage, config, backbone: Path, ar
     stamps, heartcare_batches, saves = heartcare_loop(model, dataset, stage, collator, scratch / "train-run")
     targets = lora_targets(model.language_model.get_base_model(), config.lora_targets)
     parts = PlainParts(backbone, model.language_model.get_input_embeddings().weight.shape[0], config, targets)
-    plain_stamps, plain_batches = plain_loop(parts, dataset, stage, collator, model.token_ids[SIGNAL], model.token_ids[IMAGE])
+    plain_stamps, plain_batches = plain_loop(parts, dataset, stage, collator, model.token_ids[SIGNAL], model.token_ids[IMAGE],
+                                               JOINT_RATE)
     same = len(heartcare_batches) == len(plain_batches) and all(
         torch.equal(ours, theirs) for ours, theirs in zip(heartcare_batches, plain_batches, strict=True))
     ours = statistics.median(step_seconds(stamps, args.warmup_steps))
