@@ -18,13 +18,13 @@ def parts(gpt_parts) -> dict[str, Path]:
 
 
 def run(built_dataset, parts, out: Path, stage: str = "warmup", init: Path | None = None, resume: bool = False,
-        bench_tasks: tuple[str, ...] = (), **stage_changes):
+        bench_tasks: tuple[str, ...] = (), learning_rate: float | None = None, **stage_changes):
     from heartcare.train.gpt_run import train_gpt
 
     model_changes = None if init else {"backbone": str(parts["backbone"]), "signal_dim": 32}
     return train_gpt(built_dataset, parts["features"], stage, "tiny", out, init=init, resume=resume,
                      model_changes=model_changes, stage_changes=stage_changes or None, progress=False,
-                     bench_tasks=bench_tasks)
+                     bench_tasks=bench_tasks, learning_rate=learning_rate)
 
 
 def tensors(folder: Path) -> dict[str, torch.Tensor]:
@@ -123,6 +123,25 @@ def test_resuming_with_another_preset_or_stage_is_refused(built_dataset, parts, 
 
     with pytest.raises(ConfigError):
         run(built_dataset, parts, warmed, resume=True, learning_rate=1.0)
+
+
+def test_a_learning_rate_override_reaches_every_part_through_the_schedule(built_dataset, parts, warmed, tmp_path):
+    import csv
+
+    from heartcare.errors import ConfigError
+
+    def rates(folder: Path) -> list[dict[str, float]]:
+        with open(folder / "logs" / "train_log.csv") as handle:
+            return [{key: float(value) for key, value in row.items() if key.startswith("lr")} for row in csv.DictReader(handle)]
+
+    slower = run(built_dataset, parts, tmp_path / "slower", learning_rate=1e-4).out  # the tiny preset: 5e-3, 6 steps
+    default, override = rates(warmed), rates(slower)
+    assert len(default) == len(override) == 6 and set(default[0]) == set(override[0])
+    assert any(key.startswith("lr/signal_projector") for key in override[0])
+    for before, after in zip(default, override, strict=True):  # every part, every step: the same schedule at 1/50
+        assert all(after[key] == pytest.approx(before[key] * 1e-4 / 5e-3, rel=1e-6) for key in before), (before, after)
+    with pytest.raises(ConfigError, match="another stage"):  # a resume must keep the rate it started with
+        run(built_dataset, parts, slower, resume=True, max_steps=8)
 
 
 def test_the_bench_runs_a_checkpoint_with_the_ecg(built_dataset, parts, warmed, tmp_path):

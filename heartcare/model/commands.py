@@ -1,4 +1,4 @@
-"""`heartcare gpt features|train|ask|merge|curve|ablate`: thin wrappers over the HeartcareGPT library functions."""
+"""`heartcare gpt features|train|ask|merge|curve|ablate|readout`: thin wrappers over the HeartcareGPT library functions."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--init", type=Path, default=None, help="checkpoint to start from (the warm-up checkpoint for joint)")
     train.add_argument("--out", type=Path, required=True, help="checkpoint folder (resumable with --resume)")
     train.add_argument("--max-steps", type=int, default=None, help="override the preset's step budget")
+    train.add_argument("--learning-rate", type=float, default=None,
+                       help="override the preset's learning rate of every trained part (a resume must keep it)")
     train.add_argument("--backbone", default=None, help="local HF causal-LM folder (default: the preset's / SmolLM2)")
     train.add_argument("--no-signal", action="store_true", help="ablation: image stream only")
     train.add_argument("--no-image", action="store_true", help="ablation: signal stream only")
@@ -87,6 +89,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--text-only", action="store_true", help="also bench the backbone without the ECG")
     ablate.add_argument("--quiet", action="store_true")
     ablate.set_defaults(handler=run_ablate)
+
+    readout = commands.add_parser("readout", help="where a trained model loses the answer: linear readouts of its "
+                                                  "features and hidden states, layer by layer")
+    readout.add_argument("--model", type=Path, required=True, help="HeartcareGPT checkpoint folder")
+    readout.add_argument("--data", type=Path, required=True, help="a HeartAgent dataset folder")
+    readout.add_argument("--features", type=Path, required=True, help="its feature cache (train and valid records)")
+    readout.add_argument("--tasks", action="append", required=True, metavar="PATTERN",
+                         help="bench tasks whose multiple-choice items to read out (names, globs, groups); repeatable")
+    readout.add_argument("--train-items", type=int, default=1500, help="fit on at most N train items (a stable sample)")
+    readout.add_argument("--valid-items", type=int, default=400, help="score on at most N items of --split")
+    readout.add_argument("--split", choices=("valid", "test"), default="valid", help="the items readouts are scored on")
+    readout.add_argument("--layers", default=None, help="'all' or comma-separated (default: input, quarters, last)")
+    readout.add_argument("--out", type=Path, default=None, help="also write the readouts as JSON")
+    readout.set_defaults(handler=run_readout)
     parser.set_defaults(handler=lambda args: parser.print_help() or 2)
 
 
@@ -116,7 +132,7 @@ def run_train(args: argparse.Namespace) -> int:
     stage_changes = {"max_steps": args.max_steps} if args.max_steps else {}
     run = train_gpt(args.data, args.features, args.stage, args.preset, args.out, args.init, args.resume,
                     model_changes or None, stage_changes or None, progress=not args.quiet, calibrate=not args.no_calibration,
-                    bench_tasks=tuple(args.tasks or ()))
+                    bench_tasks=tuple(args.tasks or ()), learning_rate=args.learning_rate)
     logs = {key: round(value, 4) for key, value in run.result.train_logs.items() if key in ("loss", "lr")}
     valid = {key: round(value, 4) for key, value in run.result.valid_logs.items() if key == "loss"}
     print(f"{run.out}: {args.stage} ({args.preset}) {run.result.steps} steps on {run.train_items} items, "
@@ -168,6 +184,27 @@ def run_curve(args: argparse.Namespace) -> int:
     from heartcare.train.plot import plot_learning_curves
 
     print(plot_learning_curves([run / "logs" for run in args.runs], args.out, args.metric, labels=[run.name for run in args.runs]))
+    return 0
+
+
+def run_readout(args: argparse.Namespace) -> int:
+    import torch
+
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.model.checkpoint import from_pretrained
+    from heartcare.model.feature_cache import FeatureCache
+    from heartcare.model.readout import format_report, run_readouts, write_report
+
+    if args.train_items < 2 or args.valid_items < 1:
+        raise SystemExit("--train-items must be >= 2 and --valid-items >= 1")
+    model = from_pretrained(args.model, load_encoders=False)
+    cache = FeatureCache(args.features)
+    with torch.inference_mode():
+        report = run_readouts(model, BenchDataset(args.data), cache, tuple(args.tasks), args.train_items, args.valid_items,
+                              args.layers, split=args.split)
+    print(format_report(report))
+    if args.out:
+        write_report(report, args.out)
     return 0
 
 

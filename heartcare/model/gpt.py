@@ -195,6 +195,14 @@ class HeartcareGPT(nn.Module):
         embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
         return self.language_model(inputs_embeds=embeddings, attention_mask=mask, position_ids=positions(mask)).logits
 
+    def hidden_states(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Per layer, [B, T, hidden] (the spliced input embeddings first, then each decoder layer's output)."""
+        mask = batch["attention_mask"]
+        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
+        output = self.language_model(inputs_embeds=embeddings, attention_mask=mask, position_ids=positions(mask),
+                                     output_hidden_states=True, logits_to_keep=1)
+        return output.hidden_states
+
     # ---- generation -----------------------------------------------------------------
     @torch.no_grad()
     def generate(

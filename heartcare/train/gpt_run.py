@@ -65,13 +65,16 @@ def train_gpt(
     progress: bool = True,
     calibrate: bool = True,
     bench_tasks: tuple[str, ...] = (),
+    learning_rate: float | None = None,
 ) -> GptRun:
     """Train one stage; model_changes / stage_changes override preset fields (ablations, tests).
 
     A model built from scratch (no `init`) has its projectors calibrated on the train items
     first (`calibrate_projectors`); calibrate=False keeps the plain initialisation.
     `bench_tasks` (Heartcare-Bench task names, globs or groups) keeps only the train and valid
-    items those tasks would select, e.g. ('closed-*', 'comparison-*') to train on what is measured."""
+    items those tasks would select, e.g. ('closed-*', 'comparison-*') to train on what is measured.
+    `learning_rate` puts every trained part (and the schedule's base) at that rate; the presets keep
+    one rate for all parts of a stage, so this changes the stage's rate without changing its mix."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -86,6 +89,8 @@ def train_gpt(
     chosen = preset(preset_name)
     stage, data = chosen.stage(stage_name)
     stage = replace(stage, progress=progress and stage.progress, **(stage_changes or {}))
+    if learning_rate is not None:
+        stage = replace(stage, learning_rate=learning_rate, trainable={part: learning_rate for part in stage.trainable})
     cache = FeatureCache(features)
     if init is not None:
         model = from_pretrained(init, load_encoders=False, overrides=model_changes)
