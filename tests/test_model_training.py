@@ -18,13 +18,14 @@ def parts(gpt_parts) -> dict[str, Path]:
 
 
 def run(built_dataset, parts, out: Path, stage: str = "warmup", init: Path | None = None, resume: bool = False,
-        bench_tasks: tuple[str, ...] = (), learning_rate: float | None = None, **stage_changes):
+        bench_tasks: tuple[str, ...] = (), learning_rate: float | None = None, max_per_answer: int | None = None,
+        **stage_changes):
     from heartcare.train.gpt_run import train_gpt
 
     model_changes = None if init else {"backbone": str(parts["backbone"]), "signal_dim": 32}
     return train_gpt(built_dataset, parts["features"], stage, "tiny", out, init=init, resume=resume,
                      model_changes=model_changes, stage_changes=stage_changes or None, progress=False,
-                     bench_tasks=bench_tasks, learning_rate=learning_rate)
+                     bench_tasks=bench_tasks, learning_rate=learning_rate, max_per_answer=max_per_answer)
 
 
 def tensors(folder: Path) -> dict[str, torch.Tensor]:
@@ -207,6 +208,27 @@ def test_bench_tasks_keep_only_the_items_those_tasks_select(built_dataset, parts
     expected = [item for item in items if item.task == "closed_qa" and item.modality == "S" and item.dimension == "diagnosis"]
     assert narrowed.train_items == len(expected) > 0
     assert json.loads((narrowed.out / "config.json").read_text())["bench_tasks"] == ["closed-S-diagnosis"]
+
+
+def test_an_answer_cap_keeps_each_answer_of_a_kind_at_most_that_often(built_dataset, parts, tmp_path):
+    from collections import Counter
+
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.bench.models.floors import question_kind
+    from heartcare.train.gpt_run import cap_per_answer
+
+    items = BenchDataset(built_dataset).items("train")
+    key = lambda item: (*question_kind(item), item.modality, item.answer_text)  # noqa: E731
+    before = Counter(key(item) for item in items if item.is_multiple_choice)
+    assert max(before.values()) > 1  # the cap has something to do
+    kept, dropped = cap_per_answer(items, 1, seed=0)
+    after = Counter(key(item) for item in kept if item.is_multiple_choice)
+    assert set(after) == set(before) and set(after.values()) == {1}  # every answer stays, once
+    assert dropped == sum(before.values()) - len(before) == len(items) - len(kept)
+    assert [item for item in kept if not item.is_multiple_choice] == [item for item in items if not item.is_multiple_choice]
+    assert cap_per_answer(items, 1, seed=0)[0] == kept  # stable
+    capped = run(built_dataset, parts, tmp_path / "capped", max_steps=1, bench_tasks=("closed-*",), max_per_answer=1)
+    assert capped.skipped["answer_cap"] > 0 and json.loads((capped.out / "config.json").read_text())["max_per_answer"] == 1
 
 
 def test_resuming_over_other_items_is_refused(built_dataset, parts, tmp_path):

@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--tasks", action="append", default=None, metavar="PATTERN",
                        help="train only on the items of these bench tasks (names, globs such as 'closed-*', groups); "
                             "repeatable")
+    train.add_argument("--max-per-answer", type=int, default=None, metavar="N",
+                       help="at most N train items per answer of each question kind (the train split follows the "
+                            "label prior; valid and test are balanced)")
     train.add_argument("--no-calibration", action="store_true",
                        help="keep the projectors' plain initialisation (default: fitted to the features and the backbone's embedding scale)")
     train.add_argument("--quiet", action="store_true")
@@ -132,7 +135,8 @@ def run_train(args: argparse.Namespace) -> int:
     stage_changes = {"max_steps": args.max_steps} if args.max_steps else {}
     run = train_gpt(args.data, args.features, args.stage, args.preset, args.out, args.init, args.resume,
                     model_changes or None, stage_changes or None, progress=not args.quiet, calibrate=not args.no_calibration,
-                    bench_tasks=tuple(args.tasks or ()), learning_rate=args.learning_rate)
+                    bench_tasks=tuple(args.tasks or ()), learning_rate=args.learning_rate,
+                    max_per_answer=args.max_per_answer)
     logs = {key: round(value, 4) for key, value in run.result.train_logs.items() if key in ("loss", "lr")}
     valid = {key: round(value, 4) for key, value in run.result.valid_logs.items() if key == "loss"}
     print(f"{run.out}: {args.stage} ({args.preset}) {run.result.steps} steps on {run.train_items} items, "

@@ -66,6 +66,7 @@ def train_gpt(
     calibrate: bool = True,
     bench_tasks: tuple[str, ...] = (),
     learning_rate: float | None = None,
+    max_per_answer: int | None = None,
 ) -> GptRun:
     """Train one stage; model_changes / stage_changes override preset fields (ablations, tests).
 
@@ -74,7 +75,9 @@ def train_gpt(
     `bench_tasks` (Heartcare-Bench task names, globs or groups) keeps only the train and valid
     items those tasks would select, e.g. ('closed-*', 'comparison-*') to train on what is measured.
     `learning_rate` puts every trained part (and the schedule's base) at that rate; the presets keep
-    one rate for all parts of a stage, so this changes the stage's rate without changing its mix."""
+    one rate for all parts of a stage, so this changes the stage's rate without changing its mix.
+    `max_per_answer` keeps at most that many train items per answer of each question kind
+    (`cap_per_answer`): the train split follows the label prior, valid and test are balanced."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -109,6 +112,8 @@ def train_gpt(
     if bench_tasks:
         train_pool, valid_pool = (of_bench_tasks(pool, bench_tasks) for pool in (train_pool, valid_pool))
     items, skipped = select_items(train_pool, data.tasks, data.fraction, data.max_items, stage.seed, model.config, cache)
+    if max_per_answer is not None:
+        items, skipped["answer_cap"] = cap_per_answer(items, max_per_answer, stage.seed)
     if not items:
         raise ConfigError(dataset, f"no train items for stage {stage_name!r} (skipped: {skipped})")
     valid, _ = select_items(valid_pool, data.tasks, 1.0, VALID_ITEMS, stage.seed, model.config, cache)
@@ -133,9 +138,30 @@ def train_gpt(
     save_pretrained(model, out, extra={"stage": stage_name, "preset": preset_name, "features": str(Path(features).resolve()),
                                        "train_items": len(items), "skipped": skipped, "steps": result.steps,
                                        **({"bench_tasks": list(bench_tasks)} if bench_tasks else {}),
+                                       **({"max_per_answer": max_per_answer} if max_per_answer is not None else {}),
                                        **({"calibration": calibration} if calibration else {})})
     _plot(out)
     return GptRun(out, len(items), skipped, result)
+
+
+def cap_per_answer(items: list, limit: int, seed: int) -> tuple[list, int]:
+    """At most `limit` multiple-choice items per (question kind, ECG form, answer), a stable hash-ranked
+    choice, in their order; free-text items are all kept. -> (kept, how many were dropped).
+
+    Why: the train split follows the label prior (46.8% of the signal-diagnosis answers of the
+    6,000-record PTB-XL-prior build are "normal ECG"; 11.1% of valid and 14.3% of test answers),
+    and a model that has seen few items learns to answer the prior instead of reading the ECG."""
+    from heartcare.bench.models.floors import question_kind
+
+    if limit < 1:
+        raise ConfigError("--max-per-answer", f"must be >= 1, got {limit}")
+    groups: dict[tuple, list] = {}
+    for item in items:
+        if item.is_multiple_choice:
+            groups.setdefault((*question_kind(item), item.modality, item.answer_text), []).append(item)
+    dropped = {item.id for group in groups.values()
+               for item in sorted(group, key=lambda item: stable_hash(seed, "answer-cap", item.id))[limit:]}
+    return [item for item in items if item.id not in dropped], len(dropped)
 
 
 def of_bench_tasks(items: list, patterns: tuple[str, ...]) -> list:
