@@ -153,13 +153,13 @@ def score_readout(train_vectors: np.ndarray, train_items: list[BenchItem], valid
 
 
 def run_readouts(model, dataset, cache, tasks: tuple[str, ...], train_limit: int = 1500, valid_limit: int = 400,
-                 layers: str | None = None, seed: int = 0, progress=None, split: str = "valid") -> ReadoutReport:
+                 layers: str | None = None, seed: int = 0, split: str = "valid") -> ReadoutReport:
     """Readouts of `model` on the multiple-choice items of the bench `tasks` (train items fit, `split` items score)."""
     from heartcare.train.gpt_presets import TASKS
     from heartcare.train.gpt_run import of_bench_tasks, select_items
 
-    def pick(split: str, limit: int) -> list[BenchItem]:
-        pool = [item for item in of_bench_tasks(dataset.items(split), tasks) if item.is_multiple_choice]
+    def pick(part: str, limit: int) -> list[BenchItem]:
+        pool = [item for item in of_bench_tasks(dataset.items(part), tasks) if item.is_multiple_choice]
         chosen, _ = select_items(pool, TASKS, 1.0, limit, seed, model.config, cache)
         return chosen
 
@@ -177,8 +177,6 @@ def run_readouts(model, dataset, cache, tasks: tuple[str, ...], train_limit: int
     for site, layer in train_rows:
         accuracy, scored = score_readout(train_rows[(site, layer)], train_items, valid_rows[(site, layer)], valid_items, seed)
         readouts.append(Readout(site, layer, accuracy, scored))
-        if progress is not None:
-            progress(readouts[-1])
     groups = {item_group(item) for item in train_items}
     scored_items = [item for item in valid_items if item_group(item) in groups]
     chance = float(np.mean([1 / len(item.choices) for item in scored_items])) if scored_items else float("nan")
