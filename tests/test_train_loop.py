@@ -15,7 +15,7 @@ from heartcare.beat.model import build_beat  # noqa: E402
 from heartcare.errors import ConfigError, UnreadableFileError  # noqa: E402
 from heartcare.train.checkpoint import load_checkpoint  # noqa: E402
 from heartcare.train.config import StageConfig  # noqa: E402
-from heartcare.train.loop import train  # noqa: E402
+from heartcare.train.loop import evaluate_logs, train  # noqa: E402
 from heartcare.train.schedule import cosine_with_warmup  # noqa: E402
 
 
@@ -390,6 +390,21 @@ def test_valid_every_steps_logs_a_curve_inside_the_epoch_and_resume_stays_exact(
     resumed = _interrupted_then_resumed(tmp_path / "resumed", data, stage, fail_at=7, valid_data=data,
                                         collate_fn=pad_collate)
     _assert_same(straight, resumed)
+
+
+def test_a_run_stopped_by_max_steps_inside_an_epoch_is_validated_at_its_last_step(tmp_path) -> None:
+    data = Sequences(14)  # 4 batches per epoch: step 5 is inside the second epoch, off the valid_every grid
+    stage = _small_stage(valid_every_steps=2, max_steps=5)
+    model = _regressor()
+    result = train(model, data, stage, tmp_path, valid_data=data, collate_fn=pad_collate)
+    rows = list(csv.DictReader((tmp_path / "logs" / "valid_log.csv").open()))
+    steps = [int(row["step"]) for row in rows]
+    assert steps[-1] == 5 and steps.count(5) == 1
+    expected = evaluate_logs(model, data, stage.batch_size, pad_collate)
+    assert float(rows[-1]["loss"]) == pytest.approx(expected["loss"]) == pytest.approx(result.valid_logs["loss"])
+    # resuming the finished run trains nothing and validates nothing again
+    train(model, data, stage, tmp_path, valid_data=data, collate_fn=pad_collate, resume=True)
+    assert [int(row["step"]) for row in csv.DictReader((tmp_path / "logs" / "valid_log.csv").open())] == steps
 
 
 class _PoisonedAfter(torch.nn.Module):

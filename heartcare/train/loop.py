@@ -125,10 +125,21 @@ def train(
                         {"stage": stage.to_dict(), "total_steps": total_steps, "mixed_precision_used": precision},
                         accelerator)
 
+    validated_at: list[int] = []  # steps whose validation is logged by this call
+
+    def validate() -> dict[str, float]:
+        logs = evaluate_logs(model, valid_data, stage.batch_size, None if isinstance(valid_data, dict) else collate_fn,
+                             accelerator)
+        if log is not None:
+            log.write("valid", state.step, {"epoch": state.epoch, **logs})
+        validated_at.append(state.step)
+        return logs
+
     progress = ProgressBar(stage.name, total_steps, state.step, enabled=stage.progress and main)
     started = time.perf_counter()
     train_logs: dict[str, float] = {}
     valid_logs: dict[str, float] = {}
+    first_step = state.step
     model.train()
     try:
         while state.step < total_steps and state.epoch < stage.epochs:
@@ -180,11 +191,7 @@ def train(
                     log.write("train", state.step, {"epoch": state.epoch, **train_logs})
                 progress.update(state.step, f"loss {train_logs['loss']:.4f}")
                 if valid_data is not None and stage.valid_every_steps and state.step % stage.valid_every_steps == 0:
-                    # a learning curve inside an epoch (LLM stages rarely finish one on a CPU)
-                    valid_logs = evaluate_logs(model, valid_data, stage.batch_size,
-                                               None if isinstance(valid_data, dict) else collate_fn, accelerator)
-                    if log is not None:
-                        log.write("valid", state.step, {"epoch": state.epoch, **valid_logs})
+                    valid_logs = validate()  # a learning curve inside an epoch (LLM stages rarely finish one on a CPU)
                 if stage.checkpoint_every_steps and state.step % stage.checkpoint_every_steps == 0:
                     checkpoint()
                 if state.step >= total_steps:
@@ -193,15 +200,17 @@ def train(
                 state.epoch += 1
                 state.batch = 0
                 if valid_data is not None:
-                    valid_collate = None if isinstance(valid_data, dict) else collate_fn
-                    valid_logs = evaluate_logs(model, valid_data, stage.batch_size, valid_collate, accelerator)
-                    if log is not None:
-                        log.write("valid", state.step, {"epoch": state.epoch, **valid_logs})
+                    valid_logs = validate()
                 checkpoint()
                 if on_epoch_end is not None and main:
                     on_epoch_end(state.epoch, valid_logs)
                 accelerator.wait_for_everyone()
         checkpoint()
+        if valid_data is not None and state.step > first_step and state.step not in validated_at:
+            # A run that stops at max_steps inside an epoch never reaches the epoch-end validation;
+            # its last figure would otherwise be up to valid_every_steps old. After the checkpoint,
+            # so a resumed run continues from the same state as a straight one.
+            valid_logs = validate()
     finally:
         progress.stop()
         accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the caller's model without autocast hooks
