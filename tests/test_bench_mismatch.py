@@ -49,10 +49,22 @@ class QuestionReader:
         return [Output(text=item.letters[item.answer_index]) for item in items]
 
 
+class HalfQuestionReader:
+    """Right on about half of the items, chosen by the item alone, whatever ECG it is shown."""
+
+    def __init__(self, argument, context) -> None:
+        self.name = "half-question-reader"
+
+    def respond(self, items):
+        return [Output(text=item.letters[item.answer_index if stable_hash(0, "half", item.id) % 2 else
+                                         (item.answer_index + 1) % len(item.choices)]) for item in items]
+
+
 @pytest.fixture
 def fakes(monkeypatch):
     monkeypatch.setitem(MODELS, "ecg-reader", f"{__name__}:EcgReader")
     monkeypatch.setitem(MODELS, "question-reader", f"{__name__}:QuestionReader")
+    monkeypatch.setitem(MODELS, "half-question-reader", f"{__name__}:HalfQuestionReader")
 
 
 def accuracy(block) -> float:
@@ -96,3 +108,34 @@ def test_the_control_separates_a_model_that_reads_the_ecg_from_one_that_reads_th
     assert accuracy(again) == 1.0 and "controls" not in again
     saved = json.loads((tmp_path / "reader" / "results.json").read_text())
     assert "controls" not in saved
+
+
+def test_the_model_minus_its_control_is_paired_item_by_item(built_dataset, tmp_path, fakes):
+    reader = run_bench(BenchConfig(data=built_dataset, model="ecg-reader", out=tmp_path / "reader", tasks=CHOICE_TASKS,
+                                   floors=False, mismatched_ecgs=True, progress=False))
+    control = reader["controls"][CONTROL]
+    paired = control["model_minus_control"]
+    assert set(paired) == set(reader["tasks"])
+    for task, block in paired.items():
+        entry = block["metrics"]["accuracy"]
+        own, other = reader["tasks"][task]["metrics"]["accuracy"]["value"], control["tasks"][task]["metrics"]["accuracy"]["value"]
+        assert block["n_paired"] == entry["n"] == reader["tasks"][task]["n"]
+        assert entry["difference"] == pytest.approx(own - other) and (entry["a"], entry["b"]) == (own, other)
+        low, high = entry["ci"]
+        assert low <= entry["difference"] <= high
+    assert any(block["metrics"]["accuracy"]["ci"][0] > 0 for block in paired.values())
+    report = (tmp_path / "reader" / "report.md").read_text()
+    assert "What the ECG adds" in report
+    task, block = next(iter(paired.items()))
+    entry = block["metrics"]["accuracy"]
+    row = next(line for line in report.splitlines() if line.startswith(f"| ecg-reader - {CONTROL} | {task} | accuracy |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[3:6] == [f"{100 * entry['a']:.1f}", f"{100 * entry['b']:.1f}", f"{100 * entry['difference']:+.1f}"]
+    # right on the same half of the items with either ECG: every paired difference is zero, so the interval
+    # is [0, 0]; items paired by anything but their id would differ on about half of them
+    half = run_bench(BenchConfig(data=built_dataset, model="half-question-reader", out=tmp_path / "half",
+                                 tasks=CHOICE_TASKS, floors=False, mismatched_ecgs=True, progress=False))
+    for task, block in half["controls"][CONTROL]["model_minus_control"].items():
+        accuracy_of_task = half["tasks"][task]["metrics"]["accuracy"]["value"]
+        if 0 < accuracy_of_task < 1:
+            assert block["metrics"]["accuracy"]["ci"] == [0.0, 0.0] and block["metrics"]["accuracy"]["p_value"] == 1.0

@@ -31,24 +31,32 @@ def compare_runs(first: Path, second: Path, seed: int = 0) -> dict[str, Any]:
     if prints[0] != prints[1] or results[0]["split"] != results[1]["split"]:
         raise ConfigError(second, f"scored another dataset split than {first} (fingerprint {prints[1]} vs {prints[0]}); "
                                   "paired comparison needs the same items")
-    records = [item_scores(first), item_scores(second)]
+    tasks = paired_tasks(results[0]["tasks"], results[1]["tasks"], item_scores(first), item_scores(second), seed)
+    return {"a": results[0]["model"], "b": results[1]["model"], "fingerprint": prints[0], "seed": seed, "tasks": tasks}
+
+
+def paired_tasks(first_tasks: dict[str, Any], second_tasks: dict[str, Any], first_records: dict[str, dict[str, Any]],
+                 second_records: dict[str, dict[str, Any]], seed: int) -> dict[str, Any]:
+    """task -> {"n_paired", "metrics": metric -> paired difference (first - second) with both means}, over the
+    items both sets of per-item records scored; per-lead metrics (with "/") stay in results.json only."""
     tasks: dict[str, Any] = {}
-    for task, block in results[0]["tasks"].items():
-        if task not in results[1]["tasks"]:
+    for task, block in first_tasks.items():
+        if task not in second_tasks:
             continue
-        ids = sorted(key for key, record in records[0].items() if record["task"] == task and key in records[1])
+        ids = sorted(key for key, record in first_records.items() if record["task"] == task and key in second_records)
         metrics = {}
         for metric in block["metrics"]:
-            if metric not in results[1]["tasks"][task]["metrics"] or "/" in metric:
+            if metric not in second_tasks[task]["metrics"] or "/" in metric:
                 continue
-            values = [np.array([record[key]["scores"].get(metric, np.nan) for key in ids], dtype=float) for record in records]
+            values = [np.array([records[key]["scores"].get(metric, np.nan) for key in ids], dtype=float)
+                      for records in (first_records, second_records)]
             difference = paired_difference(values[0], values[1], seed=stable_hash(seed, task, metric) % 2**32)
             if difference is not None:
-                higher = block["metrics"][metric]
-                difference["a"], difference["b"] = higher["value"], results[1]["tasks"][task]["metrics"][metric]["value"]
+                difference["a"] = block["metrics"][metric]["value"]
+                difference["b"] = second_tasks[task]["metrics"][metric]["value"]
                 metrics[metric] = difference
         tasks[task] = {"n_paired": len(ids), "metrics": metrics}
-    return {"a": results[0]["model"], "b": results[1]["model"], "fingerprint": prints[0], "seed": seed, "tasks": tasks}
+    return tasks
 
 
 def comparison_lines(comparison: dict[str, Any]) -> list[str]:

@@ -59,6 +59,11 @@ def cell(number: float | None, metric: str) -> str:
     return f"{100 * number:.1f}" if metric in PERCENT_METRICS else f"{number:.3g}"
 
 
+def signed_cell(number: float, metric: str) -> str:
+    """A difference with its sign: +6.6 points, -0.012."""
+    return f"{100 * number:+.1f}" if metric in PERCENT_METRICS else f"{number:+.3g}"
+
+
 def average(numbers: list[float | None]) -> float | None:
     present = [number for number in numbers if number is not None]
     return sum(present) / len(present) if present else None
@@ -109,7 +114,8 @@ def console_tables(results_list: list[dict[str, Any]]) -> str:
     """The paper tables as Markdown, for a terminal (the interval table stays in report.md)."""
     first = results_list[0]
     title = f"Heartcare-Bench on {first['dataset']['path']} ({first['split']})"
-    return markdown(paper_tables(rows_of(results_list)), title, [], [])
+    tables = paper_tables(rows_of(results_list)) + [control_table(results_list)]
+    return markdown([entry for entry in tables if entry["body"]], title, [], [])
 
 
 def interval_table(results_list: list[dict[str, Any]]) -> dict[str, Any]:
@@ -123,6 +129,24 @@ def interval_table(results_list: list[dict[str, Any]]) -> dict[str, Any]:
                 body.append([label, task, metric, cell(entry["value"], metric), f"[{cell(low, metric)}, {cell(high, metric)}]",
                              str(entry["n"])])
     return table("Every figure with its bootstrap 95% interval", ["model", "task", "metric", "value", "95% CI", "n"], body)
+
+
+def control_table(results_list: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each model minus its own control run, paired over the same items (`--mismatched-ecgs`)."""
+    body = []
+    for results in results_list:
+        for name, control in (results.get("controls") or {}).items():
+            for task, block in (control.get("model_minus_control") or {}).items():
+                for metric, entry in block["metrics"].items():
+                    low, high = entry["ci"]
+                    body.append([f"{results['model']} - {name}", task, metric, cell(entry["a"], metric), cell(entry["b"], metric),
+                                 signed_cell(entry["difference"], metric),
+                                 f"[{signed_cell(low, metric)}, {signed_cell(high, metric)}]", f"{entry['p_value']:.3f}",
+                                 str(entry["n"])])
+    return table("What the ECG adds: the model minus its control, paired over the same items (bootstrap 95% interval)",
+                 ["model - control", "task", "metric", "model", "control", "difference", "95% CI", "p", "n"], body,
+                 "An interval above zero: the model's own ECG raised the score beyond what the questions and "
+                 "another record's ECG give.")
 
 
 def markdown(tables: list[dict[str, Any]], title: str, figures: list[str], preamble: list[str]) -> str:
@@ -165,7 +189,7 @@ def write_report(results_list: list[dict[str, Any]], out: Path, predictions_fold
     from heartcare.bench.report_figures import draw_figures
 
     rows = rows_of(results_list)
-    tables = paper_tables(rows) + [interval_table(results_list)]
+    tables = paper_tables(rows) + [control_table(results_list), interval_table(results_list)]
     first = results_list[0]
     preamble = [f"Dataset {first['dataset']['path']} (format {first['dataset']['version']}, fingerprint "
                 f"{first['dataset']['fingerprint']}), split {first['split']}, seed {first['seed']}, "

@@ -170,9 +170,15 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         from heartcare.bench.mismatch import CONTROL, mismatched_items
 
         swapped, kept_own = mismatched_items(chosen, config.seed)
-        control_block, _, timing[f"{config.model} [{CONTROL}]"] = evaluate(config.model, context, swapped, tasks, config,
-                                                                          scoring, variant=CONTROL)
-        results["controls"] = {CONTROL: {**control_block, "items_that_kept_their_own_ecg": kept_own}}
+        from heartcare.bench.compare import paired_tasks
+
+        control_block, control_records, timing[f"{config.model} [{CONTROL}]"] = evaluate(
+            config.model, context, swapped, tasks, config, scoring, variant=CONTROL)
+        # Model and control answer the same questions, so their per-item difference is paired: far
+        # tighter than two separate intervals, it says whether the ECG moved the score at all.
+        paired = paired_tasks(block["tasks"], control_block["tasks"], records, control_records, config.seed)
+        results["controls"] = {CONTROL: {**control_block, "items_that_kept_their_own_ecg": kept_own,
+                                         "model_minus_control": paired}}
     judge = config.metric_options.get("judge")
     if judge is not None:
         results["judge"] = {"model": getattr(judge, "model", None), "url": getattr(judge, "url", None),
