@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heartcare.agent.audit import KIND_MARGIN, TASK_MARGIN, audit_dataset, cell_counts
+from heartcare.agent.audit import (
+    KIND_MARGIN,
+    TASK_MARGIN,
+    audit_dataset,
+    cell_counts,
+    offered_answer_rates,
+)
 from heartcare.agent.description import QaItem
 
 pytest.importorskip("sklearn")
@@ -124,6 +130,31 @@ def test_cells_under_300_test_items_are_flagged():
                         meta={"kind": "same_rhythm"}) for i in range(299)]
     cells = cell_counts(items)
     assert cells["under_300"] == ["comparison_qa/rhythm/C-SS", "comparison_qa/same_rhythm/C-SS"]
+
+
+def test_a_text_rarely_drawn_as_a_distractor_is_flagged():
+    """Every text is the answer of 10 items; "T" is offered only there, the others also as distractors."""
+    from heartcare.bench.items import BenchItem
+
+    texts = ["T", "A", "B", "C", "D", "E"]
+    others = texts[1:]
+    items = []
+    for answer in texts:
+        for index in range(10):
+            distractors = [text for text in others if text != answer][index % 2: index % 2 + 3]
+            choices = tuple([answer, *distractors])
+            items.append(BenchItem(id=f"{answer}{index}", task="closed_qa", dimension="diagnosis", modality="S",
+                                   question="q", answer="a", choices=choices, answer_index=0))
+    rates = offered_answer_rates(items, min_offered=5)
+    flagged = {row["text"]: row for row in rates["flagged"]}
+    assert set(flagged) == {"T"} and flagged["T"]["answer_rate"] == 1.0 and flagged["T"]["chance"] == 0.25
+    assert rates["texts"] == len(texts)
+    # every text offered as a distractor three times as often as it is the answer: nothing flagged
+    balanced = [BenchItem(id=f"b{answer}{index}", task="closed_qa", dimension="diagnosis", modality="S", question="q",
+                          answer="a", choices=tuple(texts[(position + step) % len(texts)] for step in range(4)),
+                          answer_index=0)
+                for position, answer in enumerate(texts) for index in range(10)]
+    assert offered_answer_rates(balanced, min_offered=5)["flagged"] == []
 
 
 @pytest.fixture

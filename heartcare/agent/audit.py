@@ -24,6 +24,7 @@ MAX_TRAIN_OPTIONS = 50_000  # the blind scorer's train sample: keeps the audit t
 MIN_CELL_ITEMS = 300  # issue 18: fewer test items cannot rank models
 TASK_MARGIN, KIND_MARGIN, KIND_MIN_ITEMS = 0.05, 0.12, 60  # issue 18 targets, in accuracy points over chance
 BASELINES = ("majority", "option_prior", "tfidf")
+OFFERED_MIN = 20  # offers of one text before its answer rate is judged
 RECORD_COLUMNS = ["record_id", "labels", "measurements", "noise", "infarct_stage", "extra_beats", "pacemaker"]
 
 
@@ -134,6 +135,30 @@ def blind_baselines(train: list, test: list, seed: int, note: str = "", tfidf_tr
             "flagged": [f"{r['task']}/{r['kind']}" for r in rows if r["flag"]]}
 
 
+def offered_answer_rates(items: list, min_offered: int = OFFERED_MIN) -> dict[str, Any]:
+    """Per question kind and option text: how often the text is the answer when it is offered, in one split.
+
+    Why: a text that is rarely drawn as a distractor is the answer whenever it appears, and a model
+    that learns to pick it scores above chance without the ECG; a floor fitted on another split's
+    rates (the option prior above) misses this when that split's label prior differs (found in the
+    signal-diagnosis items of a 6,000-record build: one finding the answer of 52% of the test items
+    offering it, the others 21%). Texts offered fewer than `min_offered` times are not judged."""
+    offered: Counter[tuple[str, str]] = Counter()
+    answered: Counter[tuple[str, str]] = Counter()
+    chance: dict[tuple[str, str], float] = defaultdict(float)
+    for item in items:
+        for index, text in enumerate(item.choices):
+            key = (item_kind(item), text)
+            offered[key] += 1
+            answered[key] += index == item.answer_index
+            chance[key] += 1 / len(item.choices)
+    rows = [{"kind": kind, "text": text, "offered": count, "answer_rate": round(answered[(kind, text)] / count, 4),
+             "chance": round(chance[(kind, text)] / count, 4)}
+            for (kind, text), count in sorted(offered.items()) if count >= min_offered]
+    flagged = [row for row in rows if row["answer_rate"] - row["chance"] > KIND_MARGIN]
+    return {"min_offered": min_offered, "texts": len(rows), "flagged": flagged}
+
+
 def cell_counts(test_rows: list) -> dict[str, Any]:
     """Test items per bench cell (task x dimension x modality; comparison kind x form), cells under 300 flagged."""
     cells = Counter((item.task, item.dimension, item.modality) for item in test_rows)
@@ -177,8 +202,12 @@ def audit_tables(tables: dict[str, Any], records, seed: int) -> dict[str, Any]:
         counted = _bench_items(train.select(["id", "task", "dimension", "modality", "choices", "answer_index", "ecgs", "meta"]), text=False)
         baselines = blind_baselines(counted, _bench_items(choice_tables["test"]), seed, note, _bench_items(sample))
     every_test = _bench_items(tables["test"].select(["id", "task", "dimension", "modality", "meta"]), text=False) if "test" in tables else []
+    columns = ["id", "task", "dimension", "modality", "choices", "answer_index", "ecgs", "meta"]
+    offered = {split: offered_answer_rates(_bench_items(table.select(columns), text=False))
+               for split, table in choice_tables.items() if split != "train"}
     return {
         "baselines": baselines,
+        "offered_answer_rates": offered,
         "answer_check": check_answers(checked, records.select(RECORD_COLUMNS).to_pylist()),
         "test_cells": cell_counts(every_test),
     }
@@ -225,5 +254,12 @@ def render_audit(audit: dict[str, Any]) -> list[str]:
               "| task | dimension / kind | modality | test items |", "|---|---|---|---|"]
     lines += [f"| {r['task']} | {r['dimension']} | {r['modality']} | {r['items']} |" for r in cells["cells"]]
     lines += [f"| comparison_qa | {r['kind']} | {r['modality']} | {r['items']} |" for r in cells["comparison"]]
+    for split, rates in (audit.get("offered_answer_rates") or {}).items():
+        lines += ["", f"Option texts of {split} that are the answer more than {KIND_MARGIN:.2f} above chance when offered "
+                  f"(rarely drawn as distractors: picked on sight, they score without the ECG); {len(rates['flagged'])} of "
+                  f"{rates['texts']} texts offered >= {rates['min_offered']} times.", ""]
+        if rates["flagged"]:
+            lines += ["| kind | option text | offered | answer when offered | chance |", "|---|---|---|---|---|"]
+            lines += [f"| {r['kind']} | {r['text']} | {r['offered']} | {r['answer_rate']} | {r['chance']} |" for r in rates["flagged"]]
     return lines
 
