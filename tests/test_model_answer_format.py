@@ -45,8 +45,11 @@ def test_an_unknown_answer_format_is_refused():
         config("letter-last")
 
 
-@pytest.mark.parametrize("flag, expected", [([], None), (["--answer-format", "text-first"], "text-first")])
-def test_the_train_command_passes_the_answer_format(monkeypatch, tmp_path, flag, expected):
+@pytest.mark.parametrize("flag, field, expected", [
+    ([], "answer_format", None), (["--answer-format", "text-first"], "answer_format", "text-first"),
+    ([], "signal_pool", None), (["--signal-pool", "1"], "signal_pool", 1), (["--signal-pool", "4"], "signal_pool", 4),
+])
+def test_the_train_command_passes_its_model_settings(monkeypatch, tmp_path, flag, field, expected):
     from types import SimpleNamespace
 
     import heartcare.train.gpt_run as gpt_run
@@ -62,24 +65,4 @@ def test_the_train_command_passes_the_answer_format(monkeypatch, tmp_path, flag,
     monkeypatch.setattr(gpt_run, "train_gpt", fake_train_gpt)
     assert main(["gpt", "train", "--data", str(tmp_path), "--features", str(tmp_path), "--stage", "joint",
                  "--out", str(tmp_path / "out"), *flag]) == 0
-    assert seen["model_changes"].get("answer_format") == expected
-
-
-@pytest.mark.parametrize("flag, expected", [([], None), (["--signal-pool", "1"], 1), (["--signal-pool", "4"], 4)])
-def test_the_train_command_passes_the_signal_pool(monkeypatch, tmp_path, flag, expected):
-    from types import SimpleNamespace
-
-    import heartcare.train.gpt_run as gpt_run
-    from heartcare.cli import main
-
-    seen = {}
-
-    def fake_train_gpt(*args, **kwargs):
-        seen["model_changes"] = args[7] or {}
-        result = SimpleNamespace(train_logs={"loss": 1.0}, valid_logs={}, steps=1, seconds=0.1)
-        return SimpleNamespace(out=tmp_path, train_items=1, result=result)
-
-    monkeypatch.setattr(gpt_run, "train_gpt", fake_train_gpt)
-    assert main(["gpt", "train", "--data", str(tmp_path), "--features", str(tmp_path), "--stage", "joint",
-                 "--out", str(tmp_path / "out"), *flag]) == 0
-    assert seen["model_changes"].get("signal_pool") == expected
+    assert seen["model_changes"].get(field) == expected
