@@ -14,6 +14,7 @@ from heartcare.agent.audit import (
     KIND_MARGIN,
     TASK_MARGIN,
     audit_dataset,
+    audit_failures,
     cell_counts,
     offered_answer_rates,
 )
@@ -61,7 +62,12 @@ def test_every_card_carries_the_audit_and_the_command_agrees(audited, capsys):
     assert card["audit"] == json.loads(json.dumps(audit_dataset(audited)))  # same numbers, deterministic
     code = main(["agent", "audit", str(audited), "--json"])
     printed = json.loads(capsys.readouterr().out)
-    assert printed == card["audit"] and code == int(bool(printed["baselines"]["flagged"] or printed["answer_check"]["violations"]))
+    assert printed == card["audit"] and code == int(bool(audit_failures(printed)))
+    # an option text right whenever offered fails the audit, naming the split, the text and its rate
+    leaky = {**printed, "offered_answer_rates": {"test": {"flagged": [
+        {"kind": "diagnosis", "text": "non-diagnostic T abnormalities", "offered": 25, "answer_rate": 0.52, "chance": 0.25}]}}}
+    assert audit_failures(leaky)[-1] == ("test: diagnosis option 'non-diagnostic T abnormalities' is the answer 0.52 "
+                                         "of the 25 times offered (chance 0.25)")
 
 
 def test_blind_baselines_sit_at_chance_on_the_balanced_test_split(audited):
@@ -74,6 +80,8 @@ def test_blind_baselines_sit_at_chance_on_the_balanced_test_split(audited):
             for name in ("majority", "option_prior", "tfidf"):
                 assert row[name] - row["chance"] <= margin, (row, name)
     assert audit["flagged"] == []
+    offered = json.loads((audited / "dataset.json").read_text())["audit"]["offered_answer_rates"]
+    assert set(offered) == {"valid", "test"} and all(rates["flagged"] == [] for rates in offered.values())
 
 
 def test_answer_checker_finds_no_violation_in_a_real_build(audited):
@@ -87,7 +95,8 @@ def test_balance_is_reported_and_test_answers_are_balanced(audited):
     card = json.loads((audited / "dataset.json").read_text())
     totals = card["balance"]["test"]["totals"]
     assert totals["items_in"] - totals["items_kept"] == (
-        totals["dropped_answer_items"] + totals["dropped_over_quota"] + totals["dropped_no_distractors"])
+        totals["dropped_answer_items"] + totals["dropped_over_quota"] + totals["dropped_no_distractors"]
+        + totals["dropped_seldom_distractor_items"])
     for group in card["balance"]["test"]["groups"].values():
         assert group["items_kept"] == group["per_answer"] * group["answers_kept"]
     rows = [r for r in pq.read_table(audited / "qa" / "test.parquet").to_pylist() if r["task"] in ("closed_qa", "comparison_qa")]

@@ -219,3 +219,43 @@ def test_a_kind_too_thin_to_balance_leaves_the_split():
     assert kept == [] and reports["closed_qa/diagnosis/S"]["too_thin"] is True
     kept, reports = balance_rows(rows, seed=0, select=True, min_per_answer=1)
     assert len(kept) == 10 and reports["closed_qa/diagnosis/S"]["per_answer"] == 2
+
+
+def compatible_rows(seed: int = 2) -> list[dict]:
+    """Like PTB-XL's "non-diagnostic T abnormalities": a finding compatible with most records, so most
+    items of other answers exclude it, and it cannot be offered as a distractor often enough."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for answer in ("normal ECG", "inferior MI", "anteroseptal MI", "left ventricular hypertrophy",
+                   "left anterior fascicular block", "T abnormality"):
+        for _ in range(30):
+            excluded = ("T abnormality",) if answer != "T abnormality" and rng.random() < 0.8 else ()
+            rows.append(closed_item(len(rows), answer, rng, excluded=excluded).to_row())
+    return rows
+
+
+def test_an_answer_seldom_allowed_as_a_distractor_leaves_the_split():
+    rows = compatible_rows()
+    balanced, reports = balance_rows(rows, seed=0, select=True)
+    (report,) = reports.values()
+    kept = [row for _, row in balanced]
+    # 150 other items, about 30 allow it: 3 x 30 offers are needed for it to be right one time in 4
+    assert report["dropped_seldom_distractors"] == {"T abnormality": 30}
+    assert report["items_kept"] == 150 and report["answers_kept"] == 5
+    assert summarise(reports)["dropped_seldom_distractor_items"] == 30
+    for text, (correct, offered) in offer_rates(kept).items():
+        assert abs(correct / offered - 0.25) < 0.03, (text, correct, offered)
+
+
+def test_proportional_draws_make_every_text_about_as_often_right_when_offered():
+    """Natural answer counts: a text is offered in proportion to how often it is right, so no
+    text but the one too common to be offered enough ("normal ECG", 59% of the items) stands out."""
+    redrawn, _ = balance_rows(skewed_rows(), seed=0, select=False, proportional=True)
+    rows = [row for _, row in redrawn]
+    rates = {text: correct / offered for text, (correct, offered) in offer_rates(rows).items()
+             if ANSWER_COUNTS[text] >= 40 and text != "normal ECG"}
+    assert len(rates) == 5 and max(rates.values()) - min(rates.values()) < 0.03, rates
+    allowing = sum(row["choices"][row["answer_index"]] != "normal ECG" for row in rows)
+    correct, offered = offer_rates(rows)["normal ECG"]
+    # offered by every item that allows it but the first drawn, where every text ties
+    assert correct == 400 and allowing - 1 <= offered - 400 <= allowing

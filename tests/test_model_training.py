@@ -231,6 +231,53 @@ def test_an_answer_cap_keeps_each_answer_of_a_kind_at_most_that_often(built_data
     assert capped.skipped["answer_cap"] > 0 and json.loads((capped.out / "config.json").read_text())["max_per_answer"] == 1
 
 
+def test_capped_items_get_distractors_that_carry_no_option_prior():
+    """The build draws train distractors uniformly, so a text most records leave open ("T
+    abnormality", excluded as a distractor by 45% of the other items here) is shown seldom and is
+    right when shown more often than the rest; after the cap the draw is made again over the kept
+    items, each text right about as often when offered, every item keeping its answer and ECGs."""
+    from collections import Counter
+
+    import numpy as np
+
+    from heartcare.agent.balance import balance_rows
+    from heartcare.bench.items import BenchItem
+    from heartcare.train.gpt_run import cap_per_answer
+
+    counts = {"normal ECG": 600, "inferior MI": 80, "anteroseptal MI": 60, "left ventricular hypertrophy": 50,
+              "left anterior fascicular block": 40, "T abnormality": 40, "first degree AV block": 45}
+    texts, rng, rows = list(counts), np.random.default_rng(0), []
+    for answer, count in counts.items():
+        for _ in range(count):
+            excluded = ["T abnormality"] if answer != "T abnormality" and rng.random() < 0.45 else []
+            options = [answer, *[text for text in texts if text != answer and text not in excluded][:3]]
+            rows.append({"id": f"item{len(rows)}", "task": "closed_qa", "dimension": "diagnosis", "modality": "S",
+                         "question": "Which diagnosis? Options: " + "; ".join(f"{'ABCD'[i]}: {t}" for i, t in enumerate(options)) + ".",
+                         "answer": f"A: {answer}", "choices": options, "answer_index": 0,
+                         "ecgs": [{"record_id": f"rec{len(rows)}", "modality": "S"}],
+                         "meta": {"kind": "diagnosis", "excluded": excluded}})
+    built = [BenchItem.from_row(row) for _, row in balance_rows(rows, seed=0, select=False)[0]]
+
+    def rates(items):
+        offered, right = Counter(), Counter()
+        for item in items:
+            offered.update(item.choices)
+            right[item.answer_text] += 1
+        return {text: right[text] / offered[text] for text in offered}
+
+    redealt, _ = cap_per_answer(built, 40, seed=0)
+    kept = {item.id for item in redealt}
+    before = rates([item for item in built if item.id in kept])  # the same items with the build's options
+    assert before["T abnormality"] > max(rate for text, rate in before.items() if text != "T abnormality") + 0.08
+    assert all(abs(rate - 0.25) < 0.03 for rate in rates(redealt).values()), rates(redealt)
+    assert [(item.id, item.answer_text, item.ecgs) for item in redealt] == [
+        (item.id, item.answer_text, item.ecgs) for item in built if item.id in kept]
+    for item in redealt:
+        assert "T abnormality" not in set(item.choices) - {item.answer_text} or "T abnormality" not in item.meta["excluded"]
+        assert item.question.endswith("Options: " + "; ".join(f"{'ABCD'[i]}: {t}" for i, t in enumerate(item.choices)) + ".")
+        assert item.answer == f"{'ABCD'[item.answer_index]}: {item.answer_text}"
+
+
 def test_resuming_over_other_items_is_refused(built_dataset, parts, tmp_path):
     from heartcare.errors import ConfigError
 

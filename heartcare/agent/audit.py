@@ -159,6 +159,17 @@ def offered_answer_rates(items: list, min_offered: int = OFFERED_MIN) -> dict[st
     return {"min_offered": min_offered, "texts": len(rows), "flagged": flagged}
 
 
+def audit_failures(audit: dict[str, Any]) -> list[str]:
+    """What makes `heartcare agent audit` exit 1: wrong answers, a blind baseline over its margin,
+    an option text of a balanced split right well above chance when offered."""
+    failures = [f"{count} answer-check violations" for count in [audit["answer_check"]["violations"]] if count]
+    failures += [f"blind baseline above chance: {cell}" for cell in audit["baselines"]["flagged"]]
+    failures += [f"{split}: {row['kind']} option {row['text']!r} is the answer {row['answer_rate']:.2f} of the "
+                 f"{row['offered']} times offered (chance {row['chance']:.2f})"
+                 for split, rates in (audit.get("offered_answer_rates") or {}).items() for row in rates["flagged"]]
+    return failures
+
+
 def cell_counts(test_rows: list) -> dict[str, Any]:
     """Test items per bench cell (task x dimension x modality; comparison kind x form), cells under 300 flagged."""
     cells = Counter((item.task, item.dimension, item.modality) for item in test_rows)

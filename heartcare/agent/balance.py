@@ -17,6 +17,13 @@ offered text most often right in train then lands well off chance (seen: 0.14 on
 2,000-record build's diagnosis items, chance 0.25). So valid/test also deal, item by
 item, whether the correct answer is the train-commonest of its options, to one item in
 K (K options), and draw the distractors to match.
+
+A text is right one time in K only if it is offered K times as often as it is right, and
+exclusions can make that impossible: a finding compatible with most records' findings
+("non-diagnostic T abnormalities") may be a distractor for few items, so it is the answer
+whenever it appears (seen: 52% of the test items offering it on a 6,000-record build, chance
+25%, and a model shown another record's ECG picked it). Valid/test therefore keep only answers
+that the other kept items allow as a distractor at least K - 1 times per item of theirs.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ class GroupReport:
     dropped_answers: dict[str, int] = field(default_factory=dict)  # answer text -> items dropped with it
     dropped_over_quota: int = 0  # items of kept answers beyond c
     dropped_no_distractors: int = 0  # items whose allowed distractors in the vocabulary were too few
+    dropped_seldom_distractors: dict[str, int] = field(default_factory=dict)  # answer -> items dropped: too
+    # seldom allowed as a distractor by the other items to be right only one time in K
     kept_original_options: int = 0  # train items left as built for the same reason
     too_thin: bool = False  # c fell under min_per_answer: the kind leaves this split
 
@@ -131,41 +140,73 @@ def _is_fixed(entries: list[_Entry]) -> bool:
     return any(e.fixed for e in entries) or len({frozenset(e.row["choices"]) for e in entries}) == 1
 
 
+def _quota(entries: list[_Entry], vocabulary: set[str], c: int) -> list[_Entry]:
+    """The first c entries (in the given rank order) of each answer in the vocabulary."""
+    taken: Counter[str] = Counter()
+    kept = []
+    for entry in entries:
+        if entry.answer in vocabulary and taken[entry.answer] < c:
+            taken[entry.answer] += 1
+            kept.append(entry)
+    return kept
+
+
+def seldom_distractor(kept: list[_Entry]) -> str | None:
+    """The answer the other items allow as a distractor least, if too seldom to be right one time in K.
+
+    An answer t of n items (K options each) must be offered (K - 1) x n times as a distractor;
+    it can be offered only by items that do not exclude it (an item's own answer is excluded)."""
+    need: Counter[str] = Counter()
+    for entry in kept:
+        need[entry.answer] += len(entry.row["choices"]) - 1
+    capacity = {text: sum(text not in entry.excluded for entry in kept) for text in need}
+    worst = min(need, key=lambda text: (capacity[text] / need[text], text), default=None)
+    return worst if worst is not None and capacity[worst] < need[worst] else None
+
+
 def _select(entries: list[_Entry], fixed: bool, report: GroupReport, min_per_answer: int = 1) -> list[_Entry]:
     """Exactly c items per kept answer; items that could not get enough distractors are left out first.
 
     A group whose c falls under `min_per_answer` keeps nothing: with one or two items per answer,
     which distractors an exclusion list leaves cannot be equalised and a blind scorer finds a
     prior (seen: "new finding" at c = 2 gave the majority floor 53% where chance is 25%).
+    Answers the other kept items allow too seldom as a distractor (`seldom_distractor`) leave
+    the vocabulary one at a time, the scarcest first, and c is chosen again without them.
     """
     options = max(len(e.row["choices"]) for e in entries)
     minimum = len({text for e in entries for text in e.row["choices"]}) if fixed else options
     eligible = sorted(entries, key=lambda e: e.rank)
-    for _ in range(8):  # dropping short items can shrink the vocabulary, which can make others short
-        counts = Counter(e.answer for e in eligible)
+    seldom: set[str] = set()
+    for _ in range(8 + len(entries)):  # each round drops items or one answer, so this ends
+        pool = [e for e in eligible if e.answer not in seldom]
+        counts = Counter(e.answer for e in pool)
         c = per_answer_count(dict(counts), minimum)
         vocabulary = {answer for answer, count in counts.items() if count >= c} if c else set()
         if fixed or not c:
             break
+        # dropping short items can shrink the vocabulary, which can make others short
         usable = [e for e in eligible if e.answer not in vocabulary or len(vocabulary - e.excluded) >= len(e.row["choices"]) - 1]
-        if len(usable) == len(eligible):
+        if len(usable) < len(eligible):
+            eligible = usable
+            continue
+        scarce = seldom_distractor(_quota(pool, vocabulary, c))
+        if scarce is None:
             break
-        eligible = usable
+        seldom.add(scarce)
     if 0 < c < min_per_answer:
         report.too_thin, c, vocabulary = True, 0, set()
     report.per_answer, report.answers_kept = c, len(vocabulary)
     report.dropped_no_distractors = len(entries) - len(eligible)
-    taken: Counter[str] = Counter()
-    kept = []
+    kept = _quota(eligible, vocabulary, c)
     for entry in eligible:
-        if entry.answer not in vocabulary:
+        if entry.answer in seldom and not report.too_thin:
+            report.dropped_seldom_distractors[entry.answer] = report.dropped_seldom_distractors.get(entry.answer, 0) + 1
+        elif entry.answer not in vocabulary:
             report.dropped_answers[entry.answer] = report.dropped_answers.get(entry.answer, 0) + 1
-        elif taken[entry.answer] < c:
-            taken[entry.answer] += 1
-            kept.append(entry)
-        else:
-            report.dropped_over_quota += 1
+    report.dropped_over_quota = len(eligible) - len(kept) - sum(report.dropped_answers.values()) \
+        - sum(report.dropped_seldom_distractors.values())
     report.dropped_answers = dict(sorted(report.dropped_answers.items()))
+    report.dropped_seldom_distractors = dict(sorted(report.dropped_seldom_distractors.items()))
     return kept
 
 
@@ -200,22 +241,30 @@ def _top_flags(entries: list[_Entry], vocabulary: list[str], prior: Counter) -> 
 
 
 def _redraw(
-    entries: list[_Entry], rng: random.Random, equalise: bool, report: GroupReport, prior: Counter | None = None
+    entries: list[_Entry], rng: random.Random, equalise: bool, report: GroupReport, prior: Counter | None = None,
+    proportional: bool = False,
 ) -> dict[int, dict[str, Any]]:
     """New distractors from the group's answer vocabulary and a dealt letter, per entry index.
 
     entries come in rank order and `rng` is seeded per group, so the result does not depend
-    on row order. equalise: pick the allowed texts offered least so far (ties at random), so
-    every text is offered as often as the others despite exclusions, and deal whether the
-    answer is the option most often right in train (`prior`: train answer counts of the
-    kind) to one item in K (balanced splits); otherwise draw uniformly (train, whose
-    answers keep their natural frequencies).
+    on row order. equalise (balanced splits): pick the allowed texts offered least so far
+    (ties at random), so every text is offered as often as the others despite exclusions, and
+    deal whether the answer is the option most often right in train (`prior`: train answer
+    counts of the kind) to one item in K. proportional (unequal answer counts, e.g. a capped
+    train set): pick the texts offered least per time they are the answer, so each is right
+    about as often when offered as any other. Otherwise draw uniformly: the build's train split,
+    whose option prior then follows its answer counts, the ranking valid and test are dealt against.
     """
     vocabulary = sorted({e.answer for e in entries})
-    offered = Counter(e.answer for e in entries)
+    answers = Counter(e.answer for e in entries)
+    offered = Counter(answers)
     prior = prior or Counter()
     rank = {text: (-prior[text], text) for text in vocabulary}
     flags = _top_flags(entries, vocabulary, prior) if equalise else {}
+
+    def scarcity(text: str) -> float:  # offers so far per time the text is the answer: lowest is drawn first
+        return offered[text] / answers[text] if proportional else offered[text]
+
     dealt: Counter[int] = Counter()
     rewritten: dict[int, dict[str, Any]] = {}
     for entry in entries:
@@ -224,17 +273,20 @@ def _redraw(
         if len(candidates) < count - 1:
             report.kept_original_options += 1
             continue
-        if equalise:
+        if equalise or proportional:
             rng.shuffle(candidates)  # random order among equally offered texts (nsmallest is stable)
             higher = [text for text in candidates if rank[text] < rank[entry.answer]]
-            if flags[entry.index]:
-                candidates = [text for text in candidates if text not in higher]
-                distractors = heapq.nsmallest(count - 1, candidates, key=offered.__getitem__)
-            else:  # one text that outranks the answer, then the least offered of the rest
-                first = min(higher, key=offered.__getitem__)
+            if equalise and not flags[entry.index]:  # one text that outranks the answer, then the scarcest of the rest
+                first = min(higher, key=scarcity)
                 rest = [text for text in candidates if text != first]
-                distractors = [first, *heapq.nsmallest(count - 2, rest, key=offered.__getitem__)]
+                distractors = [first, *heapq.nsmallest(count - 2, rest, key=scarcity)]
                 rng.shuffle(distractors)
+            else:
+                if equalise:
+                    candidates = [text for text in candidates if text not in higher]
+                distractors = heapq.nsmallest(count - 1, candidates, key=scarcity)
+                if proportional:
+                    rng.shuffle(distractors)
             offered.update(distractors)
         else:
             distractors = rng.sample(candidates, count - 1)
@@ -255,12 +307,13 @@ def answer_prior(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Counter]:
 
 def balance_rows(
     rows: list[dict[str, Any]], seed: int, select: bool, min_per_answer: int = 1,
-    prior: dict[tuple[str, str], Counter] | None = None,
+    prior: dict[tuple[str, str], Counter] | None = None, proportional: bool = False,
 ) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, dict[str, Any]]]:
     """Rows of one split balanced (select=True: valid/test) or with re-drawn distractors only (train).
 
     rows: qa rows (meta as JSON text); prior: `answer_prior` of train, which valid/test deal
-    against. Returns ((input position, row) of the rows kept, in order; "task/kind/modality"
+    against; proportional (select=False): distractors drawn in proportion to how often each text
+    is the answer (`_redraw`), for a training set that should carry no option prior. Returns ((input position, row) of the rows kept, in order; "task/kind/modality"
     -> GroupReport as a dict).
     """
     replaced: dict[int, dict[str, Any] | None] = {}
@@ -278,7 +331,7 @@ def balance_rows(
             report.answers_kept = len({e.answer for e in entries})
         if not report.fixed_options:
             rng = random.Random(stable_hash(seed, "distractors", task, kind, modality))
-            replaced.update(_redraw(kept, rng, select, report, (prior or {}).get((task, kind))))
+            replaced.update(_redraw(kept, rng, select, report, (prior or {}).get((task, kind)), proportional))
         report.items_kept = len(kept)
         reports[f"{task}/{kind}/{modality}"] = asdict(report)
     result = [(index, replaced.get(index, row)) for index, row in enumerate(rows)]
@@ -312,5 +365,7 @@ def summarise(reports: dict[str, dict[str, Any]]) -> dict[str, int]:
     keys = ("items_in", "items_kept", "dropped_over_quota", "dropped_no_distractors", "kept_original_options")
     totals = {key: sum(report[key] for report in reports.values()) for key in keys}
     totals["dropped_answer_items"] = sum(sum(report["dropped_answers"].values()) for report in reports.values())
+    totals["dropped_seldom_distractor_items"] = sum(sum(report.get("dropped_seldom_distractors", {}).values())
+                                                    for report in reports.values())
     totals["groups_too_thin"] = sum(bool(report.get("too_thin")) for report in reports.values())
     return totals

@@ -75,14 +75,19 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    """Exit 1 when the checker finds a wrong answer or a blind baseline beats chance by the issue's margins."""
+    """Exit 1 when the checker finds a wrong answer, a blind baseline beats chance by the issue's margins,
+    or an option text of valid/test is the answer well above chance when offered (`audit_failures`)."""
     import json
+    import sys
 
-    from heartcare.agent.audit import audit_dataset, render_audit
+    from heartcare.agent.audit import audit_dataset, audit_failures, render_audit
 
     audit = audit_dataset(args.dataset)
     print(json.dumps(audit, indent=1, sort_keys=True) if args.json else "\n".join(render_audit(audit)))
-    return int(bool(audit["answer_check"]["violations"] or audit["baselines"]["flagged"]))
+    failures = audit_failures(audit)
+    for failure in failures:
+        print(f"audit: {failure}", file=sys.stderr)
+    return int(bool(failures))
 
 
 def dataset_stats(dataset: Path) -> str:

@@ -77,7 +77,8 @@ def train_gpt(
     `learning_rate` puts every trained part (and the schedule's base) at that rate; the presets keep
     one rate for all parts of a stage, so this changes the stage's rate without changing its mix.
     `max_per_answer` keeps at most that many train items per answer of each question kind
-    (`cap_per_answer`): the train split follows the label prior, valid and test are balanced."""
+    (`cap_per_answer`, which draws their distractors again): the train split follows the label
+    prior, valid and test are balanced."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -146,7 +147,8 @@ def train_gpt(
 
 def cap_per_answer(items: list, limit: int, seed: int) -> tuple[list, int]:
     """At most `limit` multiple-choice items per (question kind, ECG form, answer), a stable hash-ranked
-    choice, in their order; free-text items are all kept. -> (kept, how many were dropped).
+    choice, in their order, their distractors drawn again over the kept items (`redeal_options`);
+    free-text items are all kept. -> (kept, how many were dropped).
 
     Why: the train split follows the label prior (46.8% of the signal-diagnosis answers of the
     6,000-record PTB-XL-prior build are "normal ECG"; 11.1% of valid and 14.3% of test answers),
@@ -161,7 +163,26 @@ def cap_per_answer(items: list, limit: int, seed: int) -> tuple[list, int]:
             groups.setdefault((*question_kind(item), item.modality, item.answer_text), []).append(item)
     dropped = {item.id for group in groups.values()
                for item in sorted(group, key=lambda item: stable_hash(seed, "answer-cap", item.id))[limit:]}
-    return [item for item in items if item.id not in dropped], len(dropped)
+    return redeal_options([item for item in items if item.id not in dropped], seed), len(dropped)
+
+
+def redeal_options(items: list, seed: int) -> list:
+    """The items with the distractors of their multiple-choice items drawn again over these items.
+
+    Why: the build draws train distractors uniformly, so a text is right when offered about as
+    often as it is an answer, and exclusions bend that further (a finding compatible with most
+    records is seldom a distractor, so it is right whenever shown). A model trained on the capped
+    items would learn those rates instead of reading the ECG; drawn in proportion to the capped
+    answer counts, each text is right about as often when offered as any other."""
+    from heartcare.agent.balance import balance_rows
+    from heartcare.bench.items import BenchItem
+
+    rows = [{"id": item.id, "task": item.task, "dimension": item.dimension, "modality": item.modality,
+             "question": item.question, "answer": item.answer, "choices": list(item.choices),
+             "answer_index": item.answer_index, "meta": item.meta,
+             "ecgs": [{"record_id": ecg.record_id, "modality": ecg.modality} for ecg in item.ecgs]} for item in items]
+    redrawn, _ = balance_rows(rows, seed, select=False, proportional=True)
+    return [BenchItem.from_row(row) for _, row in redrawn]
 
 
 def of_bench_tasks(items: list, patterns: tuple[str, ...]) -> list:
