@@ -139,3 +139,48 @@ def test_the_model_minus_its_control_is_paired_item_by_item(built_dataset, tmp_p
         accuracy_of_task = half["tasks"][task]["metrics"]["accuracy"]["value"]
         if 0 < accuracy_of_task < 1:
             assert block["metrics"]["accuracy"]["ci"] == [0.0, 0.0] and block["metrics"]["accuracy"]["p_value"] == 1.0
+
+
+def test_the_control_difference_pools_runs_of_several_splits(built_dataset, tmp_path, fakes, capsys):
+    from heartcare.bench.compare import pooled_control
+    from heartcare.bench.mismatch import CONTROL_PREDICTIONS
+    from heartcare.cli import main
+    from heartcare.errors import ConfigError
+
+    # the fixture's valid split has no multiple-choice items; a train run stands in for it
+    runs = {split: tmp_path / f"reader-{split}" for split in ("train", "test")}
+    results = {split: run_bench(BenchConfig(data=built_dataset, model="ecg-reader", out=out, tasks=CHOICE_TASKS, split=split,
+                                            limit=40, floors=False, mismatched_ecgs=True, progress=False))
+               for split, out in runs.items()}
+    # one run pooled alone is that run's own paired difference
+    alone = pooled_control([runs["test"]])["tasks"]
+    for task, block in results["test"]["controls"][CONTROL]["model_minus_control"].items():
+        assert alone[task]["n_paired"] == block["n_paired"]
+        assert alone[task]["metrics"]["accuracy"]["difference"] == pytest.approx(block["metrics"]["accuracy"]["difference"])
+    pooled = pooled_control([runs["train"], runs["test"]])
+    assert pooled["splits"] == ["train", "test"]
+    for task, block in pooled["tasks"].items():
+        parts = [result["controls"][CONTROL] for result in results.values() if task in result["tasks"]]
+        counts = [result["tasks"][task]["n"] for result in results.values() if task in result["tasks"]]
+        own = [result["tasks"][task]["metrics"]["accuracy"]["value"] for result in results.values() if task in result["tasks"]]
+        other = [part["tasks"][task]["metrics"]["accuracy"]["value"] for part in parts]
+        entry = block["metrics"]["accuracy"]
+        assert block["n_paired"] == entry["n"] == sum(counts)  # every item of both splits, once
+        assert entry["a"] == pytest.approx(sum(n * value for n, value in zip(counts, own, strict=True)) / sum(counts))
+        assert entry["b"] == pytest.approx(sum(n * value for n, value in zip(counts, other, strict=True)) / sum(counts))
+        assert entry["difference"] == pytest.approx(sum(n * (a - b) for n, a, b in zip(counts, own, other, strict=True)) / sum(counts))
+    assert main(["bench", "control", str(runs["train"]), str(runs["test"])]) == 0
+    assert "splits: train, test" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="same split"):
+        pooled_control([runs["test"], runs["test"]])
+    blind = run_bench(BenchConfig(data=built_dataset, model="question-reader", out=tmp_path / "blind", tasks=CHOICE_TASKS,
+                                  floors=False, mismatched_ecgs=True, progress=False))
+    assert blind["model"] == "question-reader"
+    with pytest.raises(ConfigError, match="question-reader"):  # another model's answers never pool in
+        pooled_control([runs["train"], tmp_path / "blind"])
+    # a rerun without the control removes its per-item file (it would pair with other answers) and is refused
+    run_bench(BenchConfig(data=built_dataset, model="ecg-reader", out=runs["train"], tasks=CHOICE_TASKS, split="train",
+                          limit=40, floors=False, progress=False))
+    assert not (runs["train"] / CONTROL_PREDICTIONS).exists()
+    with pytest.raises(ConfigError, match="no mismatched-ECG control"):
+        pooled_control([runs["train"], runs["test"]])

@@ -1,4 +1,4 @@
-"""`heartcare bench list|run|compare|report`: thin wrappers over the library functions."""
+"""`heartcare bench list|run|compare|control|report`: thin wrappers over the library functions."""
 
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--seed", type=int, default=0)
     compare.add_argument("--json", action="store_true")
     compare.set_defaults(handler=run_compare)
+
+    control = commands.add_parser("control", help="a model minus its mismatched-ECG control, pooled over runs of "
+                                                  "several splits (what the ECG adds)")
+    control.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="runs made with --mismatched-ecgs")
+    control.add_argument("--seed", type=int, default=0)
+    control.add_argument("--json", action="store_true")
+    control.set_defaults(handler=run_control)
 
     report = commands.add_parser("report", help="one report (md + html + figures) for several runs")
     report.add_argument("runs", type=Path, nargs="+", metavar="RUN")
@@ -113,6 +120,15 @@ def run_compare(args: argparse.Namespace) -> int:
 
     comparison = compare_runs(args.first, args.second, seed=args.seed)
     print(json.dumps(comparison, indent=1) if args.json else "\n".join(comparison_lines(comparison)))
+    return 0
+
+
+def run_control(args: argparse.Namespace) -> int:
+    from heartcare.bench.compare import comparison_lines, pooled_control
+
+    comparison = pooled_control(args.runs, seed=args.seed)
+    print(json.dumps(comparison, indent=1) if args.json else
+          "\n".join([f"splits: {', '.join(comparison['splits'])}", *comparison_lines(comparison)]))
     return 0
 
 

@@ -2,6 +2,8 @@
 
 Both runs must have scored the same dataset split (equal fingerprints); items are
 paired by id, so the interval reflects the models' difference, not item sampling twice.
+`heartcare bench control RUN [RUN ...]` pools a model's runs on several splits (valid and
+test) into one paired difference against its own mismatched-ECG control.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ def compare_runs(first: Path, second: Path, seed: int = 0) -> dict[str, Any]:
 
 
 def paired_tasks(first_tasks: dict[str, Any], second_tasks: dict[str, Any], first_records: dict[str, dict[str, Any]],
-                 second_records: dict[str, dict[str, Any]], seed: int) -> dict[str, Any]:
+                 second_records: dict[str, dict[str, Any]], seed: int, item_means: bool = False) -> dict[str, Any]:
     """task -> {"n_paired", "metrics": metric -> paired difference (first - second) with both means}, over the
-    items both sets of per-item records scored; per-lead metrics (with "/") stay in results.json only."""
+    items both sets of per-item records scored; per-lead metrics (with "/") stay in results.json only.
+    The means "a" and "b" are the tasks' own scores, or (item_means: records pooled from several runs)
+    the means of the paired items' scores."""
     tasks: dict[str, Any] = {}
     for task, block in first_tasks.items():
         if task not in second_tasks:
@@ -52,11 +56,52 @@ def paired_tasks(first_tasks: dict[str, Any], second_tasks: dict[str, Any], firs
                       for records in (first_records, second_records)]
             difference = paired_difference(values[0], values[1], seed=stable_hash(seed, task, metric) % 2**32)
             if difference is not None:
-                difference["a"] = block["metrics"][metric]["value"]
-                difference["b"] = second_tasks[task]["metrics"][metric]["value"]
+                if item_means:
+                    both = ~(np.isnan(values[0]) | np.isnan(values[1]))
+                    difference["a"], difference["b"] = (float(value[both].mean()) for value in values)
+                else:
+                    difference["a"] = block["metrics"][metric]["value"]
+                    difference["b"] = second_tasks[task]["metrics"][metric]["value"]
                 metrics[metric] = difference
         tasks[task] = {"n_paired": len(ids), "metrics": metrics}
     return tasks
+
+
+def pooled_control(runs: list[Path], seed: int = 0) -> dict[str, Any]:
+    """A model minus its mismatched-ECG control, paired per item and pooled over runs of that model on
+    different splits of one dataset (e.g. valid and test: more items, a tighter interval than either)."""
+    from heartcare.bench.mismatch import CONTROL, CONTROL_PREDICTIONS
+
+    results = [load_results(run) for run in runs]
+
+    def build(result: dict[str, Any]) -> str:  # the card's print; runs written before it existed name the folder
+        return result["dataset"].get("card") or str(Path(result["dataset"]["path"]).resolve())
+
+    for run, result in zip(runs, results, strict=True):
+        if (result["model"], build(result)) != (results[0]["model"], build(results[0])):
+            raise ConfigError(run, f"scored {result['model']} on dataset {build(result)}, not "
+                                   f"{results[0]['model']} on {build(results[0])} as {runs[0]}")
+        if CONTROL not in result.get("controls", {}):
+            raise ConfigError(run, "this run has no mismatched-ECG control; run it with --mismatched-ecgs")
+        if not (run / CONTROL_PREDICTIONS).is_file():
+            raise UnreadableFileError(run / CONTROL_PREDICTIONS, "missing: rerun `heartcare bench run --mismatched-ecgs` "
+                                                                  "into this folder (cached answers make it quick)")
+    splits = [result["split"] for result in results]
+    if len(set(splits)) < len(splits):
+        raise ConfigError(runs[-1], f"two runs of the same split ({', '.join(splits)}): its items would count twice")
+    model_records: dict[str, dict[str, Any]] = {}
+    control_records: dict[str, dict[str, Any]] = {}
+    tasks: dict[str, Any] = {}
+    for run, result in zip(runs, results, strict=True):
+        # ids are unique within a split; the split keeps them apart across runs
+        model_records.update({f"{result['split']}/{key}": record for key, record in item_scores(run).items()})
+        control = {record["id"]: record for record in map(json.loads, (run / CONTROL_PREDICTIONS).read_text().splitlines())}
+        control_records.update({f"{result['split']}/{key}": record for key, record in control.items()})
+        for task, block in result["tasks"].items():
+            tasks.setdefault(task, block)
+    paired = paired_tasks(tasks, tasks, model_records, control_records, seed, item_means=True)
+    return {"a": results[0]["model"], "b": f"{results[0]['model']} [{CONTROL}]", "splits": splits,
+            "dataset": build(results[0]), "seed": seed, "tasks": paired}
 
 
 def comparison_lines(comparison: dict[str, Any]) -> list[str]:

@@ -51,6 +51,10 @@ class BenchDataset:
             raise DatasetLayoutError(path, f"the dataset has no {split} split")
         return path
 
+    def card_fingerprint(self) -> str:
+        """blake2b of the card alone: the same build, whichever split (runs of several splits pool on it)."""
+        return hashlib.blake2b((self.path / "dataset.json").read_bytes(), digest_size=12).hexdigest()
+
     def fingerprint(self, split: str) -> str:
         """blake2b of the split's QA file and the card: two runs compare only on equal prints."""
         digest = hashlib.blake2b(digest_size=12)

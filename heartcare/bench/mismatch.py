@@ -21,6 +21,7 @@ from heartcare.agent.description import stable_hash
 from heartcare.bench.items import BenchItem
 
 CONTROL = "mismatched ECGs"
+CONTROL_PREDICTIONS = "predictions-control.jsonl"  # the control's per-item records in a run folder
 
 
 def _records(item: BenchItem) -> set[str]:

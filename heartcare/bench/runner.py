@@ -27,6 +27,7 @@ from heartcare.bench.cache import AnswerCache
 from heartcare.bench.dataset import BenchDataset
 from heartcare.bench.items import BenchItem
 from heartcare.bench.metrics import ScoringContext
+from heartcare.bench.mismatch import CONTROL_PREDICTIONS
 from heartcare.bench.models import FLOORS, ModelContext, build_model
 from heartcare.bench.models.base import Output
 from heartcare.bench.parse import parse_choice
@@ -160,10 +161,12 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     scoring = ScoringContext(dataset=dataset, options={"cache_dir": config.out / "cache", **config.metric_options})
     results: dict[str, Any] = {
         "model": config.model,
-        "dataset": {"path": str(config.data), "version": dataset.version, "fingerprint": identity["dataset_fingerprint"]},
+        "dataset": {"path": str(config.data), "version": dataset.version, "fingerprint": identity["dataset_fingerprint"],
+                    "card": dataset.card_fingerprint()},
         "split": config.split, "heartcare_version": __version__, "seed": config.seed, "limit": config.limit,
     }
     timing: dict[str, float] = {}
+    control_records: dict[str, dict[str, Any]] | None = None
     block, records, timing[config.model] = evaluate(config.model, context, chosen, tasks, config, scoring)
     results.update(block)
     if config.mismatched_ecgs:
@@ -195,15 +198,26 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
                 results["floors"][floor] = {"error": str(error)}
                 continue
             results["floors"][floor] = floor_block
-    write_outputs(config.out, results, records, timing)
+    write_outputs(config.out, results, records, timing, control_records)
     return results
 
 
-def write_outputs(out: Path, results: dict[str, Any], records: dict[str, dict[str, Any]], timing: dict[str, float]) -> None:
+def write_outputs(out: Path, results: dict[str, Any], records: dict[str, dict[str, Any]], timing: dict[str, float],
+                  control_records: dict[str, dict[str, Any]] | None = None) -> None:
+    """results.json, predictions.jsonl (+ predictions-control.jsonl: the mismatched-ECG control's per-item
+    records, which `heartcare bench control` pools over splits) and the report."""
     from heartcare.bench.report import write_report
 
-    ordered = sorted(records.values(), key=lambda record: (record["task"], record["id"]))
-    write_atomic(out / "predictions.jsonl", "".join(json.dumps(record, sort_keys=True) + "\n" for record in ordered))
+    def jsonl(chosen: dict[str, dict[str, Any]]) -> str:
+        ordered = sorted(chosen.values(), key=lambda record: (record["task"], record["id"]))
+        return "".join(json.dumps(record, sort_keys=True) + "\n" for record in ordered)
+
+    write_atomic(out / "predictions.jsonl", jsonl(records))
+    control_path = out / CONTROL_PREDICTIONS
+    if control_records is not None:
+        write_atomic(control_path, jsonl(control_records))
+    elif control_path.exists():  # a rerun without the control: an old file would pair with other answers
+        control_path.unlink()
     results = {**results, "timing": {"answer_seconds": {key: round(value, 3) for key, value in timing.items()}}}
     write_atomic(out / "results.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
     write_report([results], out, predictions_folder=out)
