@@ -136,6 +136,29 @@ def test_the_ecg_site_at_the_input_is_the_mean_of_the_projected_ecg_tokens(model
         np.testing.assert_allclose(row, expected, atol=1e-4, err_msg=item.id)
 
 
+def test_the_spread_site_holds_each_streams_mean_then_its_spread_over_tokens(model_and_items):
+    from heartcare.model.examples import item_features
+    from heartcare.model.readout import summaries
+
+    model, cache, items = model_and_items
+    rows = summaries(model, items, cache, [0])
+    widths = [model.config.signal_dim if model.config.uses_signal else 0,
+              model.config.image_feature_dim if model.config.uses_image else 0]
+    for index, item in enumerate(items):
+        (features,) = item_features(item, cache, model.config)
+        expected_mean, expected = [], []
+        for stream, width in zip((features.signal, features.image), widths, strict=True):
+            tokens = np.zeros((1, width)) if stream is None else np.asarray(stream, dtype=np.float32).reshape(-1, width)
+            expected_mean.append(tokens.mean(0) if stream is not None else np.zeros(width))
+            expected += [expected_mean[-1], tokens.std(0) if stream is not None else np.zeros(width)]
+        spread_row = rows[("features_spread", None)][index]
+        np.testing.assert_allclose(spread_row[:len(np.concatenate(expected))], np.concatenate(expected), atol=1e-5)
+        np.testing.assert_allclose(rows[("features", None)][index][:sum(widths)], np.concatenate(expected_mean), atol=1e-5)
+        assert not np.any(spread_row[len(np.concatenate(expected)):])  # one ECG: the second slot stays zero
+        if features.signal is not None and len(np.asarray(features.signal).reshape(-1, widths[0])) > 1:
+            assert np.any(spread_row[widths[0]:2 * widths[0]] > 0)  # tokens differ over time
+
+
 def test_the_command_prints_a_table_and_writes_every_readout(built_dataset, gpt_parts, trained, tmp_path, capsys):
     from heartcare.cli import main
 
@@ -144,10 +167,11 @@ def test_the_command_prints_a_table_and_writes_every_readout(built_dataset, gpt_
                  str(gpt_parts["features"]), "--tasks", "closed-*", "--layers", "all", "--split", "test", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "| features |" in printed and "| ecg |" in printed and "| answer |" in printed and "layer 2" in printed
+    assert "| features |" in printed and "| features_spread |" in printed and "| ecg |" in printed and "| answer |" in printed and "layer 2" in printed
     report = json.loads(out.read_text())
     sites = sorted((readout["site"], readout["layer"] if readout["layer"] is not None else -1) for readout in report["readouts"])
-    assert sites == sorted([("features", -1)] + [(site, layer) for site in ("ecg", "answer") for layer in (0, 1, 2)])
+    assert sites == sorted([("features", -1), ("features_spread", -1)]
+                           + [(site, layer) for site in ("ecg", "answer") for layer in (0, 1, 2)])
     assert report["valid_items"] > 0 and report["layers"] == 2 and report["split"] == "test"
     assert {readout["scored"] for readout in report["readouts"]} == {report["valid_items"] - report["unscored"]}
     assert all(0.0 <= readout["accuracy"] <= 1.0 for readout in report["readouts"])
