@@ -311,3 +311,15 @@ def test_end_of_turn_is_the_first_closing_token_the_vocabulary_really_has():
     assert end_of_turn_id(_FakeTokenizer({"<|endoftext|>": 0, "</s>": 2}, eos_token_id=2)) == 2
     with pytest.raises(HeartcareError, match="no end-of-turn"):
         end_of_turn_id(_FakeTokenizer({"<|endoftext|>": 0}, eos_token_id=None))
+
+
+def test_lora_adapts_the_modules_the_config_names(tiny_backbone, model):
+    from heartcare.model.build import build_model
+
+    def adapted(built) -> set[str]:
+        return {name.split(".")[-4] for name, _ in built.language_model.named_parameters() if name.endswith("lora_A.default.weight")}
+
+    assert adapted(model) == {"q_proj", "k_proj", "v_proj", "o_proj"}  # attention, as the paper's stage 3
+    with_mlp = build_model(make_config(tiny_backbone, lora_targets=("q_proj", "v_proj", "gate_proj", "up_proj", "down_proj")),
+                           load_encoders=False)
+    assert adapted(with_mlp) == {"q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"}

@@ -52,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--signal-pool", type=int, default=None, metavar="N",
                        help="average N consecutive Beat latents into one signal token (1: all 20 per 4-s window; "
                             "default: the preset's, cpu 5)")
+    train.add_argument("--lora-targets", default=None, metavar="NAMES",
+                       help="comma-separated module names LoRA adapts (default: attention, q_proj,k_proj,v_proj,o_proj; "
+                            "add gate_proj,up_proj,down_proj for the MLPs)")
     train.add_argument("--no-calibration", action="store_true",
                        help="keep the projectors' plain initialisation (default: fitted to the features and the backbone's embedding scale)")
     train.add_argument("--quiet", action="store_true")
@@ -137,6 +140,8 @@ def run_train(args: argparse.Namespace) -> int:
         model_changes["answer_format"] = args.answer_format
     if args.signal_pool is not None:
         model_changes["signal_pool"] = args.signal_pool
+    if args.lora_targets:
+        model_changes["lora_targets"] = tuple(name.strip() for name in args.lora_targets.split(",") if name.strip())
     stage_changes = {"max_steps": args.max_steps} if args.max_steps else {}
     run = train_gpt(args.data, args.features, args.stage, args.preset, args.out, args.init, args.resume,
                     model_changes or None, stage_changes or None, progress=not args.quiet, calibrate=not args.no_calibration,
