@@ -150,6 +150,7 @@ def test_a_stage_changes_only_its_parts(tiny_backbone, stage_parts):
 
 
 def test_save_then_load_gives_identical_logits(tiny_backbone, tmp_path):
+    from heartcare.errors import UnreadableFileError
     from heartcare.model.build import build_model
     from heartcare.model.checkpoint import from_pretrained, save_pretrained
 
@@ -168,6 +169,14 @@ def test_save_then_load_gives_identical_logits(tiny_backbone, tmp_path):
     assert torch.allclose(loaded.logits(batch), expected, atol=1e-5)
     fresh = build_model(make_config(tiny_backbone), load_encoders=False)
     assert not torch.allclose(fresh.logits(batch), expected, atol=1e-3)
+    # LoRA widened to the MLPs on loading (a joint stage from a warm-up): the new adapters start at zero,
+    # the saved ones load, so the model answers as saved; a saved target left out is still refused
+    widened = from_pretrained(folder, load_encoders=False,
+                              overrides={"lora_targets": ("q_proj", "k_proj", "v_proj", "o_proj", "down_proj")})
+    assert any(".down_proj.lora_A." in name for name, _ in widened.language_model.named_parameters())
+    assert torch.allclose(widened.logits(batch), expected, atol=1e-5)
+    with pytest.raises(UnreadableFileError, match="do not fit"):
+        from_pretrained(folder, load_encoders=False, overrides={"lora_targets": ("q_proj", "k_proj", "v_proj")})
 
 
 def test_merged_checkpoint_needs_no_lora_and_answers_the_same(tiny_backbone, tmp_path):

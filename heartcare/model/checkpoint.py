@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from heartcare.errors import ConfigError, UnreadableFileError
-from heartcare.model.config import GptConfig
+from heartcare.model.config import LORA_TARGETS, GptConfig
 
 CONFIG_FILE = "config.json"
 FORMAT = "heartcare-gpt"
@@ -69,6 +69,11 @@ def read_document(directory: Path) -> dict[str, Any]:
     return document
 
 
+def adapted_module(parameter: str) -> str:
+    """The module name a LoRA parameter adapts ("...mlp.down_proj.lora_A.default.weight" -> "down_proj")."""
+    return parameter.split(".lora_", 1)[0].rsplit(".", 1)[-1]
+
+
 def from_pretrained(directory: str | Path, load_encoders: bool = True, overrides: dict[str, Any] | None = None):
     """Build the model named in config.json and load the trained tensors (strict: every tensor must fit)."""
     from safetensors.torch import load_file
@@ -98,6 +103,13 @@ def from_pretrained(directory: str | Path, load_encoders: bool = True, overrides
             raise UnreadableFileError(path, f"not a readable safetensors file ({error})") from error
         if key == "projectors":  # checkpoints from before input standardisation: identity statistics
             stored.update({name: tensor for name, tensor in tensors.items() if name.endswith(NORMALISER_BUFFERS) and name not in stored})
+        if key == "lora" and "lora_targets" in (overrides or {}):
+            # Adapters on modules the saved model did not adapt (targets widened on purpose, e.g. the MLPs
+            # for a joint stage started from a warm-up) start as built: B is zero, so the model still
+            # computes what it computed when saved. Dropping a saved target still fails below.
+            saved_targets = set(values.get("lora_targets") or LORA_TARGETS)
+            stored.update({name: tensor for name, tensor in tensors.items()
+                           if name not in stored and adapted_module(name) not in saved_targets})
         mismatched = sorted(set(stored) ^ set(tensors)) + [name for name in tensors if name in stored and stored[name].shape != tensors[name].shape]
         if mismatched:
             raise UnreadableFileError(path, f"tensors do not fit the model: {mismatched[:4]}")
