@@ -294,7 +294,7 @@ def measure_first_token(model, args: argparse.Namespace) -> tuple[list[Row], dic
     from heartcare.bench.prompt import SYSTEM_PROMPT
     from heartcare.ecg.read import read_ecg
     from heartcare.model.chat import IMAGE, SIGNAL, EcgFeatures, encode
-    from heartcare.model.examples import collate, pool
+    from heartcare.model.examples import collate, signal_tokens
     from heartcare.model.features import drawn_views, signal_latents
 
     ecg = read_ecg(get_testdata_file("waveform_ecg.dcm"))
@@ -304,7 +304,7 @@ def measure_first_token(model, args: argparse.Namespace) -> tuple[list[Row], dic
     def first_token() -> tuple[dict[str, float], dict]:
         """One request as `heartcare gpt ask` serves it, each stage timed (mirrors ask.ecg_features) -> (seconds, batch)."""
         started = time.perf_counter()
-        signal = pool(signal_latents(model.beat, ecg), config.signal_pool)
+        signal = signal_tokens(signal_latents(model.beat, ecg), config)
         after_beat = time.perf_counter()
         image = model.image_encoder.encode_images(drawn_views(ecg, config.image_view))
         after_image = time.perf_counter()

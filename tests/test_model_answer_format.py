@@ -48,6 +48,7 @@ def test_an_unknown_answer_format_is_refused():
 @pytest.mark.parametrize("flag, field, expected", [
     ([], "answer_format", None), (["--answer-format", "text-first"], "answer_format", "text-first"),
     ([], "signal_pool", None), (["--signal-pool", "1"], "signal_pool", 1), (["--signal-pool", "4"], "signal_pool", 4),
+    ([], "signal_summary", None), (["--signal-summary"], "signal_summary", True),
     ([], "lora_targets", None), (["--lora-targets", "q_proj, v_proj,down_proj"], "lora_targets", ("q_proj", "v_proj", "down_proj")),
 ])
 def test_the_train_command_passes_its_model_settings(monkeypatch, tmp_path, flag, field, expected):

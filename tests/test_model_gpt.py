@@ -299,6 +299,22 @@ def test_pooled_signal_tokens_are_means_of_consecutive_latents():
     assert pool(latents, 1) is latents
 
 
+def test_signal_summary_adds_the_mean_and_spread_of_all_latents_after_the_pooled_tokens():
+    from heartcare.model.examples import signal_tokens
+
+    rng = np.random.default_rng(0)
+    latents = rng.normal(size=(40, 3)).astype(np.float32) * np.array([1.0, 2.0, 0.5], dtype=np.float32)
+    plain = GptConfig(beat="b", signal_pool=5)
+    assert np.array_equal(signal_tokens(latents, plain), latents.reshape(8, 5, 3).mean(axis=1))
+    tokens = signal_tokens(latents, plain.with_changes(signal_summary=True))
+    assert tokens.shape == (10, 3) and tokens.dtype == np.float32
+    assert np.allclose(tokens[:8], latents.reshape(8, 5, 3).mean(axis=1))
+    # over the 40 latents, not over the 8 pooled tokens (pooling averages the spread away)
+    assert np.allclose(tokens[8], latents.mean(axis=0), atol=1e-6)
+    assert np.allclose(tokens[9], latents.std(axis=0), atol=1e-6)
+    assert not np.allclose(tokens[9], tokens[:8].std(axis=0))
+
+
 class _FakeTokenizer:
     """Unknown tokens map to id 0 (a real token) and there is no unk token: only a round trip tells them apart."""
 
@@ -332,3 +348,18 @@ def test_lora_adapts_the_modules_the_config_names(tiny_backbone, model):
     with_mlp = build_model(make_config(tiny_backbone, lora_targets=("q_proj", "v_proj", "gate_proj", "up_proj", "down_proj")),
                            load_encoders=False)
     assert adapted(with_mlp) == {"q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+def test_ask_reads_an_ecg_file_with_the_summary_tokens_as_training_does(tiny_backbone, tiny_beat):
+    from heartcare.model.ask import ecg_features
+    from heartcare.model.build import build_model
+    from heartcare.model.examples import signal_tokens
+    from heartcare.model.features import signal_latents
+    from heartcare.sim.simulate import SimulationSpec, simulate
+
+    model = build_model(make_config(tiny_backbone, beat=tiny_beat, signal_pool=5, signal_summary=True), load_encoders=True)
+    ecg = simulate(SimulationSpec(conditions={"normal": 0.0}), fs=500.0, seconds=10.0, seed=1).ecg
+    latents = signal_latents(model.beat, ecg)
+    features = ecg_features(model, ecg, None)
+    assert features.signal.shape == (len(latents) // 5 + 2, latents.shape[1])
+    assert np.allclose(features.signal, signal_tokens(latents, model.config))

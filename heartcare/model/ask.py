@@ -16,7 +16,7 @@ import numpy as np
 from heartcare.ecg.record import Ecg
 from heartcare.errors import ConfigError
 from heartcare.model.chat import EcgFeatures, encode
-from heartcare.model.examples import collate, pool
+from heartcare.model.examples import collate, signal_tokens
 
 
 @dataclass
@@ -57,7 +57,7 @@ def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -
     if ecg is not None and config.uses_signal:
         if model.beat is None:
             raise ConfigError("HeartcareGPT", "loaded without its Beat (load_encoders=False): it cannot read a signal")
-        signal = pool(signal_latents(model.beat, ecg), config.signal_pool)
+        signal = signal_tokens(signal_latents(model.beat, ecg), config)
     if config.uses_image:
         if model.image_encoder is None:
             raise ConfigError("HeartcareGPT", "loaded without its image encoder: it cannot read a picture")

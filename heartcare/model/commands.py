@@ -52,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--signal-pool", type=int, default=None, metavar="N",
                        help="average N consecutive Beat latents into one signal token (1: all 20 per 4-s window; "
                             "default: the preset's, cpu 5)")
+    train.add_argument("--signal-summary", action="store_true",
+                       help="two more signal tokens per ECG: the mean and the spread of all its Beat latents")
     train.add_argument("--lora-targets", default=None, metavar="NAMES",
                        help="comma-separated module names LoRA adapts (default: attention, q_proj,k_proj,v_proj,o_proj; "
                             "add gate_proj,up_proj,down_proj for the MLPs)")
@@ -140,6 +142,8 @@ def run_train(args: argparse.Namespace) -> int:
         model_changes["answer_format"] = args.answer_format
     if args.signal_pool is not None:
         model_changes["signal_pool"] = args.signal_pool
+    if args.signal_summary:
+        model_changes["signal_summary"] = True
     if args.lora_targets:
         model_changes["lora_targets"] = tuple(name.strip() for name in args.lora_targets.split(",") if name.strip())
     stage_changes = {"max_steps": args.max_steps} if args.max_steps else {}

@@ -29,6 +29,16 @@ def pool(latents: np.ndarray, group: int) -> np.ndarray:
     return latents.reshape(-1, group, latents.shape[-1]).mean(axis=1)
 
 
+def signal_tokens(latents: np.ndarray, config: GptConfig) -> np.ndarray:
+    """[n, dim] Beat latents of one ECG -> the rows its signal placeholders receive: the pooled latents,
+    then (`signal_summary`) their mean and their spread over the whole record."""
+    pooled = pool(latents, config.signal_pool)
+    if not config.signal_summary:
+        return pooled
+    summary = np.stack([latents.mean(axis=0), latents.std(axis=0)]).astype(latents.dtype)
+    return np.concatenate([pooled, summary])
+
+
 def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures]:
     """One EcgFeatures per ECG of the item, in order (see the module docstring for the policy)."""
     prediction = item.task == "signal_prediction"
@@ -38,7 +48,7 @@ def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures
         if ref.modality == "S":
             if not config.uses_signal:
                 raise StreamMissingError(item.id, "a signal ECG, but this model has no signal stream")
-            signal = pool(cache.context(ref.record_id) if prediction else cache.signal(ref.record_id), config.signal_pool)
+            signal = signal_tokens(cache.context(ref.record_id) if prediction else cache.signal(ref.record_id), config)
             if config.uses_image and config.signal_items_see_image:
                 image = cache.context_image(ref.record_id) if prediction else cache.image(ref.record_id, 0)
         else:
