@@ -15,7 +15,9 @@ from heartcare.agent.audit import (
     TASK_MARGIN,
     audit_dataset,
     audit_failures,
+    binomial_tail,
     cell_counts,
+    missing_option_cues,
     offered_answer_rates,
 )
 from heartcare.agent.description import QaItem
@@ -68,6 +70,11 @@ def test_every_card_carries_the_audit_and_the_command_agrees(audited, capsys):
         {"kind": "diagnosis", "text": "non-diagnostic T abnormalities", "offered": 25, "answer_rate": 0.52, "chance": 0.25}]}}}
     assert audit_failures(leaky)[-1] == ("test: diagnosis option 'non-diagnostic T abnormalities' is the answer 0.52 "
                                          "of the 25 times offered (chance 0.25)")
+    cue = {**printed, "missing_option_cues": {"test": {"flagged": [
+        {"kind": "rhythm", "missing": "atrial fibrillation", "text": "pacemaker", "items": 36, "answer_rate": 0.78,
+         "chance": 0.25, "p_value": 4.62e-11}]}}}
+    assert audit_failures(cue)[-1] == ("test: rhythm items without 'atrial fibrillation' have the answer 'pacemaker' "
+                                       "0.78 of the 36 times (chance 0.25, p 4.6e-11)")
 
 
 def test_blind_baselines_sit_at_chance_on_the_balanced_test_split(audited):
@@ -82,6 +89,9 @@ def test_blind_baselines_sit_at_chance_on_the_balanced_test_split(audited):
     assert audit["flagged"] == []
     offered = json.loads((audited / "dataset.json").read_text())["audit"]["offered_answer_rates"]
     assert set(offered) == {"valid", "test"} and all(rates["flagged"] == [] for rates in offered.values())
+    missing = json.loads((audited / "dataset.json").read_text())["audit"]["missing_option_cues"]
+    assert set(missing) == {"valid", "test"} and all(cues["flagged"] == [] for cues in missing.values())
+    assert sum(cues["pairs"] for cues in missing.values()) > 0
 
 
 def test_answer_checker_finds_no_violation_in_a_real_build(audited):
@@ -96,7 +106,7 @@ def test_balance_is_reported_and_test_answers_are_balanced(audited):
     totals = card["balance"]["test"]["totals"]
     assert totals["items_in"] - totals["items_kept"] == (
         totals["dropped_answer_items"] + totals["dropped_over_quota"] + totals["dropped_no_distractors"]
-        + totals["dropped_seldom_distractor_items"])
+        + totals["dropped_seldom_distractor_items"] + totals["dropped_absence_cue_items"])
     for group in card["balance"]["test"]["groups"].values():
         assert group["items_kept"] == group["per_answer"] * group["answers_kept"]
     rows = [r for r in pq.read_table(audited / "qa" / "test.parquet").to_pylist() if r["task"] in ("closed_qa", "comparison_qa")]
@@ -164,6 +174,49 @@ def test_a_text_rarely_drawn_as_a_distractor_is_flagged():
                           answer_index=0)
                 for position, answer in enumerate(texts) for index in range(10)]
     assert offered_answer_rates(balanced, min_offered=5)["flagged"] == []
+
+
+def rhythm_items(paced_exclude_af: bool) -> list:
+    """Five rhythm texts, four options: each item leaves one out, in turn among its own non-answers;
+    paced items may always leave out atrial fibrillation (they exclude it)."""
+    from heartcare.bench.items import BenchItem
+
+    texts = ["sinus rhythm", "atrial fibrillation", "sinus bradycardia", "sinus tachycardia", "pacemaker"]
+    items = []
+    for answer in texts:
+        others = [text for text in texts if text != answer]
+        for index in range(20):
+            left_out = "atrial fibrillation" if answer == "pacemaker" and paced_exclude_af else others[index % 4]
+            choices = [text for text in others if text != left_out]
+            choices.insert(index % 4, answer)
+            items.append(BenchItem(id=f"{answer}{index}", task="closed_qa", dimension="rhythm", modality="S",
+                                   question="q", answer="a", choices=tuple(choices), answer_index=index % 4,
+                                   meta={"kind": "rhythm"}))
+    return items
+
+
+def test_an_answer_named_by_a_missing_text_is_flagged():
+    cues = missing_option_cues(rhythm_items(paced_exclude_af=True))
+    assert cues["pairs"] == 20  # 5 missing texts x 4 texts offered beside each
+    (row,) = cues["flagged"]
+    # AF is missing from the 20 paced items and from 5 of each other non-AF answer's 20 items
+    assert (row["missing"], row["text"], row["items"], row["chance"]) == ("atrial fibrillation", "pacemaker", 35, 0.25)
+    assert row["answer_rate"] == round(20 / 35, 4) and row["p_value"] == float(f"{binomial_tail(20, 35, 0.25):.3g}")
+    # the same items pass the offered-rate check: every text is offered often enough, only absence names one
+    assert offered_answer_rates(rhythm_items(paced_exclude_af=True), min_offered=5)["flagged"] == []
+    assert missing_option_cues(rhythm_items(paced_exclude_af=False))["flagged"] == []
+    # the 20 pairs are one family: a p value under alpha but over alpha / 20 is not enough
+    p_value = binomial_tail(20, 35, 0.25)
+    assert missing_option_cues(rhythm_items(paced_exclude_af=True), alpha=10 * p_value)["flagged"] == []
+    assert len(missing_option_cues(rhythm_items(paced_exclude_af=True), alpha=40 * p_value)["flagged"]) == 1
+
+
+def test_binomial_tail_matches_the_exact_sum():
+    from math import comb
+
+    for successes, trials, probability in ((20, 40, 0.25), (0, 9, 0.3), (7, 7, 0.5), (3, 12, 0.1)):
+        exact = sum(comb(trials, k) * probability ** k * (1 - probability) ** (trials - k) for k in range(successes, trials + 1))
+        assert binomial_tail(successes, trials, probability) == pytest.approx(exact, rel=1e-9)
 
 
 @pytest.fixture

@@ -109,11 +109,14 @@ def test_balancing_keeps_exactly_c_per_answer_and_counts_what_it_drops():
     balanced, reports = balance_rows(rows, seed=0, select=True)
     (report,) = reports.values()
     answers = Counter(row["choices"][row["answer_index"]] for _, row in balanced)
-    assert set(answers.values()) == {40} and report["per_answer"] == 40 and report["answers_kept"] == 6
+    assert set(answers.values()) == {40} and report["per_answer"] == 40 and report["answers_kept"] == 4
     assert report["dropped_answers"] == {"rare finding": 3}
-    assert report["items_in"] == len(rows) == report["items_kept"] + 3 + report["dropped_over_quota"]
+    # six texts, four options: the items of an answer that excludes a text always leave it out, which names them
+    assert report["dropped_absence_cues"] == {"first degree AV block": 45, "left ventricular hypertrophy": 90}
+    assert report["items_in"] == len(rows) == report["items_kept"] + 3 + 135 + report["dropped_over_quota"]
     totals = summarise(reports)
-    assert totals["items_in"] - totals["items_kept"] == totals["dropped_answer_items"] + totals["dropped_over_quota"]
+    assert totals["items_in"] - totals["items_kept"] == (totals["dropped_answer_items"] + totals["dropped_over_quota"]
+                                                          + totals["dropped_absence_cue_items"])
 
 
 def test_excluded_texts_are_never_offered_and_letters_are_dealt_evenly():
@@ -259,3 +262,60 @@ def test_proportional_draws_make_every_text_about_as_often_right_when_offered():
     correct, offered = offer_rates(rows)["normal ECG"]
     # offered by every item that allows it but the first drawn, where every text ties
     assert correct == 400 and allowing - 1 <= offered - 400 <= allowing
+
+
+RHYTHMS = ("sinus rhythm", "atrial fibrillation", "sinus bradycardia", "sinus tachycardia", "pacemaker")
+
+
+def rhythm_rows(texts=RHYTHMS, per_answer: int = 30, seed: int = 0) -> list[dict]:
+    """Rhythm-like items: paced records exclude atrial fibrillation as a distractor (it may lie under the pacing)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for answer in texts:
+        for _ in range(per_answer):
+            excluded = ("atrial fibrillation",) if answer == "pacemaker" else ()
+            options = [answer, *rng.choice([t for t in texts if t != answer and t not in excluded], 3, replace=False)]
+            rows.append(QaItem(id=f"r{len(rows)}", task="closed_qa", dimension="rhythm", modality="S",  # type: ignore[arg-type]
+                               question="Which rhythm? Options: " + "; ".join(options) + ".", answer=f"A: {answer}",
+                               choices=tuple(options), answer_index=0, ecgs=((f"rec{len(rows)}", "S"),),
+                               meta={"kind": "rhythm", "excluded": list(excluded)}).to_row())
+    return rows
+
+
+def answer_when_missing(rows: list[dict], missing: str, answer: str) -> tuple[int, int]:
+    """(items whose answer is `answer`, items) among the items that do not offer `missing`."""
+    without = [row for row in rows if missing not in row["choices"]]
+    return sum(row["choices"][row["answer_index"]] == answer for row in without), len(without)
+
+
+def test_an_answer_named_by_the_option_its_items_leave_out_leaves_the_split():
+    """Five texts, four options: each item leaves one out, and a paced item always leaves out AF."""
+    rows = rhythm_rows()
+    right, total = answer_when_missing(rows, "atrial fibrillation", "pacemaker")
+    assert total and right / total > 0.5  # the cue in the items as built
+    balanced, reports = balance_rows(rows, seed=0, select=True)
+    (report,) = reports.values()
+    assert report["dropped_absence_cues"] == {"pacemaker": 30} and report["dropped_seldom_distractors"] == {}
+    assert report["items_kept"] == 120 and report["answers_kept"] == 4
+    assert summarise(reports)["dropped_absence_cue_items"] == 30
+    kept = [row for _, row in balanced]
+    assert {text for row in kept for text in row["choices"]} == set(RHYTHMS) - {"pacemaker"}
+
+
+def test_an_exclusion_among_many_texts_names_no_answer_and_is_kept():
+    """Eight texts, four options: AF is left out of half the items anyway, so its absence says little."""
+    texts = (*RHYTHMS, "atrial flutter", "junctional rhythm", "sinus arrhythmia")
+    balanced, reports = balance_rows(rhythm_rows(texts), seed=0, select=True)
+    (report,) = reports.values()
+    assert report["dropped_absence_cues"] == {} and report["answers_kept"] == 8
+    right, total = answer_when_missing([row for _, row in balanced], "atrial fibrillation", "pacemaker")
+    assert right == 30 and right / total < 0.25 + 0.12
+
+
+def test_absence_cue_bound():
+    from heartcare.agent.balance import _entries_by_group, absence_cue
+
+    (entries,) = _entries_by_group(rhythm_rows(), 0).values()
+    assert absence_cue(entries) == "pacemaker"
+    assert absence_cue(entries, margin=0.76) is None  # 1 / (5 - 4) = 1.0 against chance 0.25
+    assert absence_cue([e for e in entries if e.answer != "sinus rhythm"]) is None  # four texts: none left out

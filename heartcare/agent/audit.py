@@ -7,12 +7,15 @@ text's train rate of being correct when offered). If any sits well above chance,
 wording gives answers away. The checker re-derives every multiple-choice answer from
 records.parquet under the concept hierarchy (`heartcare.agent.answer_check`),
 ignoring the builder's own "excluded" lists. Bench cells under 300 test items are
-flagged: too few to rank models.
+flagged: too few to rank models. On the balanced splits two cues a floor fitted on train
+can miss are checked directly: an option text right well above chance when offered, and an
+offered text right well above chance when another text of the kind is missing.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,8 @@ MIN_CELL_ITEMS = 300  # issue 18: fewer test items cannot rank models
 TASK_MARGIN, KIND_MARGIN, KIND_MIN_ITEMS = 0.05, 0.12, 60  # issue 18 targets, in accuracy points over chance
 BASELINES = ("majority", "option_prior", "tfidf")
 OFFERED_MIN = 20  # offers of one text before its answer rate is judged
+MISSING_MIN = 10  # items lacking one text before what they answer is judged
+FAMILY_ALPHA = 0.05  # over all (missing text, offered text) pairs of a split, Bonferroni-corrected
 RECORD_COLUMNS = ["record_id", "labels", "measurements", "noise", "infarct_stage", "extra_beats", "pacemaker"]
 
 
@@ -159,14 +164,66 @@ def offered_answer_rates(items: list, min_offered: int = OFFERED_MIN) -> dict[st
     return {"min_offered": min_offered, "texts": len(rows), "flagged": flagged}
 
 
+def binomial_tail(successes: int, trials: int, probability: float) -> float:
+    """P(X >= successes) for X ~ Binomial(trials, probability), summed in log space (no scipy needed)."""
+    if successes <= 0:
+        return 1.0
+    if probability <= 0.0:
+        return 0.0
+    if probability >= 1.0:
+        return 1.0
+    log_p, log_q = math.log(probability), math.log1p(-probability)
+    terms = [math.lgamma(trials + 1) - math.lgamma(k + 1) - math.lgamma(trials - k + 1) + k * log_p + (trials - k) * log_q
+             for k in range(successes, trials + 1)]
+    top = max(terms)
+    return min(1.0, math.exp(top) * sum(math.exp(term - top) for term in terms))
+
+
+def missing_option_cues(items: list, min_items: int = MISSING_MIN, alpha: float = FAMILY_ALPHA) -> dict[str, Any]:
+    """Per question kind: does the text an item leaves out say which offered text is right?
+
+    Every item of a kind offers K of the kind's texts; an answer whose items exclude a text never
+    offer it, so "t missing -> that answer" can beat chance with every text right one time in K
+    when offered (seen: 28 of 36 test rhythm items without atrial fibrillation were pacemaker).
+    For each (missing text, offered text) pair with at least `min_items` items, the offered text's
+    answer rate against its chance (1/K per item) is tested one-sided, Bonferroni over the pairs;
+    a pair is flagged when it is significant and more than the kind margin above chance."""
+    universe: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        universe[item_kind(item)].update(item.choices)
+    count: Counter[tuple[str, str, str]] = Counter()
+    right: Counter[tuple[str, str, str]] = Counter()
+    chance: dict[tuple[str, str, str], float] = defaultdict(float)
+    for item in items:
+        kind = item_kind(item)
+        for missing in universe[kind] - set(item.choices):
+            for index, text in enumerate(item.choices):
+                key = (kind, missing, text)
+                count[key] += 1
+                right[key] += index == item.answer_index
+                chance[key] += 1 / len(item.choices)
+    judged = [key for key in sorted(count) if count[key] >= min_items]
+    flagged = []
+    for key in judged:
+        rate, expected = right[key] / count[key], chance[key] / count[key]
+        p_value = binomial_tail(right[key], count[key], expected)
+        if rate - expected > KIND_MARGIN and p_value < alpha / len(judged):
+            flagged.append({"kind": key[0], "missing": key[1], "text": key[2], "items": count[key],
+                            "answer_rate": round(rate, 4), "chance": round(expected, 4), "p_value": float(f"{p_value:.3g}")})
+    return {"min_items": min_items, "pairs": len(judged), "alpha": alpha, "flagged": flagged}
+
+
 def audit_failures(audit: dict[str, Any]) -> list[str]:
     """What makes `heartcare agent audit` exit 1: wrong answers, a blind baseline over its margin,
-    an option text of a balanced split right well above chance when offered."""
+    an option text of a balanced split right well above chance when offered, or when another is missing."""
     failures = [f"{count} answer-check violations" for count in [audit["answer_check"]["violations"]] if count]
     failures += [f"blind baseline above chance: {cell}" for cell in audit["baselines"]["flagged"]]
     failures += [f"{split}: {row['kind']} option {row['text']!r} is the answer {row['answer_rate']:.2f} of the "
                  f"{row['offered']} times offered (chance {row['chance']:.2f})"
                  for split, rates in (audit.get("offered_answer_rates") or {}).items() for row in rates["flagged"]]
+    failures += [f"{split}: {row['kind']} items without {row['missing']!r} have the answer {row['text']!r} "
+                 f"{row['answer_rate']:.2f} of the {row['items']} times (chance {row['chance']:.2f}, p {row['p_value']:.2g})"
+                 for split, cues in (audit.get("missing_option_cues") or {}).items() for row in cues["flagged"]]
     return failures
 
 
@@ -214,11 +271,11 @@ def audit_tables(tables: dict[str, Any], records, seed: int) -> dict[str, Any]:
         baselines = blind_baselines(counted, _bench_items(choice_tables["test"]), seed, note, _bench_items(sample))
     every_test = _bench_items(tables["test"].select(["id", "task", "dimension", "modality", "meta"]), text=False) if "test" in tables else []
     columns = ["id", "task", "dimension", "modality", "choices", "answer_index", "ecgs", "meta"]
-    offered = {split: offered_answer_rates(_bench_items(table.select(columns), text=False))
-               for split, table in choice_tables.items() if split != "train"}
+    balanced = {split: _bench_items(table.select(columns), text=False) for split, table in choice_tables.items() if split != "train"}
     return {
         "baselines": baselines,
-        "offered_answer_rates": offered,
+        "offered_answer_rates": {split: offered_answer_rates(items) for split, items in balanced.items()},
+        "missing_option_cues": {split: missing_option_cues(items) for split, items in balanced.items()},
         "answer_check": check_answers(checked, records.select(RECORD_COLUMNS).to_pylist()),
         "test_cells": cell_counts(every_test),
     }
@@ -272,5 +329,13 @@ def render_audit(audit: dict[str, Any]) -> list[str]:
         if rates["flagged"]:
             lines += ["| kind | option text | offered | answer when offered | chance |", "|---|---|---|---|---|"]
             lines += [f"| {r['kind']} | {r['text']} | {r['offered']} | {r['answer_rate']} | {r['chance']} |" for r in rates["flagged"]]
+    for split, cues in (audit.get("missing_option_cues") or {}).items():
+        lines += ["", f"Option texts of {split} that are the answer more than {KIND_MARGIN:.2f} above chance when another text "
+                  f"of the kind is missing (an answer whose items exclude that text; one-sided binomial, Bonferroni over "
+                  f"{cues['pairs']} pairs with >= {cues['min_items']} items, alpha {cues['alpha']}): {len(cues['flagged'])}.", ""]
+        if cues["flagged"]:
+            lines += ["| kind | missing text | answer | items | answer rate | chance | p |", "|---|---|---|---|---|---|---|"]
+            lines += [f"| {r['kind']} | {r['missing']} | {r['text']} | {r['items']} | {r['answer_rate']} | {r['chance']} | "
+                      f"{r['p_value']} |" for r in cues["flagged"]]
     return lines
 

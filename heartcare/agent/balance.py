@@ -24,6 +24,13 @@ exclusions can make that impossible: a finding compatible with most records' fin
 whenever it appears (seen: 52% of the test items offering it on a 6,000-record build, chance
 25%, and a model shown another record's ECG picked it). Valid/test therefore keep only answers
 that the other kept items allow as a distractor at least K - 1 times per item of theirs.
+
+What an item leaves out can name its answer too. An item offers K of the group's U texts; an
+answer whose items all exclude a text t leaves t out every time, and with balanced offers t is
+left out only (U - K) times per answer in all, so an item missing t has that answer at least
+1 / (U - K) of the time (seen: five rhythm texts, K = 4, pacemaker items excluding atrial
+fibrillation: 28 of 36 test items without AF were pacemaker). Valid/test drop such answers too
+(`absence_cue`).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ LETTERS = "ABCDEFGH"
 MULTIPLE_CHOICE_TASKS = ("closed_qa", "comparison_qa")
 OPTIONS_MARKER = " Options: "
 Group = tuple[str, str, str]  # (task, kind, modality)
+CUE_MARGIN = 0.12  # above chance, in accuracy points: what the audit flags (its KIND_MARGIN)
 
 
 @dataclass
@@ -59,6 +67,8 @@ class GroupReport:
     dropped_no_distractors: int = 0  # items whose allowed distractors in the vocabulary were too few
     dropped_seldom_distractors: dict[str, int] = field(default_factory=dict)  # answer -> items dropped: too
     # seldom allowed as a distractor by the other items to be right only one time in K
+    dropped_absence_cues: dict[str, int] = field(default_factory=dict)  # answer -> items dropped: the
+    # options its items must leave out would name it (`absence_cue`)
     kept_original_options: int = 0  # train items left as built for the same reason
     too_thin: bool = False  # c fell under min_per_answer: the kind leaves this split
 
@@ -164,21 +174,47 @@ def seldom_distractor(kept: list[_Entry]) -> str | None:
     return worst if worst is not None and capacity[worst] < need[worst] else None
 
 
+def absence_cue(kept: list[_Entry], margin: float = CUE_MARGIN) -> str | None:
+    """The answer its items' left-out texts name most clearly, if above chance + margin.
+
+    With U texts in the vocabulary and K options per item, balanced offers leave each text out
+    (U - K) times per answer; a share f of one answer's items excluding text t leave t out
+    whatever is dealt, so when t is missing that answer is the right one at least f / (U - K)
+    of the time, against 1 / K by chance."""
+    vocabulary = {entry.answer for entry in kept}
+    options = max((len(entry.row["choices"]) for entry in kept), default=0)
+    left_out = len(vocabulary) - options
+    if left_out <= 0:
+        return None  # every item offers every text: nothing is missing
+    by_answer: dict[str, list[_Entry]] = defaultdict(list)
+    for entry in kept:
+        by_answer[entry.answer].append(entry)
+    worst, largest = None, 1 / options + margin
+    for answer, items in sorted(by_answer.items()):
+        for text in sorted(vocabulary - {answer}):
+            named = sum(text in entry.excluded for entry in items) / len(items) / left_out
+            if named > largest:
+                worst, largest = answer, named
+    return worst
+
+
 def _select(entries: list[_Entry], fixed: bool, report: GroupReport, min_per_answer: int = 1) -> list[_Entry]:
     """Exactly c items per kept answer; items that could not get enough distractors are left out first.
 
     A group whose c falls under `min_per_answer` keeps nothing: with one or two items per answer,
     which distractors an exclusion list leaves cannot be equalised and a blind scorer finds a
     prior (seen: "new finding" at c = 2 gave the majority floor 53% where chance is 25%).
-    Answers the other kept items allow too seldom as a distractor (`seldom_distractor`) leave
-    the vocabulary one at a time, the scarcest first, and c is chosen again without them.
+    Answers the other kept items allow too seldom as a distractor (`seldom_distractor`), then
+    answers whose items' left-out texts name them (`absence_cue`), leave the vocabulary one at a
+    time, and c is chosen again without them.
     """
     options = max(len(e.row["choices"]) for e in entries)
     minimum = len({text for e in entries for text in e.row["choices"]}) if fixed else options
     eligible = sorted(entries, key=lambda e: e.rank)
     seldom: set[str] = set()
+    cues: set[str] = set()
     for _ in range(8 + len(entries)):  # each round drops items or one answer, so this ends
-        pool = [e for e in eligible if e.answer not in seldom]
+        pool = [e for e in eligible if e.answer not in seldom | cues]
         counts = Counter(e.answer for e in pool)
         c = per_answer_count(dict(counts), minimum)
         vocabulary = {answer for answer, count in counts.items() if count >= c} if c else set()
@@ -189,10 +225,15 @@ def _select(entries: list[_Entry], fixed: bool, report: GroupReport, min_per_ans
         if len(usable) < len(eligible):
             eligible = usable
             continue
-        scarce = seldom_distractor(_quota(pool, vocabulary, c))
-        if scarce is None:
+        quota = _quota(pool, vocabulary, c)
+        scarce = seldom_distractor(quota)
+        if scarce is not None:
+            seldom.add(scarce)
+            continue
+        named = absence_cue(quota)
+        if named is None:
             break
-        seldom.add(scarce)
+        cues.add(named)
     if 0 < c < min_per_answer:
         report.too_thin, c, vocabulary = True, 0, set()
     report.per_answer, report.answers_kept = c, len(vocabulary)
@@ -201,12 +242,15 @@ def _select(entries: list[_Entry], fixed: bool, report: GroupReport, min_per_ans
     for entry in eligible:
         if entry.answer in seldom and not report.too_thin:
             report.dropped_seldom_distractors[entry.answer] = report.dropped_seldom_distractors.get(entry.answer, 0) + 1
+        elif entry.answer in cues and not report.too_thin:
+            report.dropped_absence_cues[entry.answer] = report.dropped_absence_cues.get(entry.answer, 0) + 1
         elif entry.answer not in vocabulary:
             report.dropped_answers[entry.answer] = report.dropped_answers.get(entry.answer, 0) + 1
     report.dropped_over_quota = len(eligible) - len(kept) - sum(report.dropped_answers.values()) \
-        - sum(report.dropped_seldom_distractors.values())
+        - sum(report.dropped_seldom_distractors.values()) - sum(report.dropped_absence_cues.values())
     report.dropped_answers = dict(sorted(report.dropped_answers.items()))
     report.dropped_seldom_distractors = dict(sorted(report.dropped_seldom_distractors.items()))
+    report.dropped_absence_cues = dict(sorted(report.dropped_absence_cues.items()))
     return kept
 
 
@@ -367,5 +411,7 @@ def summarise(reports: dict[str, dict[str, Any]]) -> dict[str, int]:
     totals["dropped_answer_items"] = sum(sum(report["dropped_answers"].values()) for report in reports.values())
     totals["dropped_seldom_distractor_items"] = sum(sum(report.get("dropped_seldom_distractors", {}).values())
                                                     for report in reports.values())
+    totals["dropped_absence_cue_items"] = sum(sum(report.get("dropped_absence_cues", {}).values())
+                                              for report in reports.values())
     totals["groups_too_thin"] = sum(bool(report.get("too_thin")) for report in reports.values())
     return totals

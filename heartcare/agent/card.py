@@ -182,15 +182,16 @@ def render_balance(balance: dict[str, Any]) -> list[str]:
              "Valid and test keep the same number of items per answer text in every (task, kind, modality) group of",
              "multiple-choice items; distractors come from the kept answers, letters are dealt in turn. Answers that",
              "the other items allow too seldom as a distractor (so they would be right more than one time in K when",
-             "offered) leave the split. Train keeps its natural answers; its distractors are re-drawn the same way.", "",
+             "offered) leave the split, and so do answers whose items must leave out a text that then names them.",
+             "Train keeps its natural answers; its distractors are re-drawn the same way.", "",
              "| split | items in | kept | dropped: rare answers | dropped: over quota | dropped: too few distractors "
-             "| dropped: answers seldom a distractor |",
-             "|---|---|---|---|---|---|---|"]
+             "| dropped: answers seldom a distractor | dropped: answers named by a missing option |",
+             "|---|---|---|---|---|---|---|---|"]
     for split, report in balance.items():
         t = report["totals"]
         lines.append(f"| {split} | {t['items_in']} | {t['items_kept']} | {t['dropped_answer_items']} | "
                      f"{t['dropped_over_quota']} | {t['dropped_no_distractors']} | "
-                     f"{t.get('dropped_seldom_distractor_items', 0)} |")
+                     f"{t.get('dropped_seldom_distractor_items', 0)} | {t.get('dropped_absence_cue_items', 0)} |")
     return lines
 
 
