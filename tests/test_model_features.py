@@ -135,11 +135,11 @@ def test_a_larger_limit_extends_a_cache_to_the_same_shards(built_dataset, small_
         assert all(np.array_equal(expected[key], extended[key]) for key in expected)
     assert FeatureCache(grown).manifest["selection"]["limit"] is None
     manifest = json.loads((grown / "manifest.json").read_text())
-    del manifest["dataset_card"]  # a cache from before cards were recorded adopts the dataset it is resumed with
-    (grown / "manifest.json").write_text(json.dumps(manifest))
+    del manifest["dataset_card"], manifest["dataset_records"]  # a cache from before either was recorded adopts
+    (grown / "manifest.json").write_text(json.dumps(manifest))                  # the dataset it is resumed with
     build(grown, None, resume=True)
     assert FeatureCache(grown).serves(built_dataset)
-    manifest["dataset_card"] = "another build"
+    manifest["dataset_records"] = "another build"
     (grown / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ConfigError, match="another dataset"):
         build(grown, None, resume=True)
@@ -168,3 +168,38 @@ def test_features_computed_on_demand_equal_the_cached_ones(built_dataset, small_
         assert np.allclose(computed.context_image(record), cache.context_image(record), atol=1e-3)
         assert not np.allclose(computed.context_image(record), computed.image(record, 0), atol=1e-3)
         assert np.allclose(computed.context(record), cache.context(record), atol=2e-2)
+
+
+def test_a_cache_serves_a_rebuild_with_the_same_records_and_no_other(built_dataset, cache_folder, tmp_path):
+    """Valid/test balanced again (a new card, the same records and files): the features still hold; a changed record does not."""
+    import shutil
+
+    from heartcare.errors import ConfigError
+    from heartcare.model.feature_cache import FeatureCache, build_feature_cache, card_digest
+
+    rebuilt = Path(shutil.copytree(built_dataset, tmp_path / "rebuilt"))
+    card = json.loads((rebuilt / "dataset.json").read_text())
+    card["balance_note"] = "valid and test dealt again"
+    (rebuilt / "dataset.json").write_text(json.dumps(card))
+    assert card_digest(rebuilt) != card_digest(built_dataset)
+    cache = FeatureCache(cache_folder)
+    assert cache.serves(built_dataset) and cache.serves(rebuilt)
+
+    legacy = Path(shutil.copytree(cache_folder, tmp_path / "legacy"))  # made before the records digest was kept
+    manifest = json.loads((legacy / "manifest.json").read_text())
+    del manifest["dataset_records"]
+    (legacy / "manifest.json").write_text(json.dumps(manifest))
+    assert FeatureCache(legacy).serves(built_dataset) and not FeatureCache(legacy).serves(rebuilt)
+    build_feature_cache(built_dataset, cache.source.beat, "tiny", out=legacy, shard_size=10, resume=True, progress=False)
+    assert FeatureCache(legacy).serves(rebuilt)  # resumed on its own build, it learns the records digest
+
+    signal = sorted((rebuilt / "signals").rglob("*.npy"))[0]
+    signal.write_bytes(signal.read_bytes() + b"\0" * 8)  # one signal file changed: the latents no longer hold
+    assert not cache.serves(rebuilt)
+    with pytest.raises(ConfigError, match="another dataset"):
+        build_feature_cache(rebuilt, cache.source.beat, "tiny", out=legacy, shard_size=10, resume=True, progress=False)
+    shutil.copy(built_dataset / "records.parquet", rebuilt / "records.parquet")
+    other = Path(shutil.copytree(built_dataset, tmp_path / "other"))
+    records = other / "records.parquet"
+    records.write_bytes(records.read_bytes()[:-1] + b"\1")
+    assert not cache.serves(other)

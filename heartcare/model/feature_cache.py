@@ -3,8 +3,8 @@
 Training and evaluation then run only the projectors and the LLM. Layout of a cache
 folder (default DATASET/features/NAME):
 
-    manifest.json            what made it (Beat checkpoint and its digest, image encoder, view)
-                             and, per finished shard, its file and record ids
+    manifest.json            what made it (Beat checkpoint and its digest, image encoder, view,
+                             the dataset's records digest) and, per finished shard, its file and record ids
     shard-00000.safetensors  float16 tensors "signal/<id>" [windows * 20, dim],
                              "context/<id>" [20, dim] (the signal-prediction context),
                              "image/<id>/<k>" [views, D] (k-th paper image), "context_image/<id>"
@@ -53,6 +53,30 @@ def checkpoint_digest(folder: str | Path | None) -> str | None:
 def card_digest(dataset: str | Path) -> str:
     """blake2b of a dataset's card: record ids are only meaningful within the build they come from."""
     return hashlib.blake2b((Path(dataset) / "dataset.json").read_bytes(), digest_size=10).hexdigest()
+
+
+def records_digest(dataset: str | Path) -> str:
+    """blake2b of what the features are computed from: records.parquet (ids, signal and image
+    references, render parameters) and the name and size of every signal and image file.
+
+    A rebuild that changes only the QA items (valid/test balanced again) keeps it, so the cache
+    still serves the new build; a change to any record does not."""
+    folder = Path(dataset)
+    digest = hashlib.blake2b(digest_size=10)
+    digest.update((folder / "records.parquet").read_bytes())
+    for part in ("signals", "images"):
+        for path in sorted((folder / part).rglob("*")):
+            if path.is_file():
+                digest.update(f"{path.relative_to(folder).as_posix()}\0{path.stat().st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def _same_records(manifest: dict[str, Any], dataset: Path) -> bool:
+    """Whether a cache's manifest was made from these records (caches from before the records
+    digest was kept: from this very card)."""
+    if "dataset_records" in manifest:
+        return manifest["dataset_records"] == records_digest(dataset)
+    return manifest.get("dataset_card") == card_digest(dataset)
 
 
 def default_cache_folder(dataset: str | Path, source: CacheSource) -> Path:
@@ -130,7 +154,8 @@ def build_feature_cache(
     folder = Path(out) if out else default_cache_folder(dataset, source)
     manifest_path = folder / MANIFEST
     selection = {"splits": list(splits) if splits else None, "limit": limit, "context_images": context_images, "shard_size": shard_size}
-    manifest: dict[str, Any] = {"source": source.__dict__, "selection": selection, "dataset_card": card_digest(dataset), "shards": []}
+    manifest: dict[str, Any] = {"source": source.__dict__, "selection": selection, "dataset_card": card_digest(dataset),
+                                "dataset_records": records_digest(dataset), "shards": []}
     if manifest_path.is_file():
         if not resume:
             raise ConfigError(folder, "a feature cache is already here; pass --resume to finish it or choose another --out")
@@ -148,10 +173,11 @@ def build_feature_cache(
             if splits is None or row["split"] in splits][:limit]
     _check_finished_shards(folder, manifest["shards"], rows, shard_size)
     if resume and manifest_path.is_file():
-        if manifest.get("dataset_card", card_digest(dataset)) != card_digest(dataset):
+        if ("dataset_records" in manifest or "dataset_card" in manifest) and not _same_records(manifest, dataset):
             raise ConfigError(folder, f"the cache was built from another dataset than {dataset}")
-        # A cache begun before the card was recorded takes this dataset's once its shards match its records.
-        manifest["dataset_card"] = card_digest(dataset)
+        # A cache begun before the card (or the records digest) was recorded takes this dataset's
+        # once its shards match its records; the card names the build it was last resumed with.
+        manifest["dataset_card"], manifest["dataset_records"] = card_digest(dataset), records_digest(dataset)
         write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
     beat_model = load_beat(beat, load_beat_dim(beat)) if beat else None
     encoder = build_image_encoder(image_encoder).eval() if image_encoder else None
@@ -252,8 +278,14 @@ class FeatureCache:
         self._keys: dict[str, set[str]] = {}
 
     def serves(self, dataset: str | Path) -> bool:
-        """Whether this cache was built from `dataset` (same card), wherever the cache lives."""
-        return self.manifest.get("dataset_card") == card_digest(dataset)
+        """Whether this cache was built from the records of `dataset` (`records_digest`; older
+        caches: the same card), wherever the cache lives."""
+        return _same_records(self.manifest, Path(dataset))
+
+    @property
+    def knows_its_dataset(self) -> bool:
+        """Whether the manifest records which dataset it was made from (caches of the first versions do not)."""
+        return "dataset_records" in self.manifest or "dataset_card" in self.manifest
 
     def covers(self, item, config) -> bool:
         """Whether the cache holds every tensor the model `config` reads for a BenchItem."""

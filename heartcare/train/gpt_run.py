@@ -106,7 +106,7 @@ def train_gpt(
             config = config.with_changes(image_feature_dim=_cached_width(cache))
         model = build_model(config, load_encoders=False)
     _check_cache(cache, model.config)
-    if "dataset_card" in cache.manifest and not cache.serves(dataset):
+    if cache.knows_its_dataset and not cache.serves(dataset):
         raise ConfigError(features, f"this feature cache was built from another dataset than {dataset}")
     bench = BenchDataset(dataset)
     train_pool, valid_pool = bench.items("train"), bench.items("valid")
