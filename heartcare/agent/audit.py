@@ -331,8 +331,9 @@ def render_audit(audit: dict[str, Any]) -> list[str]:
             lines += [f"| {r['kind']} | {r['text']} | {r['offered']} | {r['answer_rate']} | {r['chance']} |" for r in rates["flagged"]]
     for split, cues in (audit.get("missing_option_cues") or {}).items():
         lines += ["", f"Option texts of {split} that are the answer more than {KIND_MARGIN:.2f} above chance when another text "
-                  f"of the kind is missing (an answer whose items exclude that text; one-sided binomial, Bonferroni over "
-                  f"{cues['pairs']} pairs with >= {cues['min_items']} items, alpha {cues['alpha']}): {len(cues['flagged'])}.", ""]
+                  f"of the kind is missing: {len(cues['flagged'])}",
+                  f"(an answer whose items exclude that text; one-sided binomial, Bonferroni over {cues['pairs']} pairs with "
+                  f">= {cues['min_items']} items, alpha {cues['alpha']}).", ""]
         if cues["flagged"]:
             lines += ["| kind | missing text | answer | items | answer rate | chance | p |", "|---|---|---|---|---|---|---|"]
             lines += [f"| {r['kind']} | {r['missing']} | {r['text']} | {r['items']} | {r['answer_rate']} | {r['chance']} | "
