@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -120,16 +118,6 @@ def test_bad_specs_are_rejected_with_a_clear_message():
         SimulationSpec(conditions={"normal": 2.0})
     with pytest.raises(ConfigError, match="baseline_mv"):
         NoiseSpec(baseline_mv=-1.0)
-
-
-def test_fast_enough():
-    spec = SimulationSpec(conditions={"premature_ventricular": 0.5})
-    simulate(spec, seed=0)
-    start = time.perf_counter()
-    for seed in range(20):
-        simulate(spec, seed=seed)
-    per_second = 20 / (time.perf_counter() - start)
-    assert per_second > 25, f"{per_second:.0f} records/s"  # target 50/s on an idle core; CI machines are shared
 
 
 def test_noise_flags_and_likelihoods_follow_ptbxl_conventions():
