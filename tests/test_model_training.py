@@ -286,3 +286,19 @@ def test_resuming_over_other_items_is_refused(built_dataset, parts, tmp_path):
     with pytest.raises(ConfigError, match="other items"):
         run(built_dataset, parts, out, resume=True, max_steps=1, bench_tasks=("comparison-*",))
     run(built_dataset, parts, out, resume=True, max_steps=1, bench_tasks=("closed-*",))  # the same items resume
+
+
+def test_a_cache_of_other_records_is_refused(built_dataset, parts, tmp_path):
+    """Record ids of another build mean other ECGs: training must not read their features."""
+    import shutil
+
+    from heartcare.errors import ConfigError
+    from heartcare.train.gpt_run import train_gpt
+
+    features = Path(shutil.copytree(parts["features"], tmp_path / "features"))
+    manifest = json.loads((features / "manifest.json").read_text())
+    manifest["dataset_records"] = "another build"
+    (features / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="another dataset"):
+        train_gpt(built_dataset, features, "warmup", "tiny", tmp_path / "out", progress=False,
+                  model_changes={"backbone": str(parts["backbone"]), "signal_dim": 32})
