@@ -20,12 +20,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from heartcare.agent.balance import MULTIPLE_CHOICE_TASKS, question_kind
+from heartcare.agent.balance import CUE_MARGIN, MULTIPLE_CHOICE_TASKS, question_kind
 from heartcare.agent.description import stable_hash
 
 MAX_TRAIN_OPTIONS = 50_000  # the blind scorer's train sample: keeps the audit to seconds on PTB-XL
 MIN_CELL_ITEMS = 300  # issue 18: fewer test items cannot rank models
-TASK_MARGIN, KIND_MARGIN, KIND_MIN_ITEMS = 0.05, 0.12, 60  # issue 18 targets, in accuracy points over chance
+TASK_MARGIN, KIND_MARGIN, KIND_MIN_ITEMS = 0.05, CUE_MARGIN, 60  # issue 18 targets, in accuracy points over chance
 BASELINES = ("majority", "option_prior", "tfidf")
 OFFERED_MIN = 20  # offers of one text before its answer rate is judged
 MISSING_MIN = 10  # items lacking one text before what they answer is judged

@@ -50,7 +50,7 @@ LETTERS = "ABCDEFGH"
 MULTIPLE_CHOICE_TASKS = ("closed_qa", "comparison_qa")
 OPTIONS_MARKER = " Options: "
 Group = tuple[str, str, str]  # (task, kind, modality)
-CUE_MARGIN = 0.12  # above chance, in accuracy points: what the audit flags (its KIND_MARGIN)
+CUE_MARGIN = 0.12  # above chance, in accuracy points: the audit's per-kind margin too (one number for both)
 
 
 @dataclass
