@@ -3,12 +3,14 @@ answering from the text alone does not."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from heartcare.agent.description import stable_hash
 from heartcare.bench.dataset import BenchDataset
+from heartcare.bench.following import question_key, shown_answer
 from heartcare.bench.mismatch import CONTROL, mismatched_items
 from heartcare.bench.models import MODELS
 from heartcare.bench.models.base import Output
@@ -39,6 +41,24 @@ class EcgReader:
         return answers
 
 
+class FindingReader:
+    """Reads each recording's finding: for a question kind, the answer text the split gives those records; picks
+    that text wherever it is offered, so another item's ECG moves it to that ECG's answer."""
+
+    def __init__(self, argument, context) -> None:
+        self.name = "finding-reader"
+        self.truth = {(question_key(item), records(item)): item.answer_text
+                      for item in context.dataset.items(context.split) if item.is_multiple_choice}
+
+    def respond(self, items):
+        answers = []
+        for item in items:
+            text = self.truth.get((question_key(item), records(item)))
+            index = item.choices.index(text) if text in item.choices else item.answer_index
+            answers.append(Output(text=item.letters[index]))
+        return answers
+
+
 class QuestionReader:
     """Answers from the text alone (a stand-in for a perfect blind model)."""
 
@@ -64,6 +84,7 @@ class HalfQuestionReader:
 def fakes(monkeypatch):
     monkeypatch.setitem(MODELS, "ecg-reader", f"{__name__}:EcgReader")
     monkeypatch.setitem(MODELS, "question-reader", f"{__name__}:QuestionReader")
+    monkeypatch.setitem(MODELS, "finding-reader", f"{__name__}:FindingReader")
     monkeypatch.setitem(MODELS, "half-question-reader", f"{__name__}:HalfQuestionReader")
 
 
@@ -75,13 +96,14 @@ def accuracy(block) -> float:
 def test_every_item_gets_other_records_of_the_same_layout_and_keeps_its_question(built_dataset):
     items = [item for item in BenchDataset(built_dataset).items("test") if item.is_multiple_choice]
     chosen = {"all": items}
-    swapped, kept_own = mismatched_items(chosen, seed=0)
+    swapped, kept_own, donors = mismatched_items(chosen, seed=0)
     changed = 0
     for before, after in zip(items, swapped["all"], strict=True):
         assert (after.id, after.question, after.choices, after.answer_index) == (before.id, before.question, before.choices, before.answer_index)
         assert [ref.modality for ref in after.ecgs] == [ref.modality for ref in before.ecgs]
         if not set(records(after)) & set(records(before)):
             changed += 1
+            assert records(donors[before.id]) == records(after) and donors[before.id].id != before.id
     assert changed == sum(1 for item in items if item.ecgs) - kept_own and changed > 0.9 * len(items)
     assert mismatched_items(chosen, seed=0)[0] == swapped
     assert mismatched_items(chosen, seed=1)[0] != swapped
@@ -89,8 +111,8 @@ def test_every_item_gets_other_records_of_the_same_layout_and_keeps_its_question
 
 def test_an_item_with_no_possible_partner_keeps_its_ecg_and_is_counted(built_dataset):
     item = next(item for item in BenchDataset(built_dataset).items("test") if item.ecgs)
-    swapped, kept_own = mismatched_items({"one": [item]}, seed=0)
-    assert swapped["one"] == [item] and kept_own == 1
+    swapped, kept_own, donors = mismatched_items({"one": [item]}, seed=0)
+    assert swapped["one"] == [item] and kept_own == 1 and donors == {}
 
 
 def test_the_control_separates_a_model_that_reads_the_ecg_from_one_that_reads_the_question(built_dataset, tmp_path, fakes):
@@ -184,3 +206,53 @@ def test_the_control_difference_pools_runs_of_several_splits(built_dataset, tmp_
     assert not (runs["train"] / CONTROL_PREDICTIONS).exists()
     with pytest.raises(ConfigError, match="no mismatched-ECG control"):
         pooled_control([runs["train"], runs["test"]])
+
+
+def test_the_shown_ecgs_answer_counts_only_when_the_donor_asked_the_same_thing_and_it_is_a_wrong_option():
+    from heartcare.bench.items import BenchItem
+
+    def item(answer, choices=("sinus rhythm", "atrial fibrillation", "pacemaker"), kind="rhythm", finding=None):
+        meta = {"kind": kind} if finding is None else {"kind": kind, "finding": finding}
+        return BenchItem(id=answer, task="closed_qa", dimension="rhythm", modality="S", question="?", answer="",
+                         choices=choices, answer_index=choices.index(answer), meta=meta)
+
+    own = item("sinus rhythm")
+    assert shown_answer(own, item("pacemaker", ("pacemaker", "sinus rhythm"))) == "C"  # by text, not by letter
+    assert shown_answer(own, item("sinus rhythm", ("atrial flutter", "sinus rhythm"))) is None  # the item's own answer
+    assert shown_answer(own, item("atrial flutter", ("atrial flutter", "sinus rhythm"))) is None  # not offered here
+    assert shown_answer(own, item("pacemaker", kind="diagnosis")) is None  # answers another question
+    which = item("the first ECG", ("the first ECG", "the second ECG"), kind="which_shows", finding="AFIB")
+    assert shown_answer(which, item("the second ECG", ("the first ECG", "the second ECG"), kind="which_shows",
+                                    finding="AFIB")) == "B"
+    assert shown_answer(which, item("the second ECG", ("the first ECG", "the second ECG"), kind="which_shows",
+                                    finding="LVH")) is None  # which shows another finding
+    assert shown_answer(own, dataclasses.replace(item("pacemaker"), meta={})) is None  # no kind: nothing to compare
+
+
+def test_a_model_that_reads_the_finding_follows_the_shown_ecg_and_a_blind_one_does_not(built_dataset, tmp_path, fakes,
+                                                                                         capsys):
+    from heartcare.bench.compare import pooled_control
+    from heartcare.bench.mismatch import CONTROL_PREDICTIONS
+    from heartcare.cli import main
+
+    reader = run_bench(BenchConfig(data=built_dataset, model="finding-reader", out=tmp_path / "reader", tasks=CHOICE_TASKS,
+                                   floors=False, mismatched_ecgs=True, progress=False))
+    blind = run_bench(BenchConfig(data=built_dataset, model="question-reader", out=tmp_path / "blind", tasks=CHOICE_TASKS,
+                                  floors=False, mismatched_ecgs=True, progress=False))
+    follows = reader["controls"][CONTROL]["follows_shown_ecg"]
+    control = [json.loads(line) for line in (tmp_path / "reader" / CONTROL_PREDICTIONS).read_text().splitlines()]
+    counted = [record for record in control if record.get("shown_answer") is not None]
+    assert follows and sum(entry["n"] for entry in follows.values()) == len(counted) > 20
+    assert all(record["ecgs_of"] != record["id"] and record["shown_answer"] != record["answer"] for record in counted)
+    for entry in follows.values():  # it picks the shown ECG's answer every time, and never with its own ECG
+        assert (entry["with_shown_ecg"], entry["with_own_ecg"], entry["difference"]) == (1.0, 0.0, 1.0)
+    assert any(entry["ci"][0] > 0 for entry in follows.values())
+    for entry in blind["controls"][CONTROL]["follows_shown_ecg"].values():
+        assert entry["with_shown_ecg"] == entry["with_own_ecg"] == 0.0 and entry["p_value"] == 1.0
+    task = next(iter(follows))
+    row = next(line for line in (tmp_path / "reader" / "report.md").read_text().splitlines()
+               if line.startswith(f"| finding-reader - {CONTROL} | {task} | 100.0 | 0.0 | +100.0 |"))
+    assert row
+    assert pooled_control([tmp_path / "reader"])["follows_shown_ecg"] == follows
+    assert main(["bench", "control", str(tmp_path / "reader")]) == 0
+    assert "follows the ECG shown" in capsys.readouterr().out

@@ -125,10 +125,12 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_control(args: argparse.Namespace) -> int:
     from heartcare.bench.compare import comparison_lines, pooled_control
+    from heartcare.bench.following import following_lines
 
     comparison = pooled_control(args.runs, seed=args.seed)
     print(json.dumps(comparison, indent=1) if args.json else
-          "\n".join([f"splits: {', '.join(comparison['splits'])}", *comparison_lines(comparison)]))
+          "\n".join([f"splits: {', '.join(comparison['splits'])}", *comparison_lines(comparison), "",
+                     *following_lines(comparison["follows_shown_ecg"])]))
     return 0
 
 

@@ -70,6 +70,7 @@ def paired_tasks(first_tasks: dict[str, Any], second_tasks: dict[str, Any], firs
 def pooled_control(runs: list[Path], seed: int = 0) -> dict[str, Any]:
     """A model minus its mismatched-ECG control, paired per item and pooled over runs of that model on
     different splits of one dataset (e.g. valid and test: more items, a tighter interval than either)."""
+    from heartcare.bench.following import following
     from heartcare.bench.mismatch import CONTROL, CONTROL_PREDICTIONS
 
     results = [load_results(run) for run in runs]
@@ -101,7 +102,8 @@ def pooled_control(runs: list[Path], seed: int = 0) -> dict[str, Any]:
             tasks.setdefault(task, block)
     paired = paired_tasks(tasks, tasks, model_records, control_records, seed, item_means=True)
     return {"a": results[0]["model"], "b": f"{results[0]['model']} [{CONTROL}]", "splits": splits,
-            "dataset": build(results[0]), "seed": seed, "tasks": paired}
+            "dataset": build(results[0]), "seed": seed, "tasks": paired,
+            "follows_shown_ecg": following(model_records, control_records, seed)}
 
 
 def comparison_lines(comparison: dict[str, Any]) -> list[str]:

@@ -28,9 +28,12 @@ def _records(item: BenchItem) -> set[str]:
     return {ref.record_id for ref in item.ecgs}
 
 
-def mismatched_items(chosen: dict[str, list[BenchItem]], seed: int) -> tuple[dict[str, list[BenchItem]], int]:
-    """(task -> items with another item's ECGs, in the same order; items that kept their own ECGs)."""
+def mismatched_items(chosen: dict[str, list[BenchItem]], seed: int
+                     ) -> tuple[dict[str, list[BenchItem]], int, dict[str, BenchItem]]:
+    """(task -> items with another item's ECGs, in the same order; items that kept their own ECGs;
+    item id -> the item whose ECGs it now carries)."""
     mismatched: dict[str, list[BenchItem]] = {}
+    donors: dict[str, BenchItem] = {}
     kept_own = 0
     for task, items in chosen.items():
         groups: dict[tuple[str, ...], list[BenchItem]] = defaultdict(list)
@@ -53,4 +56,5 @@ def mismatched_items(chosen: dict[str, list[BenchItem]], seed: int) -> tuple[dic
                 kept_own += 1
             swapped.append(dataclasses.replace(item, ecgs=partner[item.id].ecgs) if item.id in partner else item)
         mismatched[task] = swapped
-    return mismatched, kept_own
+        donors.update(partner)
+    return mismatched, kept_own, donors

@@ -114,7 +114,7 @@ def console_tables(results_list: list[dict[str, Any]]) -> str:
     """The paper tables as Markdown, for a terminal (the interval table stays in report.md)."""
     first = results_list[0]
     title = f"Heartcare-Bench on {first['dataset']['path']} ({first['split']})"
-    tables = paper_tables(rows_of(results_list)) + [control_table(results_list)]
+    tables = paper_tables(rows_of(results_list)) + [control_table(results_list), following_table(results_list)]
     return markdown([entry for entry in tables if entry["body"]], title, [], [])
 
 
@@ -147,6 +147,23 @@ def control_table(results_list: list[dict[str, Any]]) -> dict[str, Any]:
                  ["model - control", "task", "metric", "model", "control", "difference", "95% CI", "p", "n"], body,
                  "An interval above zero: the model's own ECG raised the score beyond what the questions and "
                  "another record's ECG give.")
+
+
+def following_table(results_list: list[dict[str, Any]]) -> dict[str, Any]:
+    """How often each model, shown another item's ECG, picks that ECG's own answer (`--mismatched-ecgs`)."""
+    body = []
+    for results in results_list:
+        for name, control in (results.get("controls") or {}).items():
+            for task, entry in (control.get("follows_shown_ecg") or {}).items():
+                low, high = entry["ci"]
+                body.append([f"{results['model']} - {name}", task, cell(entry["with_shown_ecg"], "accuracy"),
+                             cell(entry["with_own_ecg"], "accuracy"), signed_cell(entry["difference"], "accuracy"),
+                             f"[{signed_cell(low, 'accuracy')}, {signed_cell(high, 'accuracy')}]",
+                             f"{entry['p_value']:.3f}", str(entry["n"])])
+    return table("Does the answer follow the ECG shown? The shown ECG's own answer, a wrong option for the item: "
+                 "picked under the control and with the item's own ECG (%)",
+                 ["model - control", "task", "picked, shown that ECG", "picked, own ECG", "difference", "95% CI", "p", "n"],
+                 body, "An interval above zero: the answer moves with the recording it is shown.")
 
 
 def markdown(tables: list[dict[str, Any]], title: str, figures: list[str], preamble: list[str]) -> str:
@@ -189,7 +206,7 @@ def write_report(results_list: list[dict[str, Any]], out: Path, predictions_fold
     from heartcare.bench.report_figures import draw_figures
 
     rows = rows_of(results_list)
-    tables = paper_tables(rows) + [control_table(results_list), interval_table(results_list)]
+    tables = paper_tables(rows) + [control_table(results_list), following_table(results_list), interval_table(results_list)]
     first = results_list[0]
     preamble = [f"Dataset {first['dataset']['path']} (format {first['dataset']['version']}, fingerprint "
                 f"{first['dataset']['fingerprint']}), split {first['split']}, seed {first['seed']}, "

@@ -170,18 +170,22 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     block, records, timing[config.model] = evaluate(config.model, context, chosen, tasks, config, scoring)
     results.update(block)
     if config.mismatched_ecgs:
+        from heartcare.bench.compare import paired_tasks
+        from heartcare.bench.following import following, shown_answer
         from heartcare.bench.mismatch import CONTROL, mismatched_items
 
-        swapped, kept_own = mismatched_items(chosen, config.seed)
-        from heartcare.bench.compare import paired_tasks
-
+        swapped, kept_own, donors = mismatched_items(chosen, config.seed)
         control_block, control_records, timing[f"{config.model} [{CONTROL}]"] = evaluate(
             config.model, context, swapped, tasks, config, scoring, variant=CONTROL)
+        for item in (item for members in chosen.values() for item in members if item.id in donors):
+            donor = donors[item.id]
+            control_records[item.id].update(ecgs_of=donor.id, shown_answer=shown_answer(item, donor))
         # Model and control answer the same questions, so their per-item difference is paired: far
         # tighter than two separate intervals, it says whether the ECG moved the score at all.
         paired = paired_tasks(block["tasks"], control_block["tasks"], records, control_records, config.seed)
         results["controls"] = {CONTROL: {**control_block, "items_that_kept_their_own_ecg": kept_own,
-                                         "model_minus_control": paired}}
+                                         "model_minus_control": paired,
+                                         "follows_shown_ecg": following(records, control_records, config.seed)}}
     judge = config.metric_options.get("judge")
     if judge is not None:
         results["judge"] = {"model": getattr(judge, "model", None), "url": getattr(judge, "url", None),
