@@ -93,8 +93,8 @@ def test_a_rerun_skips_finished_work(grid, built_dataset, parts):
     report, first_seconds = grid
     root = parts["root"] / "grid"
     watched = [root / variant / stage / "config.json" for variant in VARIANTS for stage in ("warmup", "joint")
-               if (root / variant / stage).is_dir()] + [root / variant / "bench" / "results.json" for variant in VARIANTS]
-    watched += [root / "floors" / "results.json", root / "random-beat" / "model.safetensors"]
+               if (root / variant / stage).is_dir()] + [root / variant / "bench-test" / "results.json" for variant in VARIANTS]
+    watched += [root / "floors-test" / "results.json", root / "random-beat" / "model.safetensors"]
     before = {path: path.stat().st_mtime_ns for path in watched}
     began = time.perf_counter()
     again = ablate(built_dataset, parts)
@@ -122,3 +122,57 @@ def test_a_stage_is_finished_only_when_its_checkpoint_ran_the_asked_budget(tmp_p
     assert not stage_finished(stage(None, 4, 6, 6), 6)  # interrupted before the checkpoint was saved
     assert not stage_finished(stage(2, 4, 6, 6), 6)  # config.json of an earlier save
     assert not stage_finished(tmp_path / "absent", 6)
+
+
+def test_a_recipe_grid_trains_on_the_measured_items_pools_splits_and_reads_the_control(grid, built_dataset, parts):
+    from heartcare.errors import ConfigError
+    from heartcare.train.ablation import CONTROL_COLUMNS, Recipe, run_ablations
+
+    first = parts["root"] / "grid"
+    out = parts["root"] / "recipe-grid"
+    recipe = Recipe(train_tasks=("closed-S-diagnosis",), learning_rate=1e-3, max_per_answer=2)
+
+    def run(recipe: Recipe, features: Path = first / "features" / "trained-beat-tiny-crops"):
+        return run_ablations(built_dataset, parts["beat"], "tiny", out, preset="tiny", variants=["full", "no-warmup"],
+                             bench_tasks=["closed-S-diagnosis"], bench_limit=None, warmup_steps=1, joint_steps=1,
+                             backbone=parts["backbone"], model_changes={"signal_pool": 5}, progress=False, recipe=recipe,
+                             splits=("train", "test"), control=True, features=features)
+
+    report = run(recipe)
+    assert not (out / "features").exists()  # the given cache of the same Beat and crops served both variants
+    full = report.row("full")
+    saved = json.loads((out / "full" / "joint" / "config.json").read_text())
+    assert saved["bench_tasks"] == ["closed-S-diagnosis"] and saved["max_per_answer"] == 2
+    answers = len({item.answer_text for item in _items(built_dataset, "train")})
+    assert full.stages["joint"]["train_items"] <= 2 * answers  # the cap per answer (one question kind, one form)
+    # the closed cell pools both splits' items: their item-weighted mean, not either split's score
+    splits = [json.loads((out / "full" / f"bench-{split}" / "results.json").read_text()) for split in ("train", "test")]
+    blocks = [result["tasks"]["closed-S-diagnosis"] for result in splits]
+    pooled = sum(block["n"] * block["metrics"]["accuracy"]["value"] for block in blocks) / sum(block["n"] for block in blocks)
+    assert full.cells["closed_S"].value == pytest.approx(pooled) and blocks[0]["n"] > 0 and blocks[1]["n"] > 0
+    for column in CONTROL_COLUMNS:  # a signed paired difference inside its interval, for the trained rows only
+        cell = full.cells[column]
+        assert cell.signed and cell.ci[0] <= cell.value <= cell.ci[1]
+        assert all(row.cells.get(column) is None for row in report.rows if row.kind == "floor")
+    controls = [json.loads((out / "full" / f"bench-{split}" / "results.json").read_text())["controls"] for split in ("train", "test")]
+    own = sum(json.loads(line)["scores"]["accuracy"] for split in ("train", "test")
+              for line in (out / "full" / f"bench-{split}" / "predictions.jsonl").read_text().splitlines())
+    other = sum(json.loads(line)["scores"]["accuracy"] for split in ("train", "test")
+                for line in (out / "full" / f"bench-{split}" / "predictions-control.jsonl").read_text().splitlines())
+    count = sum(block["n"] for block in blocks)
+    assert controls and full.cells["ecg_effect"].value == pytest.approx((own - other) / count)
+    header = next(line for line in report.markdown.read_text().splitlines() if line.startswith("| row |"))
+    assert header.endswith("| own ECG - another's | follows the ECG shown |")
+    assert "every item per task of train + test" in report.markdown.read_text()
+    with pytest.raises(ConfigError, match="another recipe"):  # a finished stage is never reused for another recipe
+        run(Recipe(train_tasks=("closed-S-diagnosis",), learning_rate=5e-4, max_per_answer=2))
+    with pytest.raises(ConfigError, match="cannot stand in"):  # the random Beat's cache is not the trained Beat's
+        run(recipe, features=first / "features" / "random-beat-tiny-crops")
+
+
+def _items(dataset: Path, split: str):
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.bench.tasks import select_tasks
+
+    task = select_tasks(["closed-S-diagnosis"])[0]
+    return [item for item in BenchDataset(dataset).items(split) if task.matches(item)]

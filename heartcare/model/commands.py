@@ -98,6 +98,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="bench tasks: names, globs or groups (repeatable; default closed-*, comparison-*)")
     ablate.add_argument("--backbone", default=None, help="local HF causal-LM folder (default: the preset's / SmolLM2)")
     ablate.add_argument("--text-only", action="store_true", help="also bench the backbone without the ECG")
+    ablate.add_argument("--train-tasks", action="append", default=None, metavar="PATTERN",
+                        help="train every stage only on the items of these bench tasks (as `gpt train --tasks`); repeatable")
+    ablate.add_argument("--learning-rate", type=float, default=None, help="every trained part at this rate (as `gpt train`)")
+    ablate.add_argument("--max-per-answer", type=int, default=None, metavar="N",
+                        help="at most N train items per answer of a question kind (as `gpt train`)")
+    ablate.add_argument("--signal-summary", action="store_true",
+                        help="two more signal tokens per ECG, the mean and spread of its Beat latents (as `gpt train`)")
+    ablate.add_argument("--split", action="append", default=None, choices=("train", "valid", "test"),
+                        help="bench these splits and pool their items (repeatable; default test)")
+    ablate.add_argument("--mismatched-ecgs", action="store_true",
+                        help="also answer every item with another item's ECG: columns for what the ECG adds and whether "
+                             "answers follow the ECG shown")
+    ablate.add_argument("--features", type=Path, default=None,
+                        help="an existing feature cache of --beat and --image-encoder on the 12 lead crops, used instead "
+                             "of building the same one again")
     ablate.add_argument("--quiet", action="store_true")
     ablate.set_defaults(handler=run_ablate)
 
@@ -227,12 +242,15 @@ def run_readout(args: argparse.Namespace) -> int:
 
 
 def run_ablate(args: argparse.Namespace) -> int:
-    from heartcare.train.ablation import DEFAULT_TASKS, run_ablations
+    from heartcare.train.ablation import DEFAULT_TASKS, Recipe, run_ablations
 
     tasks = [name for entry in args.tasks for name in entry.split(",") if name] if args.tasks else list(DEFAULT_TASKS)
     variants = [name for name in args.variants.split(",") if name] if args.variants else None
+    recipe = Recipe(tuple(args.train_tasks or ()), args.learning_rate, args.max_per_answer)
     report = run_ablations(args.data, args.beat, args.image_encoder, args.out, args.preset, variants, tasks,
                            args.bench_limit, args.warmup_steps, args.joint_steps, args.backbone, progress=not args.quiet,
-                           include_text_only=args.text_only)
+                           model_changes={"signal_summary": True} if args.signal_summary else None,
+                           include_text_only=args.text_only, recipe=recipe, splits=tuple(args.split or ("test",)),
+                           control=args.mismatched_ecgs, features=args.features)
     print(report.markdown.read_text())
     return 0

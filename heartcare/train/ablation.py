@@ -10,11 +10,15 @@ floors. Layout of OUT:
     random-beat/                  the untrained Beat (the given BeatConfig, a fixed seed)
     features/<name>/              one feature cache per (Beat, image encoder, image view)
     <variant>/warmup/, joint/     checkpoints; a finished stage is skipped, an interrupted one resumed
-    <variant>/bench/              run_bench's folder (results.json, predictions.jsonl, report.md)
-    floors/                       random, majority and blind on the same items
-    ablations.md, ablations.json  one row per variant: Closed-QA, Comparison-QA, closed S / I
+    <variant>/bench-<split>/      run_bench's folder per benched split (results.json, predictions.jsonl, report.md)
+    floors-<split>/               random, majority and blind on the same items
+    ablations.md, ablations.json  one row per variant: Closed-QA, Comparison-QA, closed S / I, pooled over the
+                                  benched splits; with the control, what the ECG adds and whether answers follow it
 
-Re-running the same call skips what is finished and resumes what was interrupted.
+A `Recipe` carries how every variant trains (which items, learning rate, per-answer cap), so
+the grid can run at a budget where the full model reads the ECG (on 2 CPU cores: the measured
+items only, warm-up then joint), not only the preset's. Re-running the same call skips what is
+finished and resumes what was interrupted; a finished stage trained with another recipe is refused.
 """
 
 from __future__ import annotations
@@ -78,14 +82,23 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 
+# control columns: column -> title; each a paired difference over every benched item of the row's model
+CONTROL_COLUMNS: dict[str, str] = {
+    "ecg_effect": "own ECG - another's",  # accuracy with the item's own ECG minus with another item's
+    "follows": "follows the ECG shown",  # picks of the shown ECG's answer (`heartcare.bench.following`)
+}
+
+
 @dataclass
 class Cell:
-    """Mean accuracy over a column's tasks the model reads; ci: 95% bootstrap interval, when known."""
+    """Mean accuracy over a column's tasks the model reads (or, signed, a paired difference of two such
+    means); ci: 95% bootstrap interval, when known."""
 
     value: float
     ci: tuple[float, float] | None
     tasks: int  # tasks averaged
     of: int  # tasks of the column in the run (more than `tasks` when some were not applicable)
+    signed: bool = False
 
 
 @dataclass
@@ -113,6 +126,23 @@ class AblationReport:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How every variant trains, beyond the preset: `train_gpt`'s item selection and learning rate."""
+
+    train_tasks: tuple[str, ...] = ()  # train only on the items these bench tasks select (all: empty)
+    learning_rate: float | None = None  # every trained part at this rate (None: the preset's)
+    max_per_answer: int | None = None  # at most N train items per answer of a question kind
+
+    def matches(self, folder: Path) -> bool:
+        """Whether the finished stage in `folder` was trained this way."""
+        saved = json.loads((folder / "config.json").read_text())
+        stage = json.loads((folder / "training" / "trainer.json").read_text())["stage"]
+        rate_kept = self.learning_rate is None or stage.get("learning_rate") == self.learning_rate
+        return (saved.get("bench_tasks", []) == list(self.train_tasks) and saved.get("max_per_answer") == self.max_per_answer
+                and rate_kept)
+
+
+@dataclass(frozen=True)
 class Grid:
     """The settings every variant shares."""
 
@@ -124,6 +154,10 @@ class Grid:
     tasks: list[str]
     limit: int | None
     progress: bool
+    recipe: Recipe = Recipe()
+    splits: tuple[str, ...] = ("test",)  # benched splits; cells pool their items
+    control: bool = False  # also answer every item with another item's ECG (the mismatched-ECG control)
+    features: Path | None = None  # an existing cache of the trained Beat and the 12 crops, used instead of building one
 
 
 def run_ablations(
@@ -141,12 +175,20 @@ def run_ablations(
     progress: bool = True,
     model_changes: dict[str, Any] | None = None,
     include_text_only: bool = False,
+    recipe: Recipe | None = None,
+    splits: tuple[str, ...] | list[str] = ("test",),
+    control: bool = False,
+    features: str | Path | None = None,
 ) -> AblationReport:
     """Train and bench each variant (default all of VARIANTS), then write OUT/ablations.md and .json.
 
     warmup_steps / joint_steps override the preset's step budgets; model_changes are GptConfig
     overrides for every variant (signal_dim defaults to the Beat's width); include_text_only adds
-    the backbone answering without the ECG (it needs an instruction-tuned LLM).
+    the backbone answering without the ECG (it needs an instruction-tuned LLM). `recipe` says which
+    items every stage trains on and how; `splits` are benched and pooled (e.g. valid and test: more
+    items, tighter intervals); `control` adds each variant's mismatched-ECG control and the two
+    control columns; `features` is an existing cache of `beat` and `image_encoder` on the 12 lead
+    crops, used for the variants that read those instead of building the same cache again.
     """
     from heartcare.model.feature_cache import load_beat_dim
 
@@ -154,22 +196,38 @@ def run_ablations(
     unknown = [name for name in names if name not in VARIANTS]
     if unknown:
         raise ConfigError("--variants", f"unknown variant(s) {unknown}; expected some of {', '.join(VARIANTS)}")
+    if not splits or any(split not in ("train", "valid", "test") for split in splits) or len(set(splits)) < len(splits):
+        raise ConfigError("--split", f"expected distinct splits among train, valid, test; got {list(splits)}")
     changes = {"signal_dim": load_beat_dim(beat), **({"backbone": str(backbone)} if backbone else {}), **(model_changes or {})}
     grid = Grid(Path(dataset), Path(out), preset, {"warmup": warmup_steps, "joint": joint_steps}, changes,
-                list(bench_tasks), bench_limit, progress)
+                list(bench_tasks), bench_limit, progress, recipe or Recipe(), tuple(splits), control,
+                Path(features) if features is not None else None)
     grid.out.mkdir(parents=True, exist_ok=True)
     beats = {True: str(Path(beat).resolve())}
+    if grid.features is not None:
+        check_reused_cache(grid.features, beats[True], image_encoder)
     if any(not VARIANTS[name].trained_beat for name in names):
         beats[False] = str(random_beat(beat, grid.out / "random-beat").resolve())
     rows = [variant_row(grid, name, beats, image_encoder) for name in names]
     if include_text_only:
         spec = f"text-only:{backbone}" if backbone else "text-only"
-        results = bench(grid, spec, grid.out / "text-only" / "bench")
         rows.append(AblationRow("text-only", "baseline", "the backbone answering without the ECG",
-                                results_cells(results["tasks"], predictions(grid.out / "text-only" / "bench")),
-                                run=grid.out / "text-only" / "bench"))
-    rows += floor_rows(bench(grid, "random", grid.out / "floors", floors=True))
+                                *benched_cells(grid, spec, grid.out / "text-only")))
+    rows += floor_rows([bench(grid, "random", grid.out / f"floors-{split}", split, floors=True) for split in grid.splits])
     return write_tables(grid, rows)
+
+
+def check_reused_cache(folder: Path, beat: str, image_encoder: str) -> None:
+    """Refuse a --features cache of another Beat, image encoder or view than the grid's trained variants read."""
+    from heartcare.model.feature_cache import FeatureCache
+
+    source = FeatureCache(folder).source
+    found = {"beat": source.beat and str(Path(source.beat).resolve()), "image encoder": source.image_encoder,
+             "image view": source.image_view}
+    wanted = {"beat": beat, "image encoder": image_encoder, "image view": "crops"}
+    wrong = [f"{key} {found[key]} (the grid's: {wanted[key]})" for key in wanted if found[key] != wanted[key]]
+    if wrong:
+        raise ConfigError(folder, "this feature cache cannot stand in for the grid's: " + "; ".join(wrong))
 
 
 def random_beat(beat: str | Path, folder: Path, seed: int = RANDOM_BEAT_SEED) -> Path:
@@ -204,32 +262,110 @@ def variant_row(grid: Grid, name: str, beats: dict[bool, str], image_encoder: st
     variant = VARIANTS[name]
     kind = "trained" if variant.trained_beat else "random"
     slug = image_encoder.replace(":", "_").replace("/", "_")
-    features = feature_cache(grid, beats[variant.trained_beat], image_encoder, variant.image_view,
-                             f"{kind}-beat-{slug}-{variant.image_view}")
+    if grid.features is not None and variant.trained_beat and variant.image_view == "crops":
+        features = grid.features
+    else:
+        features = feature_cache(grid, beats[variant.trained_beat], image_encoder, variant.image_view,
+                                 f"{kind}-beat-{slug}-{variant.image_view}")
     changes = {**grid.model_changes, **variant.model_changes()}
     folder = grid.out / name
     warmup = train_stage(grid, folder / "warmup", "warmup", features, None, changes) if variant.warmup else None
     if warmup is not None:
         check_joint_follows(warmup, folder / "joint")
     joint = train_stage(grid, folder / "joint", "joint", features, warmup, changes)
-    results = bench(grid, f"heartcare-gpt:{joint}", folder / "bench", checkpoint=joint)
+    cells, run = benched_cells(grid, f"heartcare-gpt:{joint}", folder, checkpoint=joint)
     stages = {stage.name: stage_summary(stage) for stage in (warmup, joint) if stage is not None}
-    return AblationRow(name, "variant", variant.description, results_cells(results["tasks"], predictions(folder / "bench")),
-                       stages, folder / "bench")
+    return AblationRow(name, "variant", variant.description, cells, stages, run)
+
+
+def benched_cells(grid: Grid, model: str, folder: Path, checkpoint: Path | None = None) -> tuple[dict[str, Cell | None], Path]:
+    """Bench `model` on every split of the grid into folder/bench-<split>; its cells pooled over the splits
+    (and, with the control, what the ECG adds) and the first split's run folder."""
+    runs = [folder / f"bench-{split}" for split in grid.splits]
+    results = [bench(grid, model, run, split, checkpoint=checkpoint) for run, split in zip(runs, grid.splits, strict=True)]
+    records = pooled_records(runs, grid.splits, "predictions.jsonl")
+    per_item: dict[str, list[float]] = {}
+    for record in records.values():
+        if "accuracy" in record["scores"]:
+            per_item.setdefault(record["task"], []).append(float(record["scores"]["accuracy"]))
+    cells = results_cells(pooled_tasks(results), per_item)
+    if grid.control and checkpoint is not None:
+        from heartcare.bench.mismatch import CONTROL_PREDICTIONS
+
+        cells.update(control_cells(records, pooled_records(runs, grid.splits, CONTROL_PREDICTIONS)))
+    return cells, runs[0]
+
+
+def pooled_records(runs: list[Path], splits: tuple[str, ...], name: str) -> dict[str, dict[str, Any]]:
+    """split/id -> a per-item record of the runs' `name` file (ids are unique within a split only)."""
+    pooled: dict[str, dict[str, Any]] = {}
+    for run, split in zip(runs, splits, strict=True):
+        path = run / name
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            record = json.loads(line)
+            pooled[f"{split}/{record['id']}"] = record
+    return pooled
+
+
+def pooled_tasks(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One results "tasks" block for several splits' results: each task's accuracy the item-weighted mean."""
+    tasks: dict[str, Any] = {}
+    for name in dict.fromkeys(name for result in results for name in result["tasks"]):
+        blocks = [result["tasks"][name] for result in results if name in result["tasks"]]
+        scored = [block for block in blocks if "accuracy" in block["metrics"]]
+        if len(blocks) == 1 or not scored:
+            tasks[name] = blocks[0]
+            continue
+        count = sum(block["n"] for block in scored)
+        value = sum(block["n"] * block["metrics"]["accuracy"]["value"] for block in scored) / count
+        tasks[name] = {"n": count, "metrics": {"accuracy": {"value": value}}}
+    return tasks
+
+
+def control_cells(model_records: dict[str, dict[str, Any]], control_records: dict[str, dict[str, Any]],
+                  seed: int = 0) -> dict[str, Cell | None]:
+    """The control columns over every item both record sets scored: accuracy with the own ECG minus with
+    another's, and picks of the shown ECG's answer minus picks of the same option with the own ECG."""
+    import numpy as np
+
+    from heartcare.bench.bootstrap import paired_difference
+    from heartcare.bench.following import following
+
+    keys = sorted(key for key, record in model_records.items()
+                  if "accuracy" in record["scores"] and "accuracy" in control_records.get(key, {}).get("scores", {}))
+    tasks = len({model_records[key]["task"] for key in keys})
+    cells: dict[str, Cell | None] = dict.fromkeys(CONTROL_COLUMNS)
+    own = np.array([model_records[key]["scores"]["accuracy"] for key in keys], dtype=float)
+    other = np.array([control_records[key]["scores"]["accuracy"] for key in keys], dtype=float)
+    effect = paired_difference(own, other, seed=seed)
+    if effect is not None:
+        cells["ecg_effect"] = Cell(effect["difference"], tuple(effect["ci"]), tasks, tasks, signed=True)
+    # every task's items pooled into one paired difference: relabel them as one task
+    merged = following({key: {**record, "task": "all"} for key, record in model_records.items()},
+                       {key: {**record, "task": "all"} for key, record in control_records.items()}, seed).get("all")
+    if merged is not None:
+        cells["follows"] = Cell(merged["difference"], tuple(merged["ci"]), tasks, tasks, signed=True)
+    return cells
 
 
 def train_stage(grid: Grid, folder: Path, stage: str, features: Path, init: Path | None, changes: dict[str, Any]) -> Path:
-    """One `train_gpt` stage into `folder`: skipped when finished, resumed when interrupted."""
+    """One `train_gpt` stage into `folder`: skipped when finished, resumed when interrupted; a finished stage
+    trained with another recipe is refused (skipping it would put its numbers in this recipe's row)."""
     from heartcare.train.gpt_presets import preset
     from heartcare.train.gpt_run import train_gpt
 
     max_steps = grid.steps[stage]
     expected = max_steps if max_steps is not None else preset(grid.preset).stage(stage)[0].max_steps
     if stage_finished(folder, expected):
+        if not grid.recipe.matches(folder):
+            raise ConfigError(folder, "was trained with another recipe (train tasks, learning rate or per-answer cap); "
+                                      "remove it or choose another --out")
         return folder
+    recipe = grid.recipe
     train_gpt(grid.dataset, features, stage, grid.preset, folder, init=init, resume=(folder / "training").is_dir(),
               model_changes=changes, stage_changes={"max_steps": max_steps} if max_steps is not None else None,
-              progress=grid.progress)
+              progress=grid.progress, bench_tasks=recipe.train_tasks, learning_rate=recipe.learning_rate,
+              max_per_answer=recipe.max_per_answer)
     return folder
 
 
@@ -255,32 +391,22 @@ def stage_summary(folder: Path) -> dict[str, int]:
     return {"steps": int(document["steps"]), "train_items": int(document["train_items"])}
 
 
-def bench(grid: Grid, model: str, out: Path, floors: bool = False, checkpoint: Path | None = None) -> dict[str, Any]:
+def bench(grid: Grid, model: str, out: Path, split: str, floors: bool = False, checkpoint: Path | None = None) -> dict[str, Any]:
     """`run_bench` into `out`, or its results.json when it already answered this request with this checkpoint."""
     from heartcare.bench.runner import BenchConfig, run_bench
 
     if checkpoint is not None and (out / "run.json").is_file() \
             and (out / "run.json").stat().st_mtime_ns < (checkpoint / "config.json").stat().st_mtime_ns:
         shutil.rmtree(out)  # its cached answers came from an earlier checkpoint of the same path
-    request = {"model": model, "tasks": grid.tasks, "limit": grid.limit, "floors": floors}
+    control = grid.control and checkpoint is not None  # floors and text-only read no ECG: a control would equal them
+    request = {"model": model, "tasks": grid.tasks, "limit": grid.limit, "floors": floors, "split": split, "control": control}
     request_path, results_path = out / REQUEST_FILE, out / "results.json"
     if request_path.is_file() and results_path.is_file() and json.loads(request_path.read_text()) == request:
         return json.loads(results_path.read_text())
-    results = run_bench(BenchConfig(grid.dataset, model, out, tasks=grid.tasks, limit=grid.limit, floors=floors,
-                                    progress=grid.progress))
+    results = run_bench(BenchConfig(grid.dataset, model, out, split=split, tasks=grid.tasks, limit=grid.limit,
+                                    floors=floors, mismatched_ecgs=control, progress=grid.progress))
     write_atomic(request_path, json.dumps(request, indent=1) + "\n")
     return results
-
-
-def predictions(run: Path) -> dict[str, list[float]]:
-    """task -> per-item accuracy of a run's model (items it did not read are absent)."""
-    path = run / "predictions.jsonl"
-    per_task: dict[str, list[float]] = {}
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        record = json.loads(line)
-        if "accuracy" in record["scores"]:
-            per_task.setdefault(record["task"], []).append(float(record["scores"]["accuracy"]))
-    return per_task
 
 
 def results_cells(tasks: dict[str, Any], per_item: dict[str, list[float]] | None = None, seed: int = 0) -> dict[str, Cell | None]:
@@ -315,16 +441,24 @@ def stratified_interval(per_task: list[list[float]], seed: int, resamples: int =
     return float(low), float(high)
 
 
-def floor_rows(results: dict[str, Any]) -> list[AblationRow]:
-    """Rows of the floors run (its model, then each floor it carried; a failed floor keeps an n/a row)."""
-    blocks = {results["model"]: results, **(results.get("floors") or {})}
-    return [AblationRow(f"{name} (floor)", "floor", block.get("error", FLOORS.get(name, "floor")),
-                        results_cells(block.get("tasks", {}))) for name, block in blocks.items()]
+def floor_rows(results: list[dict[str, Any]]) -> list[AblationRow]:
+    """Rows of the floors runs, one per benched split (its model, then each floor it carried, pooled over the
+    splits; a failed floor keeps an n/a row)."""
+    blocks = [{result["model"]: result, **(result.get("floors") or {})} for result in results]
+    rows = []
+    for name in blocks[0]:
+        failed = next((block[name]["error"] for block in blocks if "error" in block[name]), None)
+        cells = results_cells({} if failed else pooled_tasks([block[name] for block in blocks]))
+        rows.append(AblationRow(f"{name} (floor)", "floor", failed or FLOORS.get(name, "floor"), cells))
+    return rows
 
 
 def format_cell(cell: Cell | None) -> str:
     if cell is None:
         return "n/a"
+    if cell.signed:
+        text = f"{100 * cell.value:+.1f}"
+        return text + (f" [{100 * cell.ci[0]:+.1f}, {100 * cell.ci[1]:+.1f}]" if cell.ci is not None else "")
     text = f"{100 * cell.value:.1f}"
     if cell.ci is not None:
         text += f" [{100 * cell.ci[0]:.1f}, {100 * cell.ci[1]:.1f}]"
@@ -333,24 +467,38 @@ def format_cell(cell: Cell | None) -> str:
 
 def write_tables(grid: Grid, rows: list[AblationRow]) -> AblationReport:
     """OUT/ablations.md (the table, floors beneath, steps per stage) and OUT/ablations.json (the same as data)."""
-    header = ["row", "what differs"] + [title for title, _ in COLUMNS.values()]
+    columns = {column: title for column, (title, _) in COLUMNS.items()} | (CONTROL_COLUMNS if grid.control else {})
+    header = ["row", "what differs", *columns.values()]
+    recipe = grid.recipe
+    trained = ", ".join(part for part in (
+        f"trained on the items of {', '.join(recipe.train_tasks)}" if recipe.train_tasks else "",
+        f"learning rate {recipe.learning_rate:g}" if recipe.learning_rate is not None else "",
+        f"at most {recipe.max_per_answer} train items per answer" if recipe.max_per_answer is not None else "") if part)
     lines = [
         "# HeartcareGPT ablations (paper Figures 4 and 5a)", "",
-        f"Dataset {grid.dataset}, preset {grid.preset}, tasks {', '.join(grid.tasks)}, "
-        f"{'every' if grid.limit is None else f'at most {grid.limit}'} test item(s) per task (the same seeded items in every row).", "",
+        f"Dataset {grid.dataset}, preset {grid.preset}{f' ({trained})' if trained else ''}, tasks {', '.join(grid.tasks)}, "
+        f"{'every item' if grid.limit is None else f'at most {grid.limit} items'} per task of {' + '.join(grid.splits)} "
+        "(the same seeded items in every row).", "",
         "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
     ]
-    lines += ["| " + " | ".join([row.name, row.description] + [format_cell(row.cells[column]) for column in COLUMNS]) + " |"
+    lines += ["| " + " | ".join([row.name, row.description] + [format_cell(row.cells.get(column)) for column in columns]) + " |"
               for row in rows]
     lines += ["", "Accuracy (%), mean over the column's tasks, [95% bootstrap interval]. n/a: the model reads none of "
-                  "those items. †: mean over the tasks it reads only. Floors have intervals for one-task columns only "
-                  "(their per-item answers are not kept).", "", "Training (steps / train items per stage):", ""]
+                  "those items. †: mean over the tasks it reads only. Floors have intervals for one-task columns of one "
+                  "split only (their per-item answers are not kept)."]
+    if grid.control:
+        lines += ["", "Control columns (points, paired per item over every benched item, [95% bootstrap interval]): "
+                      "accuracy with the item's own ECG minus with another item's (`--mismatched-ecgs`); and how much more "
+                      "often, shown another item's ECG, the model picks that ECG's own answer than it picks the same "
+                      "option with its own ECG (`heartcare bench control`). Above zero: the answers move with the ECG."]
+    lines += ["", "Training (steps / train items per stage):", ""]
     lines += [f"- {row.name}: " + "; ".join(f"{stage} {summary['steps']} steps / {summary['train_items']} items"
                                            for stage, summary in row.stages.items()) for row in rows if row.stages]
     markdown = write_atomic(grid.out / "ablations.md", "\n".join(lines) + "\n")
     document = {
         "dataset": str(grid.dataset), "preset": grid.preset, "tasks": grid.tasks, "limit": grid.limit,
-        "max_steps": grid.steps, "columns": {column: title for column, (title, _) in COLUMNS.items()},
+        "splits": list(grid.splits), "recipe": dataclasses.asdict(recipe), "control": grid.control,
+        "max_steps": grid.steps, "columns": columns,
         "rows": [dataclasses.asdict(row) | {"run": str(row.run) if row.run else None} for row in rows],
     }
     data = write_atomic(grid.out / "ablations.json", json.dumps(document, indent=1, default=str) + "\n")
