@@ -176,3 +176,31 @@ def _items(dataset: Path, split: str):
 
     task = select_tasks(["closed-S-diagnosis"])[0]
     return [item for item in BenchDataset(dataset).items(split) if task.matches(item)]
+
+
+def test_the_ablate_command_hands_its_recipe_options_to_the_grid(monkeypatch, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    import heartcare.train.ablation as ablation
+    from heartcare.cli import main
+
+    seen = {}
+
+    def fake(*args, **kwargs):
+        seen.update(kwargs, args=args)
+        table = tmp_path / "ablations.md"
+        table.write_text("| row |\n")
+        return SimpleNamespace(markdown=table)
+
+    monkeypatch.setattr(ablation, "run_ablations", fake)
+    assert main(["gpt", "ablate", "--data", "DS", "--beat", "BEAT", "--image-encoder", "tiny", "--out", str(tmp_path),
+                 "--train-tasks", "closed-S-diagnosis", "--learning-rate", "1e-3", "--max-per-answer", "150",
+                 "--signal-summary", "--answer-format", "text-first", "--split", "valid", "--split", "test",
+                 "--mismatched-ecgs", "--features", "F2"]) == 0
+    assert seen["recipe"] == ablation.Recipe(("closed-S-diagnosis",), 1e-3, 150)
+    assert seen["model_changes"] == {"signal_summary": True, "answer_format": "text-first"}
+    assert seen["splits"] == ("valid", "test") and seen["control"] is True and str(seen["features"]) == "F2"
+    main(["gpt", "ablate", "--data", "DS", "--beat", "BEAT", "--image-encoder", "tiny", "--out", str(tmp_path)])
+    assert seen["recipe"] == ablation.Recipe() and seen["model_changes"] is None and seen["splits"] == ("test",)
+    assert seen["control"] is False and seen["features"] is None
+    assert "| row |" in capsys.readouterr().out

@@ -105,6 +105,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="at most N train items per answer of a question kind (as `gpt train`)")
     ablate.add_argument("--signal-summary", action="store_true",
                         help="two more signal tokens per ECG, the mean and spread of its Beat latents (as `gpt train`)")
+    ablate.add_argument("--answer-format", choices=("letter-first", "text-first"), default=None,
+                        help='multiple-choice training targets, "B: text" or "text (B)" (as `gpt train`; default: the '
+                             "preset's)")
     ablate.add_argument("--split", action="append", default=None, choices=("train", "valid", "test"),
                         help="bench these splits and pool their items (repeatable; default test)")
     ablate.add_argument("--mismatched-ecgs", action="store_true",
@@ -249,7 +252,8 @@ def run_ablate(args: argparse.Namespace) -> int:
     recipe = Recipe(tuple(args.train_tasks or ()), args.learning_rate, args.max_per_answer)
     report = run_ablations(args.data, args.beat, args.image_encoder, args.out, args.preset, variants, tasks,
                            args.bench_limit, args.warmup_steps, args.joint_steps, args.backbone, progress=not args.quiet,
-                           model_changes={"signal_summary": True} if args.signal_summary else None,
+                           model_changes={**({"signal_summary": True} if args.signal_summary else {}),
+                                          **({"answer_format": args.answer_format} if args.answer_format else {})} or None,
                            include_text_only=args.text_only, recipe=recipe, splits=tuple(args.split or ("test",)),
                            control=args.mismatched_ecgs, features=args.features)
     print(report.markdown.read_text())
