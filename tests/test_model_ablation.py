@@ -107,11 +107,11 @@ def test_a_rerun_skips_finished_work(grid, built_dataset, parts):
 def test_a_stage_is_finished_only_when_its_checkpoint_ran_the_asked_budget(tmp_path):
     from heartcare.train.ablation import stage_finished
 
-    def stage(steps_saved: int | None, step: int, total: int, max_steps: int | None) -> Path:
-        folder = tmp_path / f"{steps_saved}-{step}-{total}-{max_steps}"
+    def stage(steps_saved: int | None, step: int, total: int, max_steps: int | None, epochs: int = 1) -> Path:
+        folder = tmp_path / f"{steps_saved}-{step}-{total}-{max_steps}-{epochs}"
         (folder / "training").mkdir(parents=True, exist_ok=True)
         (folder / "training" / "trainer.json").write_text(json.dumps({"step": step, "total_steps": total,
-                                                                       "stage": {"max_steps": max_steps}}))
+                                                                       "stage": {"max_steps": max_steps, "epochs": epochs}}))
         if steps_saved is not None:
             (folder / "config.json").write_text(json.dumps({"steps": steps_saved}))
         return folder
@@ -122,6 +122,22 @@ def test_a_stage_is_finished_only_when_its_checkpoint_ran_the_asked_budget(tmp_p
     assert not stage_finished(stage(None, 4, 6, 6), 6)  # interrupted before the checkpoint was saved
     assert not stage_finished(stage(2, 4, 6, 6), 6)  # config.json of an earlier save
     assert not stage_finished(tmp_path / "absent", 6)
+    assert stage_finished(stage(4, 4, 4, 6), 6, epochs=1)
+    assert not stage_finished(stage(4, 4, 4, 6), 6, epochs=2)  # one pass ran out of data; two were asked: resume
+    assert stage_finished(stage(6, 6, 6, 6, epochs=2), 6, epochs=2)
+
+
+def test_the_grid_hands_each_stage_its_epochs(monkeypatch, tmp_path):
+    import heartcare.train.gpt_run as gpt_run
+    from heartcare.train.ablation import Grid, train_stage
+
+    seen = []
+    monkeypatch.setattr(gpt_run, "train_gpt", lambda *args, **kwargs: seen.append(kwargs["stage_changes"]))
+    grid = Grid(tmp_path, tmp_path, "cpu", {"warmup": None, "joint": 40}, {}, [], None, False,
+                epochs={"warmup": 3, "joint": None})
+    train_stage(grid, tmp_path / "warmup", "warmup", tmp_path, None, {})
+    train_stage(grid, tmp_path / "joint", "joint", tmp_path, None, {})
+    assert seen == [{"epochs": 3}, {"max_steps": 40}]
 
 
 def test_a_recipe_grid_trains_on_the_measured_items_pools_splits_and_reads_the_control(grid, built_dataset, parts):
@@ -196,11 +212,12 @@ def test_the_ablate_command_hands_its_recipe_options_to_the_grid(monkeypatch, tm
     assert main(["gpt", "ablate", "--data", "DS", "--beat", "BEAT", "--image-encoder", "tiny", "--out", str(tmp_path),
                  "--train-tasks", "closed-S-diagnosis", "--learning-rate", "1e-3", "--max-per-answer", "150",
                  "--signal-summary", "--answer-format", "text-first", "--split", "valid", "--split", "test",
-                 "--mismatched-ecgs", "--features", "F2"]) == 0
+                 "--mismatched-ecgs", "--features", "F2", "--warmup-epochs", "3"]) == 0
     assert seen["recipe"] == ablation.Recipe(("closed-S-diagnosis",), 1e-3, 150)
     assert seen["model_changes"] == {"signal_summary": True, "answer_format": "text-first"}
     assert seen["splits"] == ("valid", "test") and seen["control"] is True and str(seen["features"]) == "F2"
+    assert seen["warmup_epochs"] == 3 and seen["joint_epochs"] is None
     main(["gpt", "ablate", "--data", "DS", "--beat", "BEAT", "--image-encoder", "tiny", "--out", str(tmp_path)])
     assert seen["recipe"] == ablation.Recipe() and seen["model_changes"] is None and seen["splits"] == ("test",)
-    assert seen["control"] is False and seen["features"] is None
+    assert seen["control"] is False and seen["features"] is None and seen["warmup_epochs"] is None
     assert "| row |" in capsys.readouterr().out

@@ -40,6 +40,16 @@ def test_free_text_answers_are_left_alone():
     assert training_answer(report, config("text-first")) == "Sinus rhythm. Normal ECG."
 
 
+def test_the_cpu_preset_trains_text_first_and_the_paper_preset_keeps_the_dataset_answer():
+    from heartcare.train.gpt_presets import preset
+
+    def preset_config(name: str) -> GptConfig:
+        return GptConfig(beat="unused", **preset(name).model)
+
+    assert training_answer(item(), preset_config("cpu")) == "right axis deviation (C)"
+    assert training_answer(item(), preset_config("paper")) == "C: right axis deviation"
+
+
 def test_an_unknown_answer_format_is_refused():
     with pytest.raises(ConfigError, match="answer_format"):
         config("letter-last")
@@ -68,3 +78,23 @@ def test_the_train_command_passes_its_model_settings(monkeypatch, tmp_path, flag
     assert main(["gpt", "train", "--data", str(tmp_path), "--features", str(tmp_path), "--stage", "joint",
                  "--out", str(tmp_path / "out"), *flag]) == 0
     assert seen["model_changes"].get(field) == expected
+
+
+@pytest.mark.parametrize("flag, expected", [([], None), (["--epochs", "3"], 3)])
+def test_the_train_command_passes_epochs_to_the_stage(monkeypatch, tmp_path, flag, expected):
+    from types import SimpleNamespace
+
+    import heartcare.train.gpt_run as gpt_run
+    from heartcare.cli import main
+
+    seen = {}
+
+    def fake_train_gpt(*args, **kwargs):
+        seen["stage_changes"] = args[8] or {}  # train_gpt(data, features, stage, preset, out, init, resume, model, stage, ...)
+        result = SimpleNamespace(train_logs={"loss": 1.0}, valid_logs={}, steps=1, seconds=0.1)
+        return SimpleNamespace(out=tmp_path, train_items=1, result=result)
+
+    monkeypatch.setattr(gpt_run, "train_gpt", fake_train_gpt)
+    assert main(["gpt", "train", "--data", str(tmp_path), "--features", str(tmp_path), "--stage", "warmup",
+                 "--out", str(tmp_path / "out"), *flag]) == 0
+    assert seen["stage_changes"].get("epochs") == expected

@@ -19,10 +19,10 @@ def parts(gpt_parts) -> dict[str, Path]:
 
 def run(built_dataset, parts, out: Path, stage: str = "warmup", init: Path | None = None, resume: bool = False,
         bench_tasks: tuple[str, ...] = (), learning_rate: float | None = None, max_per_answer: int | None = None,
-        **stage_changes):
+        model: dict | None = None, **stage_changes):
     from heartcare.train.gpt_run import train_gpt
 
-    model_changes = None if init else {"backbone": str(parts["backbone"]), "signal_dim": 32}
+    model_changes = None if init else {"backbone": str(parts["backbone"]), "signal_dim": 32, **(model or {})}
     return train_gpt(built_dataset, parts["features"], stage, "tiny", out, init=init, resume=resume,
                      model_changes=model_changes, stage_changes=stage_changes or None, progress=False,
                      bench_tasks=bench_tasks, learning_rate=learning_rate, max_per_answer=max_per_answer)
@@ -286,6 +286,20 @@ def test_resuming_over_other_items_is_refused(built_dataset, parts, tmp_path):
     with pytest.raises(ConfigError, match="other items"):
         run(built_dataset, parts, out, resume=True, max_steps=1, bench_tasks=("comparison-*",))
     run(built_dataset, parts, out, resume=True, max_steps=1, bench_tasks=("closed-*",))  # the same items resume
+
+
+def test_resuming_as_another_model_is_refused(built_dataset, parts, tmp_path):
+    """A changed preset default or model flag must not silently retrain the saved tensors as another model."""
+    from heartcare.errors import ConfigError
+
+    out = tmp_path / "pinned-model"
+    run(built_dataset, parts, out, max_steps=1)
+    assert json.loads((out / "model.json").read_text())["answer_format"] == "letter-first"
+    with pytest.raises(ConfigError, match=r"another model \(answer_format 'letter-first' -> 'text-first'\)"):
+        run(built_dataset, parts, out, resume=True, max_steps=1, model={"answer_format": "text-first"})
+    with pytest.raises(ConfigError, match="signal_summary False -> True"):
+        run(built_dataset, parts, out, resume=True, max_steps=1, model={"signal_summary": True})
+    run(built_dataset, parts, out, resume=True, max_steps=1)  # the same model resumes
 
 
 def test_a_cache_of_other_records_is_refused(built_dataset, parts, tmp_path):

@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--init", type=Path, default=None, help="checkpoint to start from (the warm-up checkpoint for joint)")
     train.add_argument("--out", type=Path, required=True, help="checkpoint folder (resumable with --resume)")
     train.add_argument("--max-steps", type=int, default=None, help="override the preset's step budget")
+    train.add_argument("--epochs", type=int, default=None, metavar="N",
+                       help="passes over the items (default: the preset's, 1; --max-steps stops it too; a resume may extend it)")
     train.add_argument("--learning-rate", type=float, default=None,
                        help="override the preset's learning rate of every trained part (a resume must keep it)")
     train.add_argument("--backbone", default=None, help="local HF causal-LM folder (default: the preset's / SmolLM2)")
@@ -93,6 +95,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                          "also no-beat-pretraining, neither, image-only, whole-image)")
     ablate.add_argument("--warmup-steps", type=int, default=None, help="override the preset's warm-up step budget")
     ablate.add_argument("--joint-steps", type=int, default=None, help="override the preset's joint step budget")
+    ablate.add_argument("--warmup-epochs", type=int, default=None, metavar="N",
+                        help="passes over the warm-up items (default: the preset's, cpu 1; the step budget stops it too)")
+    ablate.add_argument("--joint-epochs", type=int, default=None, metavar="N", help="passes over the joint items (as above)")
     ablate.add_argument("--bench-limit", type=int, default=200, help="at most N test items per task (a seeded sample)")
     ablate.add_argument("--tasks", action="append", default=None,
                         help="bench tasks: names, globs or groups (repeatable; default closed-*, comparison-*)")
@@ -165,6 +170,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.lora_targets:
         model_changes["lora_targets"] = tuple(name.strip() for name in args.lora_targets.split(",") if name.strip())
     stage_changes = {"max_steps": args.max_steps} if args.max_steps else {}
+    if args.epochs is not None:
+        stage_changes["epochs"] = args.epochs
     run = train_gpt(args.data, args.features, args.stage, args.preset, args.out, args.init, args.resume,
                     model_changes or None, stage_changes or None, progress=not args.quiet, calibrate=not args.no_calibration,
                     bench_tasks=tuple(args.tasks or ()), learning_rate=args.learning_rate,
@@ -255,6 +262,7 @@ def run_ablate(args: argparse.Namespace) -> int:
                            model_changes={**({"signal_summary": True} if args.signal_summary else {}),
                                           **({"answer_format": args.answer_format} if args.answer_format else {})} or None,
                            include_text_only=args.text_only, recipe=recipe, splits=tuple(args.split or ("test",)),
-                           control=args.mismatched_ecgs, features=args.features)
+                           control=args.mismatched_ecgs, features=args.features, warmup_epochs=args.warmup_epochs,
+                           joint_epochs=args.joint_epochs)
     print(report.markdown.read_text())
     return 0

@@ -138,6 +138,7 @@ class Grid:
     splits: tuple[str, ...] = ("test",)  # benched splits; cells pool their items
     control: bool = False  # also answer every item with another item's ECG (the mismatched-ECG control)
     features: Path | None = None  # an existing cache of the trained Beat and the 12 crops, used instead of building one
+    epochs: dict[str, int | None] = field(default_factory=dict)  # stage -> passes over its items (absent: the preset's)
 
 
 def run_ablations(
@@ -159,6 +160,8 @@ def run_ablations(
     splits: tuple[str, ...] | list[str] = ("test",),
     control: bool = False,
     features: str | Path | None = None,
+    warmup_epochs: int | None = None,
+    joint_epochs: int | None = None,
 ) -> AblationReport:
     """Train and bench each variant (default all of VARIANTS), then write OUT/ablations.md and .json.
 
@@ -169,6 +172,7 @@ def run_ablations(
     items, tighter intervals); `control` adds each variant's mismatched-ECG control and the two
     control columns; `features` is an existing cache of `beat` and `image_encoder` on the 12 lead
     crops, used for the variants that read those instead of building the same cache again.
+    warmup_epochs / joint_epochs: passes over a stage's items (the step budget stops a stage too).
     """
     from heartcare.model.feature_cache import load_beat_dim
 
@@ -176,12 +180,14 @@ def run_ablations(
     unknown = [name for name in names if name not in VARIANTS]
     if unknown:
         raise ConfigError("--variants", f"unknown variant(s) {unknown}; expected some of {', '.join(VARIANTS)}")
+    if any(epochs is not None and epochs < 1 for epochs in (warmup_epochs, joint_epochs)):
+        raise ConfigError("--warmup-epochs / --joint-epochs", f"must be >= 1, got {warmup_epochs}, {joint_epochs}")
     if not splits or any(split not in ("train", "valid", "test") for split in splits) or len(set(splits)) < len(splits):
         raise ConfigError("--split", f"expected distinct splits among train, valid, test; got {list(splits)}")
     changes = {"signal_dim": load_beat_dim(beat), **({"backbone": str(backbone)} if backbone else {}), **(model_changes or {})}
     grid = Grid(Path(dataset), Path(out), preset, {"warmup": warmup_steps, "joint": joint_steps}, changes,
                 list(bench_tasks), bench_limit, progress, recipe or Recipe(), tuple(splits), control,
-                Path(features) if features is not None else None)
+                Path(features) if features is not None else None, {"warmup": warmup_epochs, "joint": joint_epochs})
     grid.out.mkdir(parents=True, exist_ok=True)
     beats = {True: str(Path(beat).resolve())}
     if grid.features is not None:
@@ -293,29 +299,33 @@ def train_stage(grid: Grid, folder: Path, stage: str, features: Path, init: Path
     from heartcare.train.gpt_presets import preset
     from heartcare.train.gpt_run import train_gpt
 
-    max_steps = grid.steps[stage]
-    expected = max_steps if max_steps is not None else preset(grid.preset).stage(stage)[0].max_steps
-    if stage_finished(folder, expected):
+    max_steps, epochs = grid.steps[stage], grid.epochs.get(stage)
+    settings = preset(grid.preset).stage(stage)[0]
+    expected = max_steps if max_steps is not None else settings.max_steps
+    if stage_finished(folder, expected, epochs if epochs is not None else settings.epochs):
         if not grid.recipe.matches(folder):
             raise ConfigError(folder, "was trained with another recipe (train tasks, learning rate or per-answer cap); "
                                       "remove it or choose another --out")
         return folder
     recipe = grid.recipe
     train_gpt(grid.dataset, features, stage, grid.preset, folder, init=init, resume=(folder / "training").is_dir(),
-              model_changes=changes, stage_changes={"max_steps": max_steps} if max_steps is not None else None,
+              model_changes=changes, stage_changes={**({"max_steps": max_steps} if max_steps is not None else {}),
+                                                    **({"epochs": epochs} if epochs is not None else {})} or None,
               progress=grid.progress, bench_tasks=recipe.train_tasks, learning_rate=recipe.learning_rate,
               max_per_answer=recipe.max_per_answer)
     return folder
 
 
-def stage_finished(folder: Path, max_steps: int | None) -> bool:
-    """Whether `folder` holds a checkpoint saved after the loop ran its whole budget of `max_steps`."""
+def stage_finished(folder: Path, max_steps: int | None, epochs: int | None = None) -> bool:
+    """Whether `folder` holds a checkpoint saved after the loop ran its whole budget of `max_steps` (and,
+    when given, of `epochs`: a stage that ran out of data after one pass is not finished for two)."""
     config, trainer = folder / "config.json", folder / "training" / "trainer.json"
     if not (config.is_file() and trainer.is_file()):
         return False
     saved, state = json.loads(config.read_text()), json.loads(trainer.read_text())
     # total_steps is max_steps capped by the epochs, so a run that ran out of data is finished too
-    return state["stage"].get("max_steps") == max_steps and saved.get("steps") == state["step"] >= state["total_steps"]
+    return (state["stage"].get("max_steps") == max_steps and (epochs is None or state["stage"].get("epochs") == epochs)
+            and saved.get("steps") == state["step"] >= state["total_steps"])
 
 
 def check_joint_follows(warmup: Path, joint: Path) -> None:

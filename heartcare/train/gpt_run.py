@@ -16,6 +16,7 @@ from heartcare.errors import ConfigError, HeartcareError
 
 VALID_ITEMS = 256  # valid loss is a learning-curve signal, not the benchmark: a fixed sample keeps it cheap
 ITEMS_FILE = "items.json"  # which train items a run reads; a resume must read the same ones
+MODEL_FILE = "model.json"  # the model settings a run started with; a resume must keep them
 
 
 @dataclass
@@ -121,6 +122,7 @@ def train_gpt(
     pad = model.tokenizer.pad_token_id
     out = Path(out)
     _pin_items(out, items, bench_tasks, resume)
+    _pin_model(out, model.config, resume)
     train_data = ItemDataset(items, cache, model.config, model.tokenizer)
     calibration = None
     if init is None and calibrate:
@@ -216,6 +218,29 @@ def _pin_items(out: Path, items: list, bench_tasks: tuple[str, ...], resume: boo
         return
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(pinned, indent=2))
+
+
+def _pin_model(out: Path, config, resume: bool) -> None:
+    """Record the model settings a run starts with; refuse a resume that would build another model.
+
+    Why: the trained tensors fit models that differ in how they read or answer (summary tokens,
+    pooling, answer format), so a resume after a changed preset default or flag would load and
+    go on training a different model without a word. `extra` is notes, not settings."""
+    import json
+
+    from heartcare.atomic import write_atomic
+
+    settings = json.loads(json.dumps({key: value for key, value in config.to_dict().items() if key != "extra"}))
+    path = out / MODEL_FILE
+    if resume and path.is_file():
+        saved = json.loads(path.read_text())
+        changed = [f"{key} {saved.get(key)!r} -> {settings.get(key)!r}" for key in sorted(set(saved) | set(settings))
+                   if saved.get(key) != settings.get(key)]
+        if changed:
+            raise ConfigError(out, f"was trained as another model ({'; '.join(changed)}): resume with the original "
+                                   "settings (preset, --init and the model flags), or train into another folder")
+        return
+    write_atomic(path, json.dumps(settings, indent=2, sort_keys=True))
 
 
 def _cached_width(cache) -> int:
