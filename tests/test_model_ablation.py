@@ -152,7 +152,7 @@ def test_a_recipe_grid_trains_on_the_measured_items_pools_splits_and_reads_the_c
         return run_ablations(built_dataset, parts["beat"], "tiny", out, preset="tiny", variants=["full", "no-warmup"],
                              bench_tasks=["closed-S-diagnosis"], bench_limit=None, warmup_steps=1, joint_steps=1,
                              backbone=parts["backbone"], model_changes={"signal_pool": 5}, progress=False, recipe=recipe,
-                             splits=("train", "test"), control=True, features=features)
+                             splits=("train", "test"), control=True, features=features, include_text_only=True)
 
     report = run(recipe)
     assert not (out / "features").exists()  # the given cache of the same Beat and crops served both variants
@@ -177,6 +177,13 @@ def test_a_recipe_grid_trains_on_the_measured_items_pools_splits_and_reads_the_c
                 for line in (out / "full" / f"bench-{split}" / "predictions-control.jsonl").read_text().splitlines())
     count = sum(block["n"] for block in blocks)
     assert controls and full.cells["ecg_effect"].value == pytest.approx((own - other) / count)
+    text_only = report.row("text-only")  # benched on both splits, pooled; no training, no control
+    assert text_only.kind == "baseline" and text_only.stages == {} and text_only.run == out / "text-only" / "bench-train"
+    assert all(text_only.cells.get(column) is None for column in CONTROL_COLUMNS)
+    blind = [json.loads((out / "text-only" / f"bench-{split}" / "results.json").read_text())["tasks"]["closed-S-diagnosis"]
+             for split in ("train", "test")]
+    assert text_only.cells["closed_S"].value == pytest.approx(
+        sum(block["n"] * block["metrics"]["accuracy"]["value"] for block in blind) / sum(block["n"] for block in blind))
     header = next(line for line in report.markdown.read_text().splitlines() if line.startswith("| row |"))
     assert header.endswith("| own ECG - another's | follows the ECG shown |")
     assert "every item per task of train + test" in report.markdown.read_text()

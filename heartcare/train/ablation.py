@@ -197,8 +197,8 @@ def run_ablations(
     rows = [variant_row(grid, name, beats, image_encoder) for name in names]
     if include_text_only:
         spec = f"text-only:{backbone}" if backbone else "text-only"
-        rows.append(AblationRow("text-only", "baseline", "the backbone answering without the ECG",
-                                *benched_cells(grid, spec, grid.out / "text-only")))
+        cells, run = benched_cells(grid, spec, grid.out / "text-only")
+        rows.append(AblationRow("text-only", "baseline", "the backbone answering without the ECG", cells, run=run))
     rows += floor_rows([bench(grid, "random", grid.out / f"floors-{split}", split, floors=True) for split in grid.splits])
     return write_tables(grid, rows)
 
