@@ -25,6 +25,9 @@ def test_run_compare_and_report(built_dataset, tmp_path, capsys):
     assert main(["bench", "compare", str(tmp_path / "majority"), str(tmp_path / "random"), "--json"]) == 0
     comparison = json.loads(capsys.readouterr().out)
     assert set(comparison["tasks"]) == set(json.loads((tmp_path / "random" / "results.json").read_text())["tasks"])
+    assert main(["bench", "compare", str(tmp_path / "majority"), str(tmp_path / "random"),
+                 "--pair", str(tmp_path / "majority"), str(tmp_path / "random")]) == 1  # the same split twice
+    assert "its items would count twice" in capsys.readouterr().err
     assert main(["bench", "report", str(tmp_path / "majority"), str(tmp_path / "random"), "--out", str(tmp_path / "both")]) == 0
     report = (tmp_path / "both" / "report.md").read_text()
     assert "| random (floor) |" in report and "| majority (floor) |" in report  # floor runs join the floor rows

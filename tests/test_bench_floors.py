@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from heartcare.agent.description import QaItem
-from heartcare.bench.compare import compare_runs
+from heartcare.bench.compare import compare_runs, pooled_comparison
 from heartcare.bench.runner import BenchConfig, run_bench
 from heartcare.errors import ConfigError
 
@@ -67,3 +69,30 @@ def test_compare_pairs_by_item_and_refuses_other_data(tmp_path):
     run_bench(BenchConfig(data=build(tmp_path, False), model="random", out=tmp_path / "c", progress=False, floors=False))
     with pytest.raises(ConfigError, match="paired comparison needs the same items"):
         compare_runs(tmp_path / "a", tmp_path / "c")
+
+
+def test_compare_pools_pairs_of_splits_item_by_item_and_refuses_mixed_pairs(tmp_path):
+    from conftest import write_bench_dataset
+
+    data = write_bench_dataset(tmp_path / "three", {"train": closed_items(400, 0, True, "t"),
+                                                    "valid": closed_items(200, 2, True, "v"),
+                                                    "test": closed_items(300, 1, True, "x")})
+
+    def scored(model: str, split: str) -> Path:
+        run_bench(BenchConfig(data=data, model=model, out=tmp_path / f"{model}-{split}", split=split, progress=False,
+                              floors=False))
+        return tmp_path / f"{model}-{split}"
+
+    pairs = [(scored("blind", split), scored("random", split)) for split in ("valid", "test")]
+    pooled = pooled_comparison(pairs)
+    entry = pooled["tasks"]["closed-S-diagnosis"]["metrics"]["accuracy"]
+    assert pooled["splits"] == ["valid", "test"] and entry["n"] == 500
+    single = [compare_runs(*pair)["tasks"]["closed-S-diagnosis"]["metrics"]["accuracy"] for pair in pairs]
+    weighted = (200 * single[0]["difference"] + 300 * single[1]["difference"]) / 500  # every item counts once
+    assert entry["difference"] == pytest.approx(weighted) and entry["a"] - entry["b"] == pytest.approx(weighted)
+    assert entry["ci"][1] - entry["ci"][0] < single[0]["ci"][1] - single[0]["ci"][0]  # more items, tighter
+    assert pooled_comparison(pairs[:1]) == compare_runs(*pairs[0])
+    with pytest.raises(ConfigError, match="its items would count twice"):
+        pooled_comparison([pairs[1], pairs[1]])
+    with pytest.raises(ConfigError, match="scored majority"):  # the second pair's B is another model
+        pooled_comparison([pairs[0], (pairs[1][0], scored("majority", "test"))])

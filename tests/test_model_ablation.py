@@ -67,9 +67,12 @@ def test_signal_only_shows_n_a_on_image_tasks(grid):
     row = report.row("signal-only")
     assert row.cells["closed_I"] is None and row.cells["closed_S"] is not None
     assert row.cells["closed"].tasks == 1 and row.cells["closed"].of == 2  # the mean covers the S task only
-    line = next(line for line in report.markdown.read_text().splitlines() if line.startswith("| signal-only |"))
-    cells = [cell.strip() for cell in line.strip("|").split("|")]
-    assert cells[-1] == "n/a" and cells[-2] != "n/a" and cells[2].endswith("†")
+    lines = report.markdown.read_text().splitlines()
+    header, line = (next(line for line in lines if line.startswith(start)) for start in ("| row |", "| signal-only |"))
+    cells = dict(zip((cell.strip() for cell in header.strip("|").split("|")),
+                     (cell.strip() for cell in line.strip("|").split("|")), strict=True))
+    assert cells["Closed I"] == "n/a" and cells["Closed S"] != "n/a" and cells["Closed-QA"].endswith("†")
+    assert cells["minus full"].startswith(("+", "-"))  # a paired difference on the S items both rows answered
     stored = next(entry for entry in json.loads(report.json.read_text())["rows"] if entry["name"] == "signal-only")
     assert stored["cells"]["closed_I"] is None
 
@@ -140,6 +143,29 @@ def test_the_grid_hands_each_stage_its_epochs(monkeypatch, tmp_path):
     assert seen == [{"epochs": 3}, {"max_steps": 40}]
 
 
+def test_a_grid_caches_the_prediction_contexts_only_when_an_item_reads_them(monkeypatch, tmp_path):
+    import heartcare.model.feature_cache as feature_cache
+    from heartcare.train.ablation import Grid, Recipe
+    from heartcare.train.ablation import feature_cache as grid_cache
+
+    seen = []
+    monkeypatch.setattr(feature_cache, "build_feature_cache", lambda *args, **kwargs: seen.append(kwargs["context_images"]))
+
+    def cached(tasks: list[str], train_tasks: tuple[str, ...], preset: str = "cpu", name: str = "cache") -> bool:
+        grid = Grid(tmp_path, tmp_path, preset, {}, {}, tasks, None, False, recipe=Recipe(train_tasks=train_tasks))
+        grid_cache(grid, "BEAT", "tiny", "crops", name)
+        return seen[-1]
+
+    assert not cached(["closed-S-diagnosis"], ("closed-S-diagnosis",))
+    assert not cached(["closed-*", "comparison-*"], ("closed-*",))
+    assert cached(["closed-S-diagnosis"], ("closed-S-diagnosis", "prediction-I-2s"))  # trained on predictions
+    assert cached(["prediction-S-*"], ("closed-S-diagnosis",))  # benched on predictions
+    assert cached(["closed-S-diagnosis"], ())  # every item the preset trains on: the cpu preset predicts signals
+    (tmp_path / "features" / "begun").mkdir(parents=True)
+    (tmp_path / "features" / "begun" / "manifest.json").write_text(json.dumps({"selection": {"context_images": True}}))
+    assert cached(["closed-S-diagnosis"], ("closed-S-diagnosis",), name="begun")  # resumed as it was begun
+
+
 def test_a_recipe_grid_trains_on_the_measured_items_pools_splits_and_reads_the_control(grid, built_dataset, parts):
     from heartcare.errors import ConfigError
     from heartcare.train.ablation import CONTROL_COLUMNS, Recipe, run_ablations
@@ -184,8 +210,21 @@ def test_a_recipe_grid_trains_on_the_measured_items_pools_splits_and_reads_the_c
              for split in ("train", "test")]
     assert text_only.cells["closed_S"].value == pytest.approx(
         sum(block["n"] * block["metrics"]["accuracy"]["value"] for block in blind) / sum(block["n"] for block in blind))
+    def item_accuracy(row: str) -> dict[str, float]:
+        return {f"{split}/{record['id']}": record["scores"]["accuracy"] for split in ("train", "test")
+                for record in map(json.loads, (out / row / f"bench-{split}" / "predictions.jsonl").read_text().splitlines())}
+
+    reference = item_accuracy("full")
+    for name in ("no-warmup", "text-only"):  # paired on the same items: the mean of per-item differences
+        accuracy = item_accuracy(name)
+        assert accuracy.keys() == reference.keys()
+        difference = report.row(name).cells["versus_full"]
+        assert difference.signed and difference.value == pytest.approx(
+            sum(accuracy[key] - reference[key] for key in reference) / len(reference))
+    assert full.cells.get("versus_full") is None
+    assert all(row.cells.get("versus_full") is None for row in report.rows if row.kind == "floor")
     header = next(line for line in report.markdown.read_text().splitlines() if line.startswith("| row |"))
-    assert header.endswith("| own ECG - another's | follows the ECG shown |")
+    assert header.endswith("| Closed I | minus full | own ECG - another's | follows the ECG shown |")
     assert "every item per task of train + test" in report.markdown.read_text()
     with pytest.raises(ConfigError, match="another recipe"):  # a finished stage is never reused for another recipe
         run(Recipe(train_tasks=("closed-S-diagnosis",), learning_rate=5e-4, max_per_answer=2))

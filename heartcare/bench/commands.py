@@ -45,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare = commands.add_parser("compare", help="paired-bootstrap differences of two runs on the same split")
     compare.add_argument("first", type=Path, metavar="RUN_A")
     compare.add_argument("second", type=Path, metavar="RUN_B")
+    compare.add_argument("--pair", type=Path, nargs=2, action="append", default=[], metavar=("RUN_A", "RUN_B"),
+                         help="the same two models' runs of another split, pooled with the first pair (repeatable)")
     compare.add_argument("--seed", type=int, default=0)
     compare.add_argument("--json", action="store_true")
     compare.set_defaults(handler=run_compare)
@@ -116,10 +118,11 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from heartcare.bench.compare import compare_runs, comparison_lines
+    from heartcare.bench.compare import comparison_lines, pooled_comparison
 
-    comparison = compare_runs(args.first, args.second, seed=args.seed)
-    print(json.dumps(comparison, indent=1) if args.json else "\n".join(comparison_lines(comparison)))
+    comparison = pooled_comparison([(args.first, args.second), *map(tuple, args.pair)], seed=args.seed)
+    splits = [f"splits: {', '.join(comparison['splits'])}"] if "splits" in comparison else []
+    print(json.dumps(comparison, indent=1) if args.json else "\n".join([*splits, *comparison_lines(comparison)]))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 Both runs must have scored the same dataset split (equal fingerprints); items are
 paired by id, so the interval reflects the models' difference, not item sampling twice.
+`--pair RUN_A RUN_B` adds the two models' runs of another split, pooled with the first pair.
 `heartcare bench control RUN [RUN ...]` pools a model's runs on several splits (valid and
 test) into one paired difference against its own mismatched-ECG control.
 """
@@ -27,14 +28,55 @@ def item_scores(run: Path) -> dict[str, dict[str, Any]]:
     return {record["id"]: record for record in map(json.loads, path.read_text().splitlines())}
 
 
-def compare_runs(first: Path, second: Path, seed: int = 0) -> dict[str, Any]:
-    results = [load_results(first), load_results(second)]
+def same_items(first: Path, second: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both runs' results, refused unless they scored the same dataset split."""
+    results = load_results(first), load_results(second)
     prints = [result["dataset"]["fingerprint"] for result in results]
     if prints[0] != prints[1] or results[0]["split"] != results[1]["split"]:
         raise ConfigError(second, f"scored another dataset split than {first} (fingerprint {prints[1]} vs {prints[0]}); "
                                   "paired comparison needs the same items")
+    return results
+
+
+def compare_runs(first: Path, second: Path, seed: int = 0) -> dict[str, Any]:
+    results = same_items(first, second)
     tasks = paired_tasks(results[0]["tasks"], results[1]["tasks"], item_scores(first), item_scores(second), seed)
-    return {"a": results[0]["model"], "b": results[1]["model"], "fingerprint": prints[0], "seed": seed, "tasks": tasks}
+    return {"a": results[0]["model"], "b": results[1]["model"], "fingerprint": results[0]["dataset"]["fingerprint"],
+            "seed": seed, "tasks": tasks}
+
+
+def pooled_comparison(pairs: list[tuple[Path, Path]], seed: int = 0) -> dict[str, Any]:
+    """A - B paired per item and pooled over pairs of runs, one pair per split of one dataset (A's run and
+    B's run of valid, of test ...): more items, a tighter interval than either split. One pair: compare_runs."""
+    if len(pairs) == 1:
+        return compare_runs(*pairs[0], seed=seed)
+    records: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] = ({}, {})
+    tasks: dict[str, Any] = {}
+    splits: list[str] = []
+    first_results = same_items(*pairs[0])
+    for first, second in pairs:
+        results = same_items(first, second)
+        for run, result, reference in zip((first, second), results, first_results, strict=True):
+            if (result["model"], dataset_build(result)) != (reference["model"], dataset_build(reference)):
+                raise ConfigError(run, f"scored {result['model']} on dataset {dataset_build(result)}, not "
+                                       f"{reference['model']} on {dataset_build(reference)} as the first pair's run")
+        if results[0]["split"] in splits:
+            raise ConfigError(first, f"a second pair of split {results[0]['split']}: its items would count twice")
+        splits.append(results[0]["split"])
+        for pooled, run in zip(records, (first, second), strict=True):
+            # ids are unique within a split; the split keeps them apart across pairs
+            pooled.update({f"{results[0]['split']}/{key}": record for key, record in item_scores(run).items()})
+        for task, block in results[0]["tasks"].items():
+            if task in results[1]["tasks"]:
+                tasks.setdefault(task, block)
+    paired = paired_tasks(tasks, tasks, records[0], records[1], seed, item_means=True)
+    return {"a": first_results[0]["model"], "b": first_results[1]["model"], "splits": splits,
+            "dataset": dataset_build(first_results[0]), "seed": seed, "tasks": paired}
+
+
+def dataset_build(result: dict[str, Any]) -> str:
+    """The dataset card's print; runs written before it existed name the folder."""
+    return result["dataset"].get("card") or str(Path(result["dataset"]["path"]).resolve())
 
 
 def paired_tasks(first_tasks: dict[str, Any], second_tasks: dict[str, Any], first_records: dict[str, dict[str, Any]],
@@ -74,14 +116,10 @@ def pooled_control(runs: list[Path], seed: int = 0) -> dict[str, Any]:
     from heartcare.bench.mismatch import CONTROL, CONTROL_PREDICTIONS
 
     results = [load_results(run) for run in runs]
-
-    def build(result: dict[str, Any]) -> str:  # the card's print; runs written before it existed name the folder
-        return result["dataset"].get("card") or str(Path(result["dataset"]["path"]).resolve())
-
     for run, result in zip(runs, results, strict=True):
-        if (result["model"], build(result)) != (results[0]["model"], build(results[0])):
-            raise ConfigError(run, f"scored {result['model']} on dataset {build(result)}, not "
-                                   f"{results[0]['model']} on {build(results[0])} as {runs[0]}")
+        if (result["model"], dataset_build(result)) != (results[0]["model"], dataset_build(results[0])):
+            raise ConfigError(run, f"scored {result['model']} on dataset {dataset_build(result)}, not "
+                                   f"{results[0]['model']} on {dataset_build(results[0])} as {runs[0]}")
         if CONTROL not in result.get("controls", {}):
             raise ConfigError(run, "this run has no mismatched-ECG control; run it with --mismatched-ecgs")
         if not (run / CONTROL_PREDICTIONS).is_file():
@@ -102,7 +140,7 @@ def pooled_control(runs: list[Path], seed: int = 0) -> dict[str, Any]:
             tasks.setdefault(task, block)
     paired = paired_tasks(tasks, tasks, model_records, control_records, seed, item_means=True)
     return {"a": results[0]["model"], "b": f"{results[0]['model']} [{CONTROL}]", "splits": splits,
-            "dataset": build(results[0]), "seed": seed, "tasks": paired,
+            "dataset": dataset_build(results[0]), "seed": seed, "tasks": paired,
             "follows_shown_ecg": following(model_records, control_records, seed)}
 
 

@@ -36,9 +36,11 @@ from heartcare.model.config import ImageView
 from heartcare.train.ablation_cells import (
     COLUMNS,
     CONTROL_COLUMNS,
+    VERSUS_FULL,
     Cell,
     control_cells,
     format_cell,
+    paired_cell,
     pooled_tasks,
     results_cells,
 )
@@ -200,7 +202,22 @@ def run_ablations(
         cells, run = benched_cells(grid, spec, grid.out / "text-only")
         rows.append(AblationRow("text-only", "baseline", "the backbone answering without the ECG", cells, run=run))
     rows += floor_rows([bench(grid, "random", grid.out / f"floors-{split}", split, floors=True) for split in grid.splits])
+    add_versus_full(grid, rows)
     return write_tables(grid, rows)
+
+
+def add_versus_full(grid: Grid, rows: list[AblationRow]) -> None:
+    """Every other benched row's accuracy minus full's on the same items: the paper figures' gaps, with intervals
+    from the item pairing (tighter than comparing two rows' own intervals)."""
+    full = next((row for row in rows if row.name == "full" and row.run is not None), None)
+    if full is None:
+        return
+    reference = pooled_records([full.run.parent / f"bench-{split}" for split in grid.splits], grid.splits, "predictions.jsonl")
+    for row in rows:
+        if row is not full and row.kind != "floor" and row.run is not None:
+            records = pooled_records([row.run.parent / f"bench-{split}" for split in grid.splits], grid.splits,
+                                     "predictions.jsonl")
+            row.cells[VERSUS_FULL[0]] = paired_cell(records, reference)
 
 
 def check_reused_cache(folder: Path, beat: str, image_encoder: str) -> None:
@@ -239,8 +256,27 @@ def feature_cache(grid: Grid, beat: str, image_encoder: str, view: str, name: st
     from heartcare.model.feature_cache import MANIFEST, build_feature_cache
 
     folder = grid.out / "features" / name
-    return build_feature_cache(grid.dataset, beat, image_encoder, view, out=folder,
-                               resume=(folder / MANIFEST).is_file(), progress=grid.progress)
+    manifest = folder / MANIFEST
+    # A cache begun with the drawn prediction contexts keeps them (its shards were laid out that way).
+    begun_with_contexts = manifest.is_file() and json.loads(manifest.read_text())["selection"].get("context_images", True)
+    return build_feature_cache(grid.dataset, beat, image_encoder, view, out=folder, resume=manifest.is_file(),
+                               progress=grid.progress, context_images=reads_prediction_contexts(grid) or begun_with_contexts)
+
+
+def reads_prediction_contexts(grid: Grid) -> bool:
+    """Whether a benched or trained item is a signal prediction, the only kind that reads the drawn 4-s context
+    (one more image per record through the encoder, which a grid on QA items never reads)."""
+    from heartcare.bench.tasks import select_tasks
+    from heartcare.train.gpt_presets import preset
+
+    def predicts(tasks: list[str]) -> bool:
+        return any(task.select.get("task") == "signal_prediction" for task in select_tasks(tasks))
+
+    if grid.recipe.train_tasks:
+        trained = predicts(list(grid.recipe.train_tasks))
+    else:
+        trained = any("signal_prediction" in data.tasks for _, data in preset(grid.preset).stages.values())
+    return trained or predicts(grid.tasks)
 
 
 def variant_row(grid: Grid, name: str, beats: dict[bool, str], image_encoder: str) -> AblationRow:
@@ -372,7 +408,8 @@ def floor_rows(results: list[dict[str, Any]]) -> list[AblationRow]:
 
 def write_tables(grid: Grid, rows: list[AblationRow]) -> AblationReport:
     """OUT/ablations.md (the table, floors beneath, steps per stage) and OUT/ablations.json (the same as data)."""
-    columns = {column: title for column, (title, _) in COLUMNS.items()} | (CONTROL_COLUMNS if grid.control else {})
+    versus = dict([VERSUS_FULL]) if any(VERSUS_FULL[0] in row.cells for row in rows) else {}
+    columns = {column: title for column, (title, _) in COLUMNS.items()} | versus | (CONTROL_COLUMNS if grid.control else {})
     header = ["row", "what differs", *columns.values()]
     recipe = grid.recipe
     trained = ", ".join(part for part in (
@@ -391,6 +428,9 @@ def write_tables(grid: Grid, rows: list[AblationRow]) -> AblationReport:
     lines += ["", "Accuracy (%), mean over the column's tasks, [95% bootstrap interval]. n/a: the model reads none of "
                   "those items. †: mean over the tasks it reads only. Floors have intervals for one-task columns of one "
                   "split only (their per-item answers are not kept)."]
+    if versus:
+        lines += ["", "Minus full (points, paired per item over every item both answered, [95% bootstrap interval]): the "
+                      "row's accuracy minus the full model's on the same items; below zero: what the row leaves out helps."]
     if grid.control:
         lines += ["", "Control columns (points, paired per item over every benched item, [95% bootstrap interval]): "
                       "accuracy with the item's own ECG minus with another item's (`--mismatched-ecgs`); and how much more "

@@ -16,6 +16,9 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 
+# each row's accuracy minus the full model's, paired over the items both answered (the figures' gaps)
+VERSUS_FULL = ("versus_full", "minus full")
+
 # control columns: column -> title; each a paired difference over every benched item of the row's model
 CONTROL_COLUMNS: dict[str, str] = {
     "ecg_effect": "own ECG - another's",  # accuracy with the item's own ECG minus with another item's
@@ -54,26 +57,34 @@ def control_cells(model_records: dict[str, dict[str, Any]], control_records: dic
                   seed: int = 0) -> dict[str, Cell | None]:
     """The control columns over every item both record sets scored: accuracy with the own ECG minus with
     another's, and picks of the shown ECG's answer minus picks of the same option with the own ECG."""
-    import numpy as np
-
-    from heartcare.bench.bootstrap import paired_difference
     from heartcare.bench.following import following
 
-    keys = sorted(key for key, record in model_records.items()
-                  if "accuracy" in record["scores"] and "accuracy" in control_records.get(key, {}).get("scores", {}))
-    tasks = len({model_records[key]["task"] for key in keys})
     cells: dict[str, Cell | None] = dict.fromkeys(CONTROL_COLUMNS)
-    own = np.array([model_records[key]["scores"]["accuracy"] for key in keys], dtype=float)
-    other = np.array([control_records[key]["scores"]["accuracy"] for key in keys], dtype=float)
-    effect = paired_difference(own, other, seed=seed)
-    if effect is not None:
-        cells["ecg_effect"] = Cell(effect["difference"], tuple(effect["ci"]), tasks, tasks, signed=True)
+    cells["ecg_effect"] = paired_cell(model_records, control_records, seed)
+    tasks = cells["ecg_effect"].tasks if cells["ecg_effect"] is not None else 0
     # every task's items pooled into one paired difference: relabel them as one task
     merged = following({key: {**record, "task": "all"} for key, record in model_records.items()},
                        {key: {**record, "task": "all"} for key, record in control_records.items()}, seed).get("all")
     if merged is not None:
         cells["follows"] = Cell(merged["difference"], tuple(merged["ci"]), tasks, tasks, signed=True)
     return cells
+
+
+def paired_cell(records: dict[str, dict[str, Any]], reference: dict[str, dict[str, Any]], seed: int = 0) -> Cell | None:
+    """Accuracy of `records` minus `reference`'s, paired over every item both scored (all tasks pooled)."""
+    import numpy as np
+
+    from heartcare.bench.bootstrap import paired_difference
+
+    keys = sorted(key for key, record in records.items()
+                  if "accuracy" in record["scores"] and "accuracy" in reference.get(key, {}).get("scores", {}))
+    tasks = len({records[key]["task"] for key in keys})
+    first = np.array([records[key]["scores"]["accuracy"] for key in keys], dtype=float)
+    second = np.array([reference[key]["scores"]["accuracy"] for key in keys], dtype=float)
+    difference = paired_difference(first, second, seed=seed)
+    if difference is None:
+        return None
+    return Cell(difference["difference"], tuple(difference["ci"]), tasks, tasks, signed=True)
 
 
 def results_cells(tasks: dict[str, Any], per_item: dict[str, list[float]] | None = None, seed: int = 0) -> dict[str, Cell | None]:
