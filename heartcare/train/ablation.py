@@ -209,15 +209,16 @@ def run_ablations(
 def add_versus_full(grid: Grid, rows: list[AblationRow]) -> None:
     """Every other benched row's accuracy minus full's on the same items: the paper figures' gaps, with intervals
     from the item pairing (tighter than comparing two rows' own intervals)."""
+    def answers(row: AblationRow) -> dict[str, dict[str, Any]]:  # row.run is its first split's bench folder
+        return pooled_records([row.run.parent / f"bench-{split}" for split in grid.splits], grid.splits, "predictions.jsonl")
+
     full = next((row for row in rows if row.name == "full" and row.run is not None), None)
     if full is None:
         return
-    reference = pooled_records([full.run.parent / f"bench-{split}" for split in grid.splits], grid.splits, "predictions.jsonl")
+    reference = answers(full)
     for row in rows:
         if row is not full and row.kind != "floor" and row.run is not None:
-            records = pooled_records([row.run.parent / f"bench-{split}" for split in grid.splits], grid.splits,
-                                     "predictions.jsonl")
-            row.cells[VERSUS_FULL[0]] = paired_cell(records, reference)
+            row.cells[VERSUS_FULL[0]] = paired_cell(answers(row), reference)
 
 
 def check_reused_cache(folder: Path, beat: str, image_encoder: str) -> None:
