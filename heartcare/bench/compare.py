@@ -50,28 +50,39 @@ def pooled_comparison(pairs: list[tuple[Path, Path]], seed: int = 0) -> dict[str
     B's run of valid, of test ...): more items, a tighter interval than either split. One pair: compare_runs."""
     if len(pairs) == 1:
         return compare_runs(*pairs[0], seed=seed)
+    results = [same_items(first, second) for first, second in pairs]
+    splits = pooled_splits([first for first, _ in pairs], [result[0] for result in results])
+    pooled_splits([second for _, second in pairs], [result[1] for result in results])  # B's side: one model, one build
     records: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] = ({}, {})
     tasks: dict[str, Any] = {}
-    splits: list[str] = []
-    first_results = same_items(*pairs[0])
-    for first, second in pairs:
-        results = same_items(first, second)
-        for run, result, reference in zip((first, second), results, first_results, strict=True):
-            if (result["model"], dataset_build(result)) != (reference["model"], dataset_build(reference)):
-                raise ConfigError(run, f"scored {result['model']} on dataset {dataset_build(result)}, not "
-                                       f"{reference['model']} on {dataset_build(reference)} as the first pair's run")
-        if results[0]["split"] in splits:
-            raise ConfigError(first, f"a second pair of split {results[0]['split']}: its items would count twice")
-        splits.append(results[0]["split"])
-        for pooled, run in zip(records, (first, second), strict=True):
-            # ids are unique within a split; the split keeps them apart across pairs
-            pooled.update({f"{results[0]['split']}/{key}": record for key, record in item_scores(run).items()})
-        for task, block in results[0]["tasks"].items():
-            if task in results[1]["tasks"]:
+    for pair, result, split in zip(pairs, results, splits, strict=True):
+        for pooled, run in zip(records, pair, strict=True):
+            pooled.update(split_keyed(split, item_scores(run)))
+        for task, block in result[0]["tasks"].items():
+            if task in result[1]["tasks"]:
                 tasks.setdefault(task, block)
     paired = paired_tasks(tasks, tasks, records[0], records[1], seed, item_means=True)
-    return {"a": first_results[0]["model"], "b": first_results[1]["model"], "splits": splits,
-            "dataset": dataset_build(first_results[0]), "seed": seed, "tasks": paired}
+    return {"a": results[0][0]["model"], "b": results[0][1]["model"], "splits": splits,
+            "dataset": dataset_build(results[0][0]), "seed": seed, "tasks": paired}
+
+
+def pooled_splits(runs: list[Path], results: list[dict[str, Any]]) -> list[str]:
+    """The runs' splits, refused unless every run scored the first run's model on its dataset build and
+    each split comes once (a split twice would count its items twice)."""
+    for run, result in zip(runs, results, strict=True):
+        if (result["model"], dataset_build(result)) != (results[0]["model"], dataset_build(results[0])):
+            raise ConfigError(run, f"scored {result['model']} on dataset {dataset_build(result)}, not "
+                                   f"{results[0]['model']} on {dataset_build(results[0])} as {runs[0]}")
+    splits = [result["split"] for result in results]
+    for run, split in zip(runs, splits, strict=True):
+        if splits.count(split) > 1:
+            raise ConfigError(run, f"two runs of the same split {split} ({', '.join(splits)}): its items would count twice")
+    return splits
+
+
+def split_keyed(split: str, records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    # ids are unique within a split; the split keeps them apart when runs of several splits pool
+    return {f"{split}/{key}": record for key, record in records.items()}
 
 
 def dataset_build(result: dict[str, Any]) -> str:
@@ -116,26 +127,20 @@ def pooled_control(runs: list[Path], seed: int = 0) -> dict[str, Any]:
     from heartcare.bench.mismatch import CONTROL, CONTROL_PREDICTIONS
 
     results = [load_results(run) for run in runs]
+    splits = pooled_splits(runs, results)
     for run, result in zip(runs, results, strict=True):
-        if (result["model"], dataset_build(result)) != (results[0]["model"], dataset_build(results[0])):
-            raise ConfigError(run, f"scored {result['model']} on dataset {dataset_build(result)}, not "
-                                   f"{results[0]['model']} on {dataset_build(results[0])} as {runs[0]}")
         if CONTROL not in result.get("controls", {}):
             raise ConfigError(run, "this run has no mismatched-ECG control; run it with --mismatched-ecgs")
         if not (run / CONTROL_PREDICTIONS).is_file():
             raise UnreadableFileError(run / CONTROL_PREDICTIONS, "missing: rerun `heartcare bench run --mismatched-ecgs` "
                                                                   "into this folder (cached answers make it quick)")
-    splits = [result["split"] for result in results]
-    if len(set(splits)) < len(splits):
-        raise ConfigError(runs[-1], f"two runs of the same split ({', '.join(splits)}): its items would count twice")
     model_records: dict[str, dict[str, Any]] = {}
     control_records: dict[str, dict[str, Any]] = {}
     tasks: dict[str, Any] = {}
-    for run, result in zip(runs, results, strict=True):
-        # ids are unique within a split; the split keeps them apart across runs
-        model_records.update({f"{result['split']}/{key}": record for key, record in item_scores(run).items()})
+    for run, result, split in zip(runs, results, splits, strict=True):
+        model_records.update(split_keyed(split, item_scores(run)))
         control = {record["id"]: record for record in map(json.loads, (run / CONTROL_PREDICTIONS).read_text().splitlines())}
-        control_records.update({f"{result['split']}/{key}": record for key, record in control.items()})
+        control_records.update(split_keyed(split, control))
         for task, block in result["tasks"].items():
             tasks.setdefault(task, block)
     paired = paired_tasks(tasks, tasks, model_records, control_records, seed, item_means=True)
