@@ -194,6 +194,24 @@ def test_a_run_folder_of_another_run_is_refused(built_dataset, tmp_path):
         run(built_dataset, "random", tmp_path / "run", tasks=["closed-S-diagnosis"], floors=False, seed=1)
 
 
+def test_a_run_folder_is_tied_to_the_content_its_model_answers_from(built_dataset, tmp_path):
+    """A predictions file rewritten at the same path is another model: its run folder's cached answers
+    must not be served for it. Models that name no files keep no fingerprint (old folders still resume)."""
+    def answer(letter_offset: int):
+        return lambda item: {"output": item.letters[(item.answer_index + letter_offset) % len(item.choices)]} \
+            if item.is_multiple_choice else None
+
+    path = write_predictions(tmp_path / "answers.jsonl", built_dataset, answer(0))
+    first = run(built_dataset, f"predictions:{path}", tmp_path / "run", tasks=["closed-S-diagnosis"], floors=False)
+    assert run(built_dataset, f"predictions:{path}", tmp_path / "run", tasks=["closed-S-diagnosis"],
+               floors=False)["model_fingerprint"] == first["model_fingerprint"]  # the same file resumes
+    write_predictions(path, built_dataset, answer(1))
+    with pytest.raises(ConfigError, match="another run.*model_fingerprint"):
+        run(built_dataset, f"predictions:{path}", tmp_path / "run", tasks=["closed-S-diagnosis"], floors=False)
+    assert "model_fingerprint" not in run(built_dataset, "random", tmp_path / "random", tasks=["closed-S-diagnosis"],
+                                          floors=False)
+
+
 def test_same_seed_same_results_and_limit_is_a_seeded_sample(built_dataset, tmp_path):
     first = run(built_dataset, "random", tmp_path / "a", tasks=CHOICE_TASKS, limit=5)
     second = run(built_dataset, "random", tmp_path / "b", tasks=CHOICE_TASKS, limit=5)

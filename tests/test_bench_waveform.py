@@ -209,6 +209,18 @@ def test_beat_adapter_answers_beat_forecasts_in_one_batch(tmp_path, scoring, rec
     assert np.isfinite(mse(items, outputs, scoring)[[0, 1, 4]]).all()
 
 
+def test_a_beat_checkpoint_is_fingerprinted_by_its_weights(tmp_path) -> None:
+    import shutil
+
+    from heartcare.bench.models import model_fingerprint
+
+    first = model_fingerprint(f"beat:{beat_checkpoint(tmp_path / 'beat')}")
+    shutil.copytree(tmp_path / "beat", tmp_path / "copy")
+    assert model_fingerprint(f"beat:{tmp_path / 'copy'}") == first is not None
+    assert model_fingerprint(f"beat:{beat_checkpoint(tmp_path / 'beat')}") != first  # retrained: other weights
+    assert model_fingerprint(f"beat:{tmp_path / 'nowhere'}") is None and model_fingerprint("periodic") is None
+
+
 def test_beat_adapter_refuses_horizons_beyond_its_head_and_needs_a_checkpoint(tmp_path, scoring) -> None:
     context = ModelContext(dataset=scoring.dataset)
     model = build_model(f"beat:{beat_checkpoint(tmp_path / 'short', horizon=250)}", context)

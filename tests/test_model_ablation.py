@@ -12,6 +12,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytest.importorskip("accelerate")
 
+# the first test builds the whole tiny grid (about 2.5 min alone on 2 cores): room for a busy machine
+pytestmark = pytest.mark.timeout(900)
+
 VARIANTS = ["full", "no-warmup", "signal-only", "whole-image", "no-beat-pretraining"]
 TASKS = ["closed-S-diagnosis", "closed-I-diagnosis"]
 
@@ -105,6 +108,20 @@ def test_a_rerun_skips_finished_work(grid, built_dataset, parts):
     assert {path: path.stat().st_mtime_ns for path in watched} == before
     assert seconds < first_seconds / 2
     assert [row.cells for row in again.rows] == [row.cells for row in report.rows]
+    # a checkpoint replaced at the same path (one weight moved): its bench runs again, nothing else does
+    from safetensors.torch import load_file, save_file
+
+    from heartcare.model.checkpoint import FILES
+
+    rows_file = root / "no-beat-pretraining" / "joint" / FILES["token_rows"]
+    rows = load_file(rows_file)
+    rows[sorted(rows)[0]].view(-1)[0] += 1.0
+    save_file(rows, rows_file)
+    ablate(built_dataset, parts)
+    rebenched = root / "no-beat-pretraining" / "bench-test" / "results.json"
+    assert rebenched.stat().st_mtime_ns != before[rebenched]
+    assert {path: path.stat().st_mtime_ns for path in watched if path != rebenched} == \
+        {path: stamp for path, stamp in before.items() if path != rebenched}
 
 
 def test_a_stage_is_finished_only_when_its_checkpoint_ran_the_asked_budget(tmp_path):

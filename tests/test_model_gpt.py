@@ -179,6 +179,31 @@ def test_save_then_load_gives_identical_logits(tiny_backbone, tmp_path):
         from_pretrained(folder, load_encoders=False, overrides={"lora_targets": ("q_proj", "k_proj", "v_proj")})
 
 
+def test_a_checkpoint_fingerprint_follows_its_weights_not_its_path(tiny_backbone, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from heartcare.model.build import build_model
+    from heartcare.model.checkpoint import FILES, checkpoint_fingerprint, merge, save_pretrained
+
+    folder = save_pretrained(build_model(make_config(tiny_backbone), load_encoders=False), tmp_path / "ckpt")
+    first = checkpoint_fingerprint(folder)
+    shutil.copytree(folder, tmp_path / "copy")
+    (folder / "training").mkdir()
+    (folder / "training" / "optimizer.safetensors").write_bytes(b"resume state, not the model")
+    assert checkpoint_fingerprint(tmp_path / "copy") == checkpoint_fingerprint(folder) == first
+    rows = load_file(folder / FILES["token_rows"])
+    name = sorted(rows)[0]
+    rows[name] = rows[name].clone()
+    rows[name].view(-1)[0] += 1.0  # one weight of one file moved
+    save_file(rows, folder / FILES["token_rows"])
+    assert checkpoint_fingerprint(folder) != first
+    merged = merge(tmp_path / "copy", tmp_path / "merged")
+    assert checkpoint_fingerprint(merged) not in (None, first)
+    assert checkpoint_fingerprint(tmp_path / "nowhere") is None
+
+
 def test_merged_checkpoint_needs_no_lora_and_answers_the_same(tiny_backbone, tmp_path):
     from heartcare.model.build import build_model
     from heartcare.model.checkpoint import from_pretrained, merge, save_pretrained

@@ -28,7 +28,7 @@ from heartcare.bench.dataset import BenchDataset
 from heartcare.bench.items import BenchItem
 from heartcare.bench.metrics import ScoringContext
 from heartcare.bench.mismatch import CONTROL_PREDICTIONS
-from heartcare.bench.models import FLOORS, ModelContext, build_model
+from heartcare.bench.models import FLOORS, ModelContext, build_model, model_fingerprint
 from heartcare.bench.models.base import Output
 from heartcare.bench.parse import parse_choice
 from heartcare.bench.score import headline, score_task
@@ -155,6 +155,9 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         raise ConfigError(config.data, f"the {config.split} split has no items for the selected tasks")
     identity = {"model": config.model, "dataset_fingerprint": dataset.fingerprint(config.split), "split": config.split,
                 "seed": config.seed, "limit": config.limit}
+    fingerprint = model_fingerprint(config.model)
+    if fingerprint is not None:  # the files it answers from: replaced ones must not reuse the cached answers
+        identity["model_fingerprint"] = fingerprint
     config.out.mkdir(parents=True, exist_ok=True)
     check_run_folder(config.out, identity)
     context = ModelContext(dataset=dataset, seed=config.seed, split=config.split, options=dict(config.model_options))
@@ -164,6 +167,7 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
         "dataset": {"path": str(config.data), "version": dataset.version, "fingerprint": identity["dataset_fingerprint"],
                     "card": dataset.card_fingerprint()},
         "split": config.split, "heartcare_version": __version__, "seed": config.seed, "limit": config.limit,
+        **({"model_fingerprint": fingerprint} if fingerprint is not None else {}),
     }
     timing: dict[str, float] = {}
     control_records: dict[str, dict[str, Any]] | None = None

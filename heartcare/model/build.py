@@ -9,6 +9,7 @@ the same config always builds the same untrained model.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from heartcare.errors import ConfigError
@@ -88,7 +89,9 @@ def build_model(config: GptConfig, load_encoders: bool = True):
 
             lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                               target_modules=lora_targets(language_model, config.lora_targets), bias="none")
-            language_model = get_peft_model(language_model, lora)
+            with warnings.catch_warnings():  # peft asks transformers a deprecated property on every wrap
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+                language_model = get_peft_model(language_model, lora)
     dtype = getattr(torch, config.dtype)
     for projector in (signal_projector, image_projector):
         if projector is not None:

@@ -56,6 +56,18 @@ def save_pretrained(model, directory: str | Path, extra: dict[str, Any] | None =
     return directory
 
 
+def checkpoint_fingerprint(directory: str | Path) -> str | None:
+    """A digest of what loading `directory` reads (config.json and every weights file, merged backbone
+    included; the resume state under training/ is not the model), or None for a folder that is no checkpoint."""
+    from heartcare.digest import files_digest
+
+    folder = Path(directory)
+    if not (folder / CONFIG_FILE).is_file():
+        return None
+    weights = [path for path in folder.rglob("*.safetensors") if "training" not in path.relative_to(folder).parts]
+    return files_digest(folder, [folder / CONFIG_FILE, *weights])
+
+
 def read_document(directory: Path) -> dict[str, Any]:
     path = directory / CONFIG_FILE
     if not path.is_file():

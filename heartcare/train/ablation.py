@@ -379,11 +379,12 @@ def stage_summary(folder: Path) -> dict[str, int]:
 
 def bench(grid: Grid, model: str, out: Path, split: str, floors: bool = False, checkpoint: Path | None = None) -> dict[str, Any]:
     """`run_bench` into `out`, or its results.json when it already answered this request with this checkpoint."""
+    from heartcare.bench.models import model_fingerprint
     from heartcare.bench.runner import BenchConfig, run_bench
 
     if checkpoint is not None and (out / "run.json").is_file() \
-            and (out / "run.json").stat().st_mtime_ns < (checkpoint / "config.json").stat().st_mtime_ns:
-        shutil.rmtree(out)  # its cached answers came from an earlier checkpoint of the same path
+            and json.loads((out / "run.json").read_text()).get("model_fingerprint") != model_fingerprint(model):
+        shutil.rmtree(out)  # its cached answers came from another checkpoint at the same path
     control = grid.control and checkpoint is not None  # floors and text-only read no ECG: a control would equal them
     request = {"model": model, "tasks": grid.tasks, "limit": grid.limit, "floors": floors, "split": split, "control": control}
     request_path, results_path = out / REQUEST_FILE, out / "results.json"

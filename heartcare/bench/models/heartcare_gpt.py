@@ -63,6 +63,12 @@ class DatasetFeatures:
 class HeartcareGptModel:
     batch_size = 16
 
+    @staticmethod
+    def fingerprint(argument: str) -> str | None:
+        from heartcare.model.checkpoint import checkpoint_fingerprint
+
+        return checkpoint_fingerprint(argument)
+
     def __init__(self, argument: str | None, context: ModelContext) -> None:
         if not argument:
             raise ConfigError("--model", "heartcare-gpt needs a checkpoint folder: heartcare-gpt:PATH")

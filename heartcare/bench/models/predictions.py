@@ -19,6 +19,7 @@ import numpy as np
 
 from heartcare.bench.items import BenchItem
 from heartcare.bench.models.base import ModelContext, Output
+from heartcare.digest import files_digest
 from heartcare.errors import ConfigError, UnreadableFileError
 
 
@@ -62,6 +63,11 @@ def load_waveform(path: Path, where: str) -> np.ndarray:
 
 class PredictionsModel:
     batch_size = 4096
+
+    @staticmethod
+    def fingerprint(argument: str) -> str | None:
+        path = Path(argument)
+        return files_digest(path.parent, [path]) if path.is_file() else None
 
     def __init__(self, argument: str | None, context: ModelContext) -> None:
         if not argument:

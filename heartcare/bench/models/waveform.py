@@ -10,6 +10,7 @@ reported apart, never scored as wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -64,6 +65,12 @@ class BeatModel:
     """`beat:CHECKPOINT`: Beat's prediction head on each context, as `heartcare beat predict` would run it."""
 
     batch_size = 64
+
+    @staticmethod
+    def fingerprint(argument: str) -> str | None:
+        from heartcare.model.feature_cache import checkpoint_digest
+
+        return checkpoint_digest(argument) if (Path(argument) / "model.safetensors").is_file() else None
 
     def __init__(self, argument: str | None, context: ModelContext) -> None:
         if not argument:
