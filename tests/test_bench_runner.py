@@ -11,7 +11,7 @@ import pytest
 from heartcare.bench.dataset import BenchDataset
 from heartcare.bench.models import MODELS
 from heartcare.bench.models.base import Output
-from heartcare.bench.runner import BenchConfig, run_bench
+from heartcare.bench.runner import BenchConfig, answers_another_model, run_bench
 from heartcare.errors import ConfigError, DatasetLayoutError, UnreadableFileError
 
 CHOICE_TASKS = ["closed-*", "comparison-*"]
@@ -205,11 +205,14 @@ def test_a_run_folder_is_tied_to_the_content_its_model_answers_from(built_datase
     first = run(built_dataset, f"predictions:{path}", tmp_path / "run", tasks=["closed-S-diagnosis"], floors=False)
     assert run(built_dataset, f"predictions:{path}", tmp_path / "run", tasks=["closed-S-diagnosis"],
                floors=False)["model_fingerprint"] == first["model_fingerprint"]  # the same file resumes
+    assert not answers_another_model(tmp_path / "run", f"predictions:{path}")
     write_predictions(path, built_dataset, answer(1))
+    assert answers_another_model(tmp_path / "run", f"predictions:{path}")  # what the demo and the grid redo
     with pytest.raises(ConfigError, match="another run.*model_fingerprint"):
         run(built_dataset, f"predictions:{path}", tmp_path / "run", tasks=["closed-S-diagnosis"], floors=False)
     assert "model_fingerprint" not in run(built_dataset, "random", tmp_path / "random", tasks=["closed-S-diagnosis"],
                                           floors=False)
+    assert not answers_another_model(tmp_path / "random", "random")
 
 
 def test_same_seed_same_results_and_limit_is_a_seeded_sample(built_dataset, tmp_path):

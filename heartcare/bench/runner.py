@@ -85,6 +85,17 @@ def check_run_folder(out: Path, identity: dict[str, Any]) -> None:
         write_atomic(path, json.dumps(identity, indent=1, sort_keys=True) + "\n")
 
 
+def answers_another_model(out: Path, model: str) -> bool:
+    """Whether `out` holds a run of this model spec answered from other content: a checkpoint retrained at the
+    same path, or a folder from before run folders recorded it. A pipeline that owns the folder (the demo,
+    the ablation grid) removes it and runs again; `heartcare bench run` refuses it (check_run_folder)."""
+    path = out / "run.json"
+    if not path.is_file():
+        return False
+    previous = json.loads(path.read_text())
+    return previous.get("model") == model and previous.get("model_fingerprint") != model_fingerprint(model)
+
+
 def evaluate(
     spec: str, context: ModelContext, chosen: dict[str, list[BenchItem]], tasks: list[TaskSpec], config: BenchConfig,
     scoring: ScoringContext, variant: str | None = None,

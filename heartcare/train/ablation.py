@@ -379,11 +379,9 @@ def stage_summary(folder: Path) -> dict[str, int]:
 
 def bench(grid: Grid, model: str, out: Path, split: str, floors: bool = False, checkpoint: Path | None = None) -> dict[str, Any]:
     """`run_bench` into `out`, or its results.json when it already answered this request with this checkpoint."""
-    from heartcare.bench.models import model_fingerprint
-    from heartcare.bench.runner import BenchConfig, run_bench
+    from heartcare.bench.runner import BenchConfig, answers_another_model, run_bench
 
-    if checkpoint is not None and (out / "run.json").is_file() \
-            and json.loads((out / "run.json").read_text()).get("model_fingerprint") != model_fingerprint(model):
+    if answers_another_model(out, model):
         shutil.rmtree(out)  # its cached answers came from another checkpoint at the same path
     control = grid.control and checkpoint is not None  # floors and text-only read no ECG: a control would equal them
     request = {"model": model, "tasks": grid.tasks, "limit": grid.limit, "floors": floors, "split": split, "control": control}
