@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -175,6 +176,30 @@ def test_a_signal_only_model_marks_image_items_not_applicable(built_dataset, par
     tasks = json.loads((tmp_path / "run" / "results.json").read_text())["tasks"]
     assert tasks["closed-I-diagnosis"]["n_not_applicable"] == tasks["closed-I-diagnosis"]["n"] > 0
     assert tasks["closed-S-diagnosis"]["n_not_applicable"] == 0
+
+
+def test_an_image_only_model_reads_signal_items_through_their_drawing(built_dataset, parts, tmp_path):
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.bench.runner import BenchConfig, run_bench
+    from heartcare.model.config import GptConfig
+    from heartcare.model.examples import item_features
+    from heartcare.model.feature_cache import FeatureCache
+    from heartcare.train.gpt_run import train_gpt
+
+    image_only = train_gpt(built_dataset, parts["features"], "warmup", "tiny", tmp_path / "image-only",
+                           model_changes={"backbone": str(parts["backbone"]), "beat": None, "signal_items_see_image": False},
+                           stage_changes={"max_steps": 2}, progress=False)
+    assert image_only.skipped["stream_missing"] == 0  # Figure 5a's image-only row trains on the signal items too
+    model_config = GptConfig.load(image_only.out / "config.json")
+    cache = FeatureCache(parts["features"])
+    item = next(item for item in BenchDataset(built_dataset).items("test") if item.task == "closed_qa" and item.modality == "S")
+    (features,) = item_features(item, cache, model_config)
+    assert features.signal is None and np.array_equal(features.image, cache.image(item.ecgs[0].record_id, 0))
+    run_bench(BenchConfig(data=built_dataset, model=f"heartcare-gpt:{image_only.out}", out=tmp_path / "run", limit=2,
+                          tasks=["closed-S-diagnosis", "closed-I-diagnosis"], floors=False, progress=False))
+    tasks = json.loads((tmp_path / "run" / "results.json").read_text())["tasks"]
+    for name in ("closed-S-diagnosis", "closed-I-diagnosis"):
+        assert tasks[name]["n_not_applicable"] == 0 and tasks[name]["n_scored"] == tasks[name]["n"] > 0, name
 
 
 def test_items_whose_features_the_cache_lacks_are_skipped_and_counted(built_dataset, parts, tmp_path):

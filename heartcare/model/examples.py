@@ -2,9 +2,11 @@
 
 Which stream an ECG reaches (`item_features`): a signal ECG ("S") gives its Beat
 latents and, when the model has an image stream and `signal_items_see_image`, its
-paper image too (as `heartcare gpt ask` draws an ECG file); an image ECG ("I") gives
-only the picture. A model without the stream an item needs cannot take it: the
-caller counts such items as not applicable, never silently answers without the ECG.
+paper image too (as `heartcare gpt ask` draws an ECG file); a model without a signal
+stream reads a signal ECG through its drawing alone (as `ask` does), so the Figure 5a
+rows answer the same items. An image ECG ("I") gives only the picture. A model without
+a stream that can read the ECG cannot take the item: the caller counts such items as
+not applicable, never silently answers without the ECG.
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ def signal_tokens(latents: np.ndarray, config: GptConfig) -> np.ndarray:
     return np.concatenate([pooled, summary])
 
 
+def reads_signal_ecg(config: GptConfig) -> bool:
+    """Whether the model can take a signal ECG at all: by its latents or by its drawing."""
+    return config.uses_signal or config.uses_image
+
+
+def sees_drawing(config: GptConfig) -> bool:
+    """Whether a signal ECG also reaches the image stream: always for a model without a signal stream."""
+    return config.uses_image and (config.signal_items_see_image or not config.uses_signal)
+
+
 def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures]:
     """One EcgFeatures per ECG of the item, in order (see the module docstring for the policy)."""
     prediction = item.task == "signal_prediction"
@@ -46,10 +58,11 @@ def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures
     for ref in item.ecgs:
         signal = image = None
         if ref.modality == "S":
-            if not config.uses_signal:
-                raise StreamMissingError(item.id, "a signal ECG, but this model has no signal stream")
-            signal = signal_tokens(cache.context(ref.record_id) if prediction else cache.signal(ref.record_id), config)
-            if config.uses_image and config.signal_items_see_image:
+            if not reads_signal_ecg(config):
+                raise StreamMissingError(item.id, "a signal ECG, but this model has neither a signal nor an image stream")
+            if config.uses_signal:
+                signal = signal_tokens(cache.context(ref.record_id) if prediction else cache.signal(ref.record_id), config)
+            if sees_drawing(config):
                 image = cache.context_image(ref.record_id) if prediction else cache.image(ref.record_id, 0)
         else:
             if not config.uses_image:
@@ -66,9 +79,10 @@ def needed_keys(item: BenchItem, config: GptConfig) -> list[tuple[str, str]]:
     for ref in item.ecgs:
         record = ref.record_id
         image = f"context_image/{record}" if prediction else f"image/{record}/0"
-        if ref.modality == "S" and config.uses_signal:
-            keys.append((record, f"context/{record}" if prediction else f"signal/{record}"))
-            if config.uses_image and config.signal_items_see_image:
+        if ref.modality == "S":
+            if config.uses_signal:
+                keys.append((record, f"context/{record}" if prediction else f"signal/{record}"))
+            if sees_drawing(config):
                 keys.append((record, image))
         elif ref.modality != "S" and config.uses_image:
             keys.append((record, image))
