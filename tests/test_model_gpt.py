@@ -388,3 +388,57 @@ def test_ask_reads_an_ecg_file_with_the_summary_tokens_as_training_does(tiny_bac
     features = ecg_features(model, ecg, None)
     assert features.signal.shape == (len(latents) // 5 + 2, latents.shape[1])
     assert np.allclose(features.signal, signal_tokens(latents, model.config))
+
+
+def kept_for_backward(model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+    """(loss, gradients of the trainable parameters, bytes the forward pass kept for the backward pass)."""
+    kept = [0]
+
+    def pack(tensor):
+        kept[0] += tensor.numel() * tensor.element_size()
+        return tensor
+
+    model.zero_grad(set_to_none=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss, _ = model(batch)
+    loss.backward()
+    gradients = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    return loss.detach(), gradients, kept[0]
+
+
+def test_gradient_checkpointing_keeps_less_for_backward_and_gives_the_same_gradients(tiny_backbone):
+    from heartcare.model.build import build_model
+
+    torch.manual_seed(0)
+    model = build_model(make_config(tiny_backbone, lora_dropout=0.3), load_encoders=False)  # dropout masks must replay
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    model.train()
+    batch = collate([example(model, [features(0)]), example(model, [features(1), features(2)], "A: normal ECG")],
+                    model.tokenizer.pad_token_id, left=True)
+    torch.manual_seed(1)
+    loss, gradients, kept = kept_for_backward(model, batch)
+    model.gradient_checkpointing_enable()
+    torch.manual_seed(1)
+    loss_checkpointed, gradients_checkpointed, kept_checkpointed = kept_for_backward(model, batch)
+    assert torch.equal(loss, loss_checkpointed)
+    assert gradients.keys() == gradients_checkpointed.keys() and any("lora_" in name for name in gradients)
+    for name, gradient in gradients.items():
+        assert torch.allclose(gradient, gradients_checkpointed[name], atol=1e-6), name
+    assert kept_checkpointed < kept / 2, (kept_checkpointed, kept)
+
+
+def test_a_stage_with_gradient_checkpointing_turns_it_on_and_a_model_without_it_is_refused(tiny_backbone, tmp_path):
+    from heartcare.errors import ConfigError
+    from heartcare.model.build import build_model
+    from heartcare.train.loop import train
+
+    model = build_model(make_config(tiny_backbone), load_encoders=False)
+    batch = collate([example(model, [features(0)])], model.tokenizer.pad_token_id, left=True)
+    stage = StageConfig(name="joint", epochs=1, batch_size=1, max_steps=1, warmup_steps=0, progress=False,
+                        trainable={"lora": 1e-3}, gradient_checkpointing=True)
+    train(model, [batch], stage, tmp_path / "run", collate_fn=lambda rows: rows[0])
+    language_model = model.language_model
+    assert getattr(language_model, "is_activation_checkpointing", None) or language_model.is_gradient_checkpointing
+    with pytest.raises(ConfigError, match="cannot recompute its activations"):
+        train(torch.nn.Linear(2, 1), [torch.zeros(2)], stage, tmp_path / "linear", collate_fn=lambda rows: rows[0])

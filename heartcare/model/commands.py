@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--max-steps", type=int, default=None, help="override the preset's step budget")
     train.add_argument("--epochs", type=int, default=None, metavar="N",
                        help="passes over the items (default: the preset's, 1; --max-steps stops it too; a resume may extend it)")
+    train.add_argument("--gradient-checkpointing", action="store_true",
+                       help="recompute the LLM's activations in the backward pass: less memory, about a third more time")
     train.add_argument("--learning-rate", type=float, default=None,
                        help="override the preset's learning rate of every trained part (a resume must keep it)")
     train.add_argument("--backbone", default=None, help="local HF causal-LM folder (default: the preset's / SmolLM2)")
@@ -172,6 +174,8 @@ def run_train(args: argparse.Namespace) -> int:
     stage_changes = {"max_steps": args.max_steps} if args.max_steps else {}
     if args.epochs is not None:
         stage_changes["epochs"] = args.epochs
+    if args.gradient_checkpointing:
+        stage_changes["gradient_checkpointing"] = True
     run = train_gpt(args.data, args.features, args.stage, args.preset, args.out, args.init, args.resume,
                     model_changes or None, stage_changes or None, progress=not args.quiet, calibrate=not args.no_calibration,
                     bench_tasks=tuple(args.tasks or ()), learning_rate=args.learning_rate,

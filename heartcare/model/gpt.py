@@ -140,6 +140,15 @@ class HeartcareGPT(nn.Module):
         gradient[: self.base_vocabulary] = 0
         return gradient
 
+    def gradient_checkpointing_enable(self) -> None:
+        """Keep only each decoder layer's input in training and recompute the rest in the backward
+        pass: activation memory drops from every layer's intermediates to one tensor per layer, for
+        about one more forward pass of time (benchmarks/gpt_memory.py). Non-reentrant, so the frozen
+        LLM of the warm-up stage still passes gradients to the projectors; dropout masks are replayed."""
+        language_model = self.language_model  # transformers 5 renamed the call; 4.x has only the old name
+        enable = getattr(language_model, "activation_checkpointing_enable", None) or language_model.gradient_checkpointing_enable
+        enable({"use_reentrant": False})
+
     # ---- embedding and the training contract ----------------------------------------
     def embed(self, input_ids: torch.Tensor, signal: torch.Tensor | None, image: torch.Tensor | None) -> torch.Tensor:
         """input_ids [B, T] with placeholders; signal [Ns, signal_dim]; image [Ni, feature_dim] -> [B, T, hidden]."""
@@ -186,7 +195,8 @@ class HeartcareGPT(nn.Module):
             raise ValueError("a batch without answer tokens")
         first = max(int(answered[0]), 1)
         keep = labels.shape[1] - first + 1  # logits at first - 1 .. T - 1 predict tokens first .. T
-        output = self.language_model(inputs_embeds=embeddings, attention_mask=mask, position_ids=positions(mask), logits_to_keep=keep)
+        output = self.language_model(inputs_embeds=embeddings, attention_mask=mask, position_ids=positions(mask),
+                                     logits_to_keep=keep, use_cache=False)  # a training pass: no KV cache to build
         return output.logits[:, :-1].float(), labels[:, first:]
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

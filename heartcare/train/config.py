@@ -12,7 +12,9 @@ from heartcare.train.schedule import SCHEDULES
 PRECISIONS = ("no", "bf16", "fp16")
 # Fields a resumed run may change: they set how long to go on and what to report, not
 # the path already taken (fit's --epochs extends a run; the schedule follows the new total).
-RESUME_FREE_FIELDS = frozenset({"epochs", "max_steps", "checkpoint_every_steps", "log_every_steps", "progress", "threads"})
+# gradient_checkpointing trades memory for time, the gradients stay the same.
+RESUME_FREE_FIELDS = frozenset({"epochs", "max_steps", "checkpoint_every_steps", "log_every_steps", "progress", "threads",
+                                "gradient_checkpointing"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class StageConfig:
     schedule: Literal["cosine", "linear"] = "cosine"  # decay after warm-up (linear: the paper's stage 3)
     preset: str | None = None  # name of the preset the stage came from (a resume must keep it)
     trainable: dict[str, float] = field(default_factory=dict)  # part name -> learning rate; {} = all at learning_rate
+    # recompute each decoder layer's activations in the backward pass instead of keeping them (HeartcareGPT)
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         def fail(problem: str) -> None:

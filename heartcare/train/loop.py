@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from heartcare.errors import TrainingDivergedError
+from heartcare.errors import ConfigError, TrainingDivergedError
 from heartcare.train.checkpoint import TrainerState, save_checkpoint
 from heartcare.train.config import StageConfig
 from heartcare.train.data import evaluate_logs, make_loader
@@ -97,6 +97,12 @@ def train(
     out = Path(out)
     accelerator, precision = make_accelerator(stage)
     main, rank, processes = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
+    if stage.gradient_checkpointing:
+        enable = getattr(model, "gradient_checkpointing_enable", None)
+        if enable is None:
+            raise ConfigError(f"StageConfig {stage.name!r}",
+                              f"gradient_checkpointing: {type(model).__name__} cannot recompute its activations")
+        enable()
     groups = parameter_groups(model, stage)
     names = [group.pop("name") for group in groups]
     base_rates = [group["lr"] for group in groups]
