@@ -37,16 +37,6 @@ TARGET_ACTIVATION_RATIO = 0.5
 TARGET_TIME_RATIO = 1.5
 
 
-def checkpointing(model, on: bool) -> None:
-    """Switch the backbone's activation checkpointing (transformers 5 names; 4.x the older ones)."""
-    language_model = model.language_model
-    if on:
-        model.gradient_checkpointing_enable()
-    else:
-        disable = getattr(language_model, "activation_checkpointing_disable", None) or language_model.gradient_checkpointing_disable
-        disable()
-
-
 def training_step(model, optimizer, batch: dict) -> tuple[float, int]:
     """(seconds, bytes saved for backward) of one forward + backward + AdamW step."""
     kept = [0]
@@ -71,12 +61,15 @@ def measure_stage(model, stage, batch: dict, steps: int) -> tuple[list[Row], dic
     kept: dict[bool, int] = {}
     for round_index in range(steps + 1):  # round 0 warms both paths up and is not timed
         for on in ((True, False) if round_index % 2 == 0 else (False, True)):
-            checkpointing(model, on)
+            if on:
+                model.gradient_checkpointing_enable()
+            else:
+                model.gradient_checkpointing_disable()
             step_seconds, step_kept = training_step(model, optimizer, batch)
             kept.setdefault(on, step_kept)
             if round_index > 0:
                 seconds[on].append(step_seconds)
-    checkpointing(model, False)
+    model.gradient_checkpointing_disable()
     shape = f"{len(batch['input_ids'])} x {batch['input_ids'].shape[1]} tokens"
     mebibyte = 2**20
     rows = [Row(f"{stage.name}: activations kept for backward, {shape}", "MiB", kept[True] / mebibyte,

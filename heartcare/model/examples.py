@@ -4,9 +4,9 @@ Which stream an ECG reaches (`item_features`): a signal ECG ("S") gives its Beat
 latents and, when the model has an image stream and `signal_items_see_image`, its
 paper image too (as `heartcare gpt ask` draws an ECG file); a model without a signal
 stream reads a signal ECG through its drawing alone (as `ask` does), so the Figure 5a
-rows answer the same items. An image ECG ("I") gives only the picture. A model without
-a stream that can read the ECG cannot take the item: the caller counts such items as
-not applicable, never silently answers without the ECG.
+rows answer the same items. An image ECG ("I") gives only the picture; a model without
+an image stream cannot take it: the caller counts such items as not applicable, never
+silently answers without the ECG.
 """
 
 from __future__ import annotations
@@ -41,11 +41,6 @@ def signal_tokens(latents: np.ndarray, config: GptConfig) -> np.ndarray:
     return np.concatenate([pooled, summary])
 
 
-def reads_signal_ecg(config: GptConfig) -> bool:
-    """Whether the model can take a signal ECG at all: by its latents or by its drawing."""
-    return config.uses_signal or config.uses_image
-
-
 def sees_drawing(config: GptConfig) -> bool:
     """Whether a signal ECG also reaches the image stream: always for a model without a signal stream."""
     return config.uses_image and (config.signal_items_see_image or not config.uses_signal)
@@ -58,9 +53,7 @@ def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures
     for ref in item.ecgs:
         signal = image = None
         if ref.modality == "S":
-            if not reads_signal_ecg(config):
-                raise StreamMissingError(item.id, "a signal ECG, but this model has neither a signal nor an image stream")
-            if config.uses_signal:
+            if config.uses_signal:  # GptConfig refuses a model with no stream: one of the two reads it
                 signal = signal_tokens(cache.context(ref.record_id) if prediction else cache.signal(ref.record_id), config)
             if sees_drawing(config):
                 image = cache.context_image(ref.record_id) if prediction else cache.image(ref.record_id, 0)
@@ -84,7 +77,7 @@ def needed_keys(item: BenchItem, config: GptConfig) -> list[tuple[str, str]]:
                 keys.append((record, f"context/{record}" if prediction else f"signal/{record}"))
             if sees_drawing(config):
                 keys.append((record, image))
-        elif ref.modality != "S" and config.uses_image:
+        elif config.uses_image:
             keys.append((record, image))
     return keys
 

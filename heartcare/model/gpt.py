@@ -149,6 +149,11 @@ class HeartcareGPT(nn.Module):
         enable = getattr(language_model, "activation_checkpointing_enable", None) or language_model.gradient_checkpointing_enable
         enable({"use_reentrant": False})
 
+    def gradient_checkpointing_disable(self) -> None:
+        language_model = self.language_model
+        disable = getattr(language_model, "activation_checkpointing_disable", None) or language_model.gradient_checkpointing_disable
+        disable()
+
     # ---- embedding and the training contract ----------------------------------------
     def embed(self, input_ids: torch.Tensor, signal: torch.Tensor | None, image: torch.Tensor | None) -> torch.Tensor:
         """input_ids [B, T] with placeholders; signal [Ns, signal_dim]; image [Ni, feature_dim] -> [B, T, hidden]."""

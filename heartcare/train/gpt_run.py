@@ -33,13 +33,11 @@ def select_items(items: list, tasks: tuple[str, ...], fraction: float, max_items
                  cache=None) -> tuple[list, dict[str, int]]:
     """Train items of the stage's tasks that the model can read (and the cache covers), a stable
     hash-ranked fraction; skips counted by reason."""
-    from heartcare.model.examples import reads_signal_ecg
-
     chosen, skipped = [], {"other_task": 0, "stream_missing": 0, "not_cached": 0}
     for item in items:
         if item.task not in tasks:
             skipped["other_task"] += 1
-        elif any(not reads_signal_ecg(config) if ref.modality == "S" else not config.uses_image for ref in item.ecgs):
+        elif any(ref.modality != "S" and not config.uses_image for ref in item.ecgs):  # a signal ECG: latents or drawing
             skipped["stream_missing"] += 1
         elif cache is not None and not cache.covers(item, config):
             skipped["not_cached"] += 1
