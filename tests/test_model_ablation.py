@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -158,6 +159,9 @@ def test_the_grid_hands_each_stage_its_epochs(monkeypatch, tmp_path):
     train_stage(grid, tmp_path / "warmup", "warmup", tmp_path, None, {})
     train_stage(grid, tmp_path / "joint", "joint", tmp_path, None, {})
     assert seen == [{"epochs": 3}, {"max_steps": 40}]
+    checkpointed = dataclasses.replace(grid, gradient_checkpointing=True)
+    train_stage(checkpointed, tmp_path / "joint", "joint", tmp_path, None, {})
+    assert seen[-1] == {"max_steps": 40, "gradient_checkpointing": True}
 
 
 def test_a_grid_caches_the_prediction_contexts_only_when_an_item_reads_them(monkeypatch, tmp_path):
@@ -279,8 +283,11 @@ def test_the_ablate_command_hands_its_recipe_options_to_the_grid(monkeypatch, tm
     assert seen["recipe"] == ablation.Recipe(("closed-S-diagnosis",), 1e-3, 150)
     assert seen["model_changes"] == {"signal_summary": True, "answer_format": "text-first"}
     assert seen["splits"] == ("valid", "test") and seen["control"] is True and str(seen["features"]) == "F2"
-    assert seen["warmup_epochs"] == 3 and seen["joint_epochs"] is None
+    assert seen["warmup_epochs"] == 3 and seen["joint_epochs"] is None and seen["gradient_checkpointing"] is False
     main(["gpt", "ablate", "--data", "DS", "--beat", "BEAT", "--image-encoder", "tiny", "--out", str(tmp_path)])
     assert seen["recipe"] == ablation.Recipe() and seen["model_changes"] is None and seen["splits"] == ("test",)
     assert seen["control"] is False and seen["features"] is None and seen["warmup_epochs"] is None
+    main(["gpt", "ablate", "--data", "DS", "--beat", "BEAT", "--image-encoder", "tiny", "--out", str(tmp_path),
+          "--gradient-checkpointing"])
+    assert seen["gradient_checkpointing"] is True
     assert "| row |" in capsys.readouterr().out
