@@ -350,11 +350,10 @@ def train_stage(grid: Grid, folder: Path, stage: str, features: Path, init: Path
                                       "remove it or choose another --out")
         return folder
     recipe = grid.recipe
+    asked = {"max_steps": max_steps, "epochs": epochs, "gradient_checkpointing": grid.gradient_checkpointing or None}
+    stage_changes = {key: value for key, value in asked.items() if value is not None}  # the rest: the preset's
     train_gpt(grid.dataset, features, stage, grid.preset, folder, init=init, resume=(folder / "training").is_dir(),
-              model_changes=changes, stage_changes={**({"max_steps": max_steps} if max_steps is not None else {}),
-                                                    **({"epochs": epochs} if epochs is not None else {}),
-                                                    **({"gradient_checkpointing": True} if grid.gradient_checkpointing
-                                                       else {})} or None,
+              model_changes=changes, stage_changes=stage_changes or None,
               progress=grid.progress, bench_tasks=recipe.train_tasks, learning_rate=recipe.learning_rate,
               max_per_answer=recipe.max_per_answer)
     return folder
