@@ -16,7 +16,7 @@ import numpy as np
 from heartcare.ecg.record import Ecg
 from heartcare.errors import ConfigError
 from heartcare.model.chat import EcgFeatures, encode
-from heartcare.model.examples import collate, signal_tokens
+from heartcare.model.examples import collate, finding_input, signal_tokens
 
 
 @dataclass
@@ -53,11 +53,13 @@ def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -
     from heartcare.model.features import drawn_views, image_views, signal_latents
 
     config = model.config
-    signal = image = None
+    signal = image = finding = None
     if ecg is not None and config.uses_signal:
         if model.beat is None:
             raise ConfigError("HeartcareGPT", "loaded without its Beat (load_encoders=False): it cannot read a signal")
-        signal = signal_tokens(signal_latents(model.beat, ecg), config)
+        latents = signal_latents(model.beat, ecg)
+        signal = signal_tokens(latents, config)
+        finding = finding_input(latents) if config.findings else None
     if config.uses_image:
         if model.image_encoder is None:
             raise ConfigError("HeartcareGPT", "loaded without its image encoder: it cannot read a picture")
@@ -69,7 +71,7 @@ def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -
             image = model.image_encoder.encode_images(drawn_views(ecg, config.image_view))
     if signal is None and image is None:
         raise ConfigError("HeartcareGPT", "nothing this model can read: give an ECG file (signal stream) or a picture (image stream)")
-    return EcgFeatures(signal=signal, image=image)
+    return EcgFeatures(signal=signal, image=image, finding=finding)
 
 
 def answer_encoded(model, encoded: list, budgets: list[int], on_token=None, cancelled=None) -> list[list[int]]:
@@ -93,7 +95,8 @@ def prepare(model, question: Question, number: int = 1, features_of=None):
     features_of = features_of or ecg_features
     features = [features_of(model, ecg, picture) for ecg, picture in question.ecgs]
     return encode(model.tokenizer, features, question.text, None, question.system or SYSTEM_PROMPT,
-                  model.config.image_tokens, model.config.max_length, where=f"question {number}")
+                  model.config.image_tokens, model.config.max_length, where=f"question {number}",
+                  finding_tokens=model.config.finding_tokens)
 
 
 def finish(model, question: Question, tokens: list[int], seconds: float) -> Answer:

@@ -21,6 +21,8 @@ IMAGE_START, IMAGE_END = "<image_start>", "<image_end>"
 PREDICTION = "<prediction>"
 SIGNAL, IMAGE = "<signal>", "<image>"
 SPECIAL_TOKENS = (SIGNAL_START, SIGNAL_END, IMAGE_START, IMAGE_END, PREDICTION, SIGNAL, IMAGE)
+# Added only to models with finding tokens, so the paper's model keeps its vocabulary (and checkpoints their rows).
+FINDING = "<finding>"
 IGNORE = -100  # label of tokens the loss skips
 
 
@@ -31,10 +33,12 @@ class PromptTooLongError(HeartcareError):
 @dataclass
 class EcgFeatures:
     """One ECG as the model reads it: signal tokens [n, signal_dim] (pooled Beat latents) and/or
-    image features [views, feature_dim] (12 lead crops or 1 whole picture)."""
+    image features [views, feature_dim] (12 lead crops or 1 whole picture), and for a model with
+    finding tokens the [1, 2 * signal_dim] row its finding projector reads."""
 
     signal: np.ndarray | None = None
     image: np.ndarray | None = None
+    finding: np.ndarray | None = None
 
 
 @dataclass
@@ -45,24 +49,26 @@ class Encoded:
     labels: list[int]
     signal: list[np.ndarray] = field(default_factory=list)
     image: list[np.ndarray] = field(default_factory=list)
+    finding: list[np.ndarray] = field(default_factory=list)
     prompt_length: int = 0
 
 
-def ecg_block(ecg: EcgFeatures, image_tokens: int) -> str:
-    """The placeholder text of one ECG."""
+def ecg_block(ecg: EcgFeatures, image_tokens: int, finding_tokens: int = 0) -> str:
+    """The placeholder text of one ECG (its finding tokens close its signal block)."""
     parts = []
     if ecg.signal is not None:
-        parts.append(SIGNAL_START + SIGNAL * len(ecg.signal) + SIGNAL_END)
+        findings = FINDING * (len(ecg.finding) * finding_tokens) if ecg.finding is not None else ""
+        parts.append(SIGNAL_START + SIGNAL * len(ecg.signal) + findings + SIGNAL_END)
     if ecg.image is not None:
         parts.append(IMAGE_START + IMAGE * (len(ecg.image) * image_tokens) + IMAGE_END)
     return "".join(parts)
 
 
-def user_content(ecgs: list[EcgFeatures], question: str, image_tokens: int) -> str:
+def user_content(ecgs: list[EcgFeatures], question: str, image_tokens: int, finding_tokens: int = 0) -> str:
     """The user turn: each ECG's placeholders (numbered when there are several), then the question."""
     if len(ecgs) == 1:
-        return f"{ecg_block(ecgs[0], image_tokens)}\n{question}"
-    blocks = [f"ECG {index}: {ecg_block(ecg, image_tokens)}" for index, ecg in enumerate(ecgs, start=1)]
+        return f"{ecg_block(ecgs[0], image_tokens, finding_tokens)}\n{question}"
+    blocks = [f"ECG {index}: {ecg_block(ecg, image_tokens, finding_tokens)}" for index, ecg in enumerate(ecgs, start=1)]
     return "\n".join([*blocks, question])
 
 
@@ -75,12 +81,13 @@ def encode(
     image_tokens: int,
     max_length: int,
     where: str = "item",
+    finding_tokens: int = 0,
 ) -> Encoded:
     """Tokenise one item; answer=None gives the generation prompt only (inference).
 
     Raises PromptTooLongError naming `where` when prompt + answer exceed max_length.
     """
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": user_content(ecgs, question, image_tokens)}]
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user_content(ecgs, question, image_tokens, finding_tokens)}]
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     answer_ids = [] if answer is None else [*tokenizer(answer, add_special_tokens=False)["input_ids"], end_of_turn_id(tokenizer)]
@@ -92,6 +99,7 @@ def encode(
         labels=[IGNORE] * len(prompt_ids) + answer_ids,
         signal=[ecg.signal for ecg in ecgs if ecg.signal is not None],
         image=[ecg.image for ecg in ecgs if ecg.image is not None],
+        finding=[ecg.finding for ecg in ecgs if ecg.signal is not None and ecg.finding is not None and finding_tokens],
         prompt_length=len(prompt_ids),
     )
 
@@ -109,9 +117,10 @@ def end_of_turn_id(tokenizer) -> int:
     return int(tokenizer.eos_token_id)
 
 
-def add_special_tokens(tokenizer) -> list[int]:
-    """Add the ECG tokens to the tokenizer (idempotent); their ids in SPECIAL_TOKENS order."""
-    missing = [token for token in SPECIAL_TOKENS if token not in tokenizer.get_vocab()]
+def add_special_tokens(tokenizer, extra: tuple[str, ...] = ()) -> list[int]:
+    """Add the ECG tokens (and `extra`, e.g. FINDING) to the tokenizer (idempotent); their ids in that order."""
+    wanted = (*SPECIAL_TOKENS, *extra)
+    missing = [token for token in wanted if token not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
-    return [tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS]
+    return [tokenizer.convert_tokens_to_ids(token) for token in wanted]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from heartcare.errors import ConfigError, UnreadableFileError
-from heartcare.model.config import LORA_TARGETS, GptConfig
+from heartcare.model.config import LORA_TARGETS, PROJECTORS, GptConfig
 
 CONFIG_FILE = "config.json"
 FORMAT = "heartcare-gpt"
@@ -25,7 +25,7 @@ MERGED_BACKBONE = "language_model"
 def trained_state(model) -> dict[str, dict[str, Any]]:
     """file key -> {tensor name: tensor} of everything a stage can train."""
     projectors = {}
-    for name in ("signal_projector", "image_projector"):
+    for name in PROJECTORS:
         module = getattr(model, name)
         if module is not None:
             projectors.update({f"{name}.{key}": value for key, value in module.state_dict().items()})
@@ -134,7 +134,7 @@ def _load(model, key: str, stored: dict) -> None:
 
     with torch.no_grad():
         if key == "projectors":
-            for name in ("signal_projector", "image_projector"):
+            for name in PROJECTORS:
                 module = getattr(model, name)
                 if module is not None:
                     prefix = f"{name}."

@@ -58,6 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "default: the preset's, cpu 5)")
     train.add_argument("--signal-summary", action="store_true",
                        help="two more signal tokens per ECG: the mean and the spread of all its Beat latents")
+    train.add_argument("--finding-tokens", action="store_true",
+                       help="one more token per signal ECG and closed question kind: a classifier's belief over the kind's "
+                            "answers, written in the backbone's own word embeddings (fitted on the train split first; "
+                            "a model trained from scratch only)")
     train.add_argument("--lora-targets", default=None, metavar="NAMES",
                        help="comma-separated module names LoRA adapts (default: attention, q_proj,k_proj,v_proj,o_proj; "
                             "add gate_proj,up_proj,down_proj for the MLPs)")
@@ -182,7 +186,7 @@ def run_train(args: argparse.Namespace) -> int:
     run = train_gpt(args.data, args.features, args.stage, args.preset, args.out, args.init, args.resume,
                     model_changes or None, stage_changes or None, progress=not args.quiet, calibrate=not args.no_calibration,
                     bench_tasks=tuple(args.tasks or ()), learning_rate=args.learning_rate,
-                    max_per_answer=args.max_per_answer)
+                    max_per_answer=args.max_per_answer, finding_tokens=args.finding_tokens)
     logs = {key: round(value, 4) for key, value in run.result.train_logs.items() if key in ("loss", "lr")}
     valid = {key: round(value, 4) for key, value in run.result.valid_logs.items() if key == "loss"}
     print(f"{run.out}: {args.stage} ({args.preset}) {run.result.steps} steps on {run.train_items} items, "

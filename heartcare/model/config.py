@@ -12,6 +12,7 @@ from heartcare.errors import ConfigError
 ImageView = Literal["crops", "whole"]
 AnswerFormat = Literal["letter-first", "text-first"]
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")  # attention, as the paper's stage 3
+PROJECTORS = ("signal_projector", "image_projector", "finding_projector")  # the model parts that map features to tokens
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class GptConfig:
     # "text (B)". Text first lets the answer's first token name the finding itself instead of a
     # letter that only points at it (a two-step lookup a small backbone learns slowly).
     answer_format: AnswerFormat = "letter-first"
+    # Finding tokens (heartcare.model.findings): per closed question kind, its answers, one token per kind
+    # per signal ECG. Empty = the paper's DSPA. Filled from the train split when a run asks for them.
+    findings: tuple[tuple[str, tuple[str, ...]], ...] = ()
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
 
@@ -67,6 +71,11 @@ class GptConfig:
         if self.max_length < 64:
             fail(f"max_length {self.max_length} leaves no room for a question")
         object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
+        object.__setattr__(self, "findings", tuple((str(kind), tuple(answers)) for kind, answers in self.findings))
+        if self.findings and not self.uses_signal:
+            fail("finding tokens read the signal stream: a model with findings needs a beat")
+        if any(len(answers) < 2 for _, answers in self.findings):
+            fail("every finding kind needs at least 2 answers")
 
     @property
     def uses_signal(self) -> bool:
@@ -75,6 +84,11 @@ class GptConfig:
     @property
     def uses_image(self) -> bool:
         return self.image_encoder is not None
+
+    @property
+    def finding_tokens(self) -> int:
+        """Finding tokens per signal ECG (one per kind; 0 = none)."""
+        return len(self.findings)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

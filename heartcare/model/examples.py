@@ -41,6 +41,12 @@ def signal_tokens(latents: np.ndarray, config: GptConfig) -> np.ndarray:
     return np.concatenate([pooled, summary])
 
 
+def finding_input(latents: np.ndarray) -> np.ndarray:
+    """[n, dim] Beat latents of one ECG -> [1, 2 * dim]: their mean and spread, what a finding projector
+    (heartcare.model.findings) reads (linear readouts of them held 86% of the diagnosis)."""
+    return np.concatenate([latents.mean(axis=0), latents.std(axis=0)])[None].astype(np.float32)
+
+
 def sees_drawing(config: GptConfig) -> bool:
     """Whether a signal ECG also reaches the image stream: always for a model without a signal stream."""
     return config.uses_image and (config.signal_items_see_image or not config.uses_signal)
@@ -51,17 +57,19 @@ def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures
     prediction = item.task == "signal_prediction"
     features = []
     for ref in item.ecgs:
-        signal = image = None
+        signal = image = finding = None
         if ref.modality == "S":
             if config.uses_signal:  # GptConfig refuses a model with no stream: one of the two reads it
-                signal = signal_tokens(cache.context(ref.record_id) if prediction else cache.signal(ref.record_id), config)
+                latents = cache.context(ref.record_id) if prediction else cache.signal(ref.record_id)
+                signal = signal_tokens(latents, config)
+                finding = finding_input(latents) if config.findings else None
             if sees_drawing(config):
                 image = cache.context_image(ref.record_id) if prediction else cache.image(ref.record_id, 0)
         else:
             if not config.uses_image:
                 raise StreamMissingError(item.id, "a paper image, but this model has no image stream")
             image = cache.context_image(ref.record_id) if prediction else cache.image(ref.record_id, 0)
-        features.append(EcgFeatures(signal=signal, image=image))
+        features.append(EcgFeatures(signal=signal, image=image, finding=finding))
     return features
 
 
@@ -93,7 +101,7 @@ def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answe
     """The item's prompt (and answer, for training) tokenised with its features."""
     answer = training_answer(item, config) if with_answer else None
     return encode(tokenizer, item_features(item, cache, config), user_text(item), answer, SYSTEM_PROMPT,
-                  config.image_tokens, config.max_length, where=f"item {item.id}")
+                  config.image_tokens, config.max_length, where=f"item {item.id}", finding_tokens=config.finding_tokens)
 
 
 class ItemDataset:
@@ -111,7 +119,7 @@ class ItemDataset:
 
 def collate(examples: list[Encoded], pad_id: int, left: bool = False) -> dict:
     """Encoded examples -> a batch: input_ids, attention_mask, labels [B, T] padded (right for training,
-    left for generation), signal [Ns, dim] and image [Ni, D] concatenated in placeholder order."""
+    left for generation), signal [Ns, dim], image [Ni, D] and finding [Nf, 2 * dim] concatenated in placeholder order."""
     import torch
 
     length = max(len(example.input_ids) for example in examples)
@@ -125,7 +133,7 @@ def collate(examples: list[Encoded], pad_id: int, left: bool = False) -> dict:
         labels[row, span] = torch.tensor(example.labels)
         mask[row, span] = 1
     batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    for name in ("signal", "image"):
+    for name in ("signal", "image", "finding"):
         parts = [part for example in examples for part in getattr(example, name)]
         if parts:
             batch[name] = torch.from_numpy(np.concatenate(parts).astype(np.float32))

@@ -17,12 +17,12 @@ import torch
 from torch import nn
 
 from heartcare.errors import ConfigError
-from heartcare.model.chat import IMAGE, PREDICTION, SIGNAL, SPECIAL_TOKENS, end_of_turn_id
-from heartcare.model.config import GptConfig
+from heartcare.model.chat import FINDING, IMAGE, PREDICTION, SIGNAL, SPECIAL_TOKENS, end_of_turn_id
+from heartcare.model.config import PROJECTORS, GptConfig
 from heartcare.model.projectors import ImageProjector, SignalProjector
 from heartcare.model.streaming import RowStops, RowStreamer, TokenCallback
 
-PARTS = ("signal_projector", "image_projector", "lora", "token_rows")
+PARTS = (*PROJECTORS, "lora", "token_rows")
 
 
 def positions(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -45,6 +45,7 @@ class HeartcareGPT(nn.Module):
         base_vocabulary: int,
         beat: nn.Module | None = None,
         image_encoder: nn.Module | None = None,
+        finding_projector: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -52,8 +53,10 @@ class HeartcareGPT(nn.Module):
         self.tokenizer = tokenizer
         self.signal_projector = signal_projector
         self.image_projector = image_projector
+        self.finding_projector = finding_projector  # heartcare.model.findings; None = the paper's DSPA
         self.base_vocabulary = base_vocabulary  # ids from here on are the ECG tokens (their rows may train)
-        self.token_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
+        self.token_ids = {token: tokenizer.convert_tokens_to_ids(token)
+                          for token in (*SPECIAL_TOKENS, *((FINDING,) if finding_projector is not None else ()))}
         self.end_of_turn = end_of_turn_id(tokenizer)
         # Frozen encoders are kept out of the module tree: they never train and never enter a checkpoint.
         self._encoders: dict[str, Any] = {"beat": beat, "image": image_encoder}
@@ -91,10 +94,9 @@ class HeartcareGPT(nn.Module):
         return matrices
 
     def part_parameters(self, part: str) -> list[nn.Parameter]:
-        if part == "signal_projector":
-            return list(self.signal_projector.parameters()) if self.signal_projector is not None else []
-        if part == "image_projector":
-            return list(self.image_projector.parameters()) if self.image_projector is not None else []
+        if part in PROJECTORS:
+            projector = getattr(self, part)
+            return list(projector.parameters()) if projector is not None else []
         if part == "lora":
             return [p for name, p in self.language_model.named_parameters() if "lora_" in name]
         if part == "token_rows":
@@ -108,7 +110,7 @@ class HeartcareGPT(nn.Module):
         for hook in self._row_hooks:
             hook.remove()
         self._row_hooks = []
-        trainable = dict(stage.trainable) or {"signal_projector": stage.learning_rate, "image_projector": stage.learning_rate}
+        trainable = dict(stage.trainable) or dict.fromkeys(PROJECTORS, stage.learning_rate)
         groups = []
         for part, learning_rate in trainable.items():
             parameters = self.part_parameters(part)
@@ -155,11 +157,16 @@ class HeartcareGPT(nn.Module):
         disable()
 
     # ---- embedding and the training contract ----------------------------------------
-    def embed(self, input_ids: torch.Tensor, signal: torch.Tensor | None, image: torch.Tensor | None) -> torch.Tensor:
-        """input_ids [B, T] with placeholders; signal [Ns, signal_dim]; image [Ni, feature_dim] -> [B, T, hidden]."""
+    def embed(self, input_ids: torch.Tensor, signal: torch.Tensor | None, image: torch.Tensor | None,
+              finding: torch.Tensor | None = None) -> torch.Tensor:
+        """input_ids [B, T] with placeholders; signal [Ns, signal_dim]; image [Ni, feature_dim]; finding
+        [Nf, 2 * signal_dim] -> [B, T, hidden]."""
         embeddings = self.language_model.get_input_embeddings()(input_ids)
-        for token, features, projector in ((SIGNAL, signal, self.signal_projector), (IMAGE, image, self.image_projector)):
-            mask = input_ids == self.token_ids[token]
+        streams = [(SIGNAL, signal, self.signal_projector), (IMAGE, image, self.image_projector)]
+        if self.finding_projector is not None or finding is not None:
+            streams.append((FINDING, finding, self.finding_projector))
+        for token, features, projector in streams:
+            mask = input_ids == self.token_ids.get(token, -1)
             slots = int(mask.sum())
             if features is None or len(features) == 0:
                 if slots:
@@ -194,7 +201,7 @@ class HeartcareGPT(nn.Module):
         prompt position was a third of a CPU step.
         """
         labels, mask = batch["labels"], batch["attention_mask"]
-        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
+        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"))
         answered = (labels != -100).any(dim=0).nonzero()
         if len(answered) == 0:
             raise ValueError("a batch without answer tokens")
@@ -207,13 +214,13 @@ class HeartcareGPT(nn.Module):
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """[B, T, vocabulary] next-token logits of a batch (tests, option scoring)."""
         mask = batch["attention_mask"]
-        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
+        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"))
         return self.language_model(inputs_embeds=embeddings, attention_mask=mask, position_ids=positions(mask)).logits
 
     def hidden_states(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """Per layer, [B, T, hidden] (the spliced input embeddings first, then each decoder layer's output)."""
         mask = batch["attention_mask"]
-        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
+        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"))
         output = self.language_model(inputs_embeds=embeddings, attention_mask=mask, position_ids=positions(mask),
                                      output_hidden_states=True, logits_to_keep=1)
         return output.hidden_states
@@ -240,7 +247,7 @@ class HeartcareGPT(nn.Module):
         budgets = [max_new_tokens] * rows if isinstance(max_new_tokens, int) else list(max_new_tokens)
         if len(budgets) != rows or min(budgets) <= 0:
             raise ConfigError("HeartcareGPT.generate", f"need {rows} positive token budgets, got {budgets}")
-        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"))
+        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_of_turn
         streamer = RowStreamer(rows, self.end_of_turn, budgets, on_token) if on_token is not None else None
         generated = self.language_model.generate(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heartcare.errors import ConfigError
+from heartcare.model.config import PROJECTORS
 from heartcare.train.config import StageConfig
 
 STAGES = ("warmup", "joint")
@@ -56,8 +57,8 @@ def _stage(name: str, preset: str, trainable: dict[str, float], **settings: Any)
 
 
 def _paper() -> GptPreset:
-    projectors = {"signal_projector": 2e-4, "image_projector": 2e-4, "token_rows": 2e-4}
-    joint = {"signal_projector": 2e-5, "image_projector": 2e-5, "lora": 2e-5, "token_rows": 2e-5}
+    projectors = {**dict.fromkeys(PROJECTORS, 2e-4), "token_rows": 2e-4}
+    joint = {**dict.fromkeys(PROJECTORS, 2e-5), "lora": 2e-5, "token_rows": 2e-5}
     return GptPreset("paper", {}, {
         "warmup": (_stage("warmup", "paper", projectors, epochs=1, batch_size=16, learning_rate=2e-4, warmup_steps=100,
                           valid_every_steps=500, mixed_precision="bf16"),
@@ -68,8 +69,8 @@ def _paper() -> GptPreset:
 
 
 def _cpu() -> GptPreset:
-    projectors = {"signal_projector": 1e-3, "image_projector": 1e-3, "token_rows": 1e-3}
-    joint = {"signal_projector": 3e-4, "image_projector": 3e-4, "lora": 3e-4, "token_rows": 3e-4}
+    projectors = {**dict.fromkeys(PROJECTORS, 1e-3), "token_rows": 1e-3}
+    joint = {**dict.fromkeys(PROJECTORS, 3e-4), "lora": 3e-4, "token_rows": 3e-4}
     # Reports are long answers (a tenth of the items, half the tokens): left to the paper preset.
     short = StageData(tasks=("closed_qa", "comparison_qa", "open_qa", "signal_prediction"))
     # Text-first answers: with the dataset's "B: text" targets a 135M backbone at this budget learns
@@ -85,7 +86,7 @@ def _cpu() -> GptPreset:
 
 
 def _tiny() -> GptPreset:
-    projectors = {"signal_projector": 5e-3, "image_projector": 5e-3, "token_rows": 5e-3}
+    projectors = {**dict.fromkeys(PROJECTORS, 5e-3), "token_rows": 5e-3}
     joint = {**projectors, "lora": 5e-3}
     return GptPreset("tiny", {"lora_rank": 4, "lora_alpha": 8, "max_length": 1024}, {
         "warmup": (_stage("warmup", "tiny", projectors, epochs=1, batch_size=4, learning_rate=5e-3, warmup_steps=2,

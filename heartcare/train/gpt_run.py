@@ -68,6 +68,7 @@ def train_gpt(
     bench_tasks: tuple[str, ...] = (),
     learning_rate: float | None = None,
     max_per_answer: int | None = None,
+    finding_tokens: bool = False,
 ) -> GptRun:
     """Train one stage; model_changes / stage_changes override preset fields (ablations, tests).
 
@@ -79,7 +80,9 @@ def train_gpt(
     one rate for all parts of a stage, so this changes the stage's rate without changing its mix.
     `max_per_answer` keeps at most that many train items per answer of each question kind
     (`cap_per_answer`, which draws their distractors again): the train split follows the label
-    prior, valid and test are balanced."""
+    prior, valid and test are balanced. `finding_tokens` gives a model built from scratch finding tokens
+    (heartcare.model.findings): one per closed kind of the train split, its classifier fitted before the
+    first step on every train record the cache holds (not only the stage's items)."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -97,20 +100,27 @@ def train_gpt(
     if learning_rate is not None:
         stage = replace(stage, learning_rate=learning_rate, trainable={part: learning_rate for part in stage.trainable})
     cache = FeatureCache(features)
+    bench = BenchDataset(dataset)
+    train_pool, valid_pool = bench.items("train"), bench.items("valid")
+    if finding_tokens and init is not None:
+        raise ConfigError("--finding-tokens", "a model started from --init keeps its own tokens; ask for finding tokens when training from scratch")
     if init is not None:
         model = from_pretrained(init, load_encoders=False, overrides=model_changes)
     else:
         source = cache.source
         streams = {"beat": source.beat, "image_encoder": source.image_encoder, "image_view": source.image_view}
         config = GptConfig(**{**streams, **chosen.model, **(model_changes or {})})
+        if finding_tokens:
+            from heartcare.model.findings import finding_vocabulary
+
+            config = config.with_changes(findings=finding_vocabulary(train_pool))
         if config.uses_image:
             config = config.with_changes(image_feature_dim=_cached_width(cache))
         model = build_model(config, load_encoders=False)
     _check_cache(cache, model.config)
     if cache.knows_its_dataset and not cache.serves(dataset):
         raise ConfigError(features, f"this feature cache was built from another dataset than {dataset}")
-    bench = BenchDataset(dataset)
-    train_pool, valid_pool = bench.items("train"), bench.items("valid")
+    all_train, all_valid = train_pool, valid_pool
     if bench_tasks:
         train_pool, valid_pool = (of_bench_tasks(pool, bench_tasks) for pool in (train_pool, valid_pool))
     items, skipped = select_items(train_pool, data.tasks, data.fraction, data.max_items, stage.seed, model.config, cache)
@@ -129,6 +139,11 @@ def train_gpt(
         from heartcare.model.calibration import calibrate_projectors
 
         calibration = calibrate_projectors(model, train_data, Collator(pad), seed=stage.seed)
+        if model.finding_projector is not None:
+            from heartcare.model.findings import fit_findings
+
+            calibration["finding_projector"] = fit_findings(model, all_train, cache, calibration["text_embedding_norm"],
+                                                            valid_items=all_valid, seed=stage.seed)
     result = train(
         model,
         train_data,

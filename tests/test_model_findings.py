@@ -1,0 +1,207 @@
+"""Finding tokens: a classifier's belief over a kind's answers, written in the backbone's word embeddings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+from heartcare.bench.items import BenchItem, EcgRef  # noqa: E402
+from heartcare.errors import ConfigError  # noqa: E402
+from heartcare.model.chat import FINDING, EcgFeatures, encode  # noqa: E402
+from heartcare.model.config import GptConfig  # noqa: E402
+from heartcare.model.examples import collate, finding_input  # noqa: E402
+from heartcare.model.findings import FindingProjector, finding_vocabulary, fit_findings  # noqa: E402
+
+ANSWERS = ("atrial fibrillation", "left bundle branch block", "normal ECG")
+SIGNAL_DIM = 8
+
+
+def item(index: int, answer: str, modality: str = "S", task: str = "closed_qa", dimension: str = "diagnosis",
+         ecgs: int = 1) -> BenchItem:
+    choices = tuple(sorted({answer, *ANSWERS}))
+    return BenchItem(id=f"item-{index}", task=task, dimension=dimension, modality=modality, question="Which finding?",
+                     answer=answer, choices=choices, answer_index=choices.index(answer),
+                     ecgs=tuple(EcgRef(f"record-{index}-{ecg}", modality[-1]) for ecg in range(ecgs)), meta={"kind": "diagnosis"})
+
+
+class LatentCache:
+    """A stand-in feature cache: record `record-i-*` holds latents whose mean marks its item's answer."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+
+    def __contains__(self, record: str) -> bool:
+        return record in self.answers
+
+    def signal(self, record: str) -> np.ndarray:
+        rng = np.random.default_rng(abs(hash(record)) % 2**32)
+        latents = rng.normal(scale=0.5, size=(20, SIGNAL_DIM)).astype(np.float32)
+        latents[:, ANSWERS.index(self.answers[record])] += 2.0
+        return latents
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory) -> Path:
+    from heartcare.model.backbone import tiny_causal_lm
+
+    return tiny_causal_lm(tmp_path_factory.mktemp("findings") / "lm")
+
+
+def finding_model(backbone: Path, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS), ("closed_qa/rhythm/", ("a", "b")))):
+    from heartcare.model.build import build_model
+
+    config = GptConfig(backbone=str(backbone), beat="unused", image_encoder=None, signal_dim=SIGNAL_DIM, lora_rank=4,
+                       lora_alpha=8, max_length=1024, findings=findings)
+    return build_model(config, load_encoders=False)
+
+
+def test_a_confident_classifier_writes_its_answer_row_and_tokens_come_per_ecg_then_kind():
+    projector = FindingProjector(4, 6, [3, 2])
+    with torch.no_grad():
+        for classifier in projector.classifiers:
+            classifier.weight.zero_()
+        projector.classifiers[0].bias.copy_(torch.tensor([0.0, 50.0, 0.0]))
+        projector.classifiers[1].weight[0, 0] = 50.0  # kind 2 follows the first input: positive -> answer 0
+    rows = torch.tensor([[1.0, 0, 0, 0], [-1.0, 0, 0, 0]])
+    tokens = projector(rows)
+    assert tokens.shape == (2 * 2, 6)
+    assert torch.allclose(tokens[0], projector.answers[0][1], atol=1e-5) and torch.allclose(tokens[2], projector.answers[0][1], atol=1e-5)
+    assert torch.allclose(tokens[1], projector.answers[1][0], atol=1e-5)
+    assert torch.allclose(tokens[3], projector.answers[1][1], atol=1e-5)
+
+
+def test_the_vocabulary_holds_closed_single_signal_kinds_with_two_or_more_answers():
+    items = [item(0, "normal ECG"), item(1, "atrial fibrillation"), item(2, "left bundle branch block", modality="I"),
+             item(3, "normal ECG", dimension="rhythm"), item(4, "atrial fibrillation", task="comparison_qa", modality="C-SS", ecgs=2)]
+    vocabulary = dict(finding_vocabulary(items))
+    assert vocabulary == {"closed_qa/diagnosis/diagnosis": ("atrial fibrillation", "normal ECG")}  # rhythm: one answer only
+
+
+def test_fitting_reads_the_answer_from_the_latents_and_writes_the_answers_words(tiny_backbone):
+    train = [item(index, ANSWERS[index % 3]) for index in range(60)]
+    valid = [item(100 + index, ANSWERS[index % 3]) for index in range(30)]
+    cache = LatentCache({ref.record_id: one.choices[one.answer_index] for one in (*train, *valid) for ref in one.ecgs})
+    model = finding_model(tiny_backbone, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS),))
+    report = fit_findings(model, train, cache, target_norm=2.5, valid_items=valid)
+    entry = report["closed_qa/diagnosis/diagnosis"]
+    assert entry["train_items"] == 60 and entry["valid_items"] == 30 and entry["valid_accuracy"] >= 0.9
+    projector = model.finding_projector
+    rows = torch.from_numpy(np.concatenate([finding_input(cache.signal(one.ecgs[0].record_id)) for one in valid]))
+    belief = projector.probabilities(rows)[0].argmax(-1)
+    assert belief.tolist() == [ANSWERS.index(one.choices[one.answer_index]) for one in valid]
+    table = model.language_model.get_input_embeddings().weight
+    for slot, answer in enumerate(ANSWERS):
+        ids = model.tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
+        mean = table[torch.tensor(ids)].detach().mean(0)
+        row = projector.answers[0][slot].detach()
+        assert abs(float(row.norm()) - 2.5) < 1e-4 and float(torch.cosine_similarity(row, mean, dim=0)) > 0.999
+
+
+def test_finding_placeholders_close_each_signal_block_and_take_the_projected_tokens(tiny_backbone):
+    from heartcare.model.gpt import FeatureCountError
+
+    model = finding_model(tiny_backbone)
+    rng = np.random.default_rng(0)
+    ecgs = [EcgFeatures(signal=rng.normal(size=(5, SIGNAL_DIM)).astype(np.float32),
+                        finding=rng.normal(size=(1, 2 * SIGNAL_DIM)).astype(np.float32)) for _ in range(2)]
+    encoded = encode(model.tokenizer, ecgs, "Do they differ?", "yes", "You read ECGs.", 2, 1024,
+                     finding_tokens=model.config.finding_tokens)
+    text = model.tokenizer.decode(encoded.input_ids)
+    assert text.count(FINDING) == 2 * 2 and text.count(FINDING * 2 + "<signal_end>") == 2
+    batch = collate([encoded], model.tokenizer.pad_token_id)
+    embedded = model.embed(batch["input_ids"], batch["signal"], None, batch["finding"])
+    slots = batch["input_ids"] == model.token_ids[FINDING]
+    assert torch.allclose(embedded[slots], model.finding_projector(batch["finding"]), atol=1e-6)
+    with pytest.raises(FeatureCountError, match="placeholders"):
+        model.embed(batch["input_ids"], batch["signal"], None, batch["finding"][:1])
+    with pytest.raises(FeatureCountError, match="no features"):
+        model.embed(batch["input_ids"], batch["signal"], None, None)
+
+
+def test_the_papers_model_keeps_its_vocabulary(tiny_backbone):
+    from heartcare.model.build import build_model
+
+    plain = build_model(GptConfig(backbone=str(tiny_backbone), beat="unused", image_encoder=None, signal_dim=SIGNAL_DIM,
+                                  lora_rank=4, lora_alpha=8, max_length=1024), load_encoders=False)
+    assert FINDING not in plain.tokenizer.get_vocab() and plain.finding_projector is None
+    assert len(finding_model(tiny_backbone).tokenizer) == len(plain.tokenizer) + 1
+
+
+def test_finding_tokens_need_a_signal_stream_and_two_answers_per_kind():
+    with pytest.raises(ConfigError, match="needs a beat"):
+        GptConfig(beat=None, image_encoder="tiny", findings=(("k", ("a", "b")),))
+    with pytest.raises(ConfigError, match="at least 2 answers"):
+        GptConfig(beat="b", findings=(("k", ("a",)),))
+
+
+def test_a_finding_model_saves_and_loads_to_the_same_logits(tiny_backbone, tmp_path):
+    from heartcare.model.checkpoint import from_pretrained
+
+    model = finding_model(tiny_backbone)
+    with torch.no_grad():
+        for parameter in model.finding_projector.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    rng = np.random.default_rng(1)
+    ecg = EcgFeatures(signal=rng.normal(size=(5, SIGNAL_DIM)).astype(np.float32), finding=rng.normal(size=(1, 2 * SIGNAL_DIM)).astype(np.float32))
+    batch = collate([encode(model.tokenizer, [ecg], "Which?", None, "You read ECGs.", 2, 1024, finding_tokens=2)], model.tokenizer.pad_token_id)
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = from_pretrained(tmp_path / "ckpt", load_encoders=False)
+    assert loaded.config.findings == model.config.findings
+    assert torch.equal(model.logits(batch), loaded.logits(batch))
+    changed = dict(batch, finding=batch["finding"] + 1.0)  # the tokens are read: other latents, other logits
+    assert not torch.allclose(model.logits(batch), model.logits(changed), atol=1e-4)
+
+
+def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dataset, gpt_parts, tmp_path):
+    from heartcare.model.build import build_model
+    from heartcare.model.checkpoint import from_pretrained, trained_state
+    from heartcare.train.gpt_run import train_gpt
+
+    changes = {"backbone": str(gpt_parts["backbone"]), "signal_dim": 32}
+    run = train_gpt(built_dataset, gpt_parts["features"], "warmup", "tiny", tmp_path / "warmup", model_changes=changes,
+                    progress=False, finding_tokens=True)
+    document = json.loads((run.out / "config.json").read_text())
+    kinds = [kind for kind, _ in document["model"]["findings"]]
+    assert "closed_qa/diagnosis/diagnosis" in kinds
+    fitted = document["calibration"]["finding_projector"]
+    assert fitted["records"] > 0 and fitted["closed_qa/diagnosis/diagnosis"]["train_items"] > 0
+    trained = from_pretrained(run.out, load_encoders=False)
+    fresh = build_model(trained.config, load_encoders=False)
+    names = [name for name in trained_state(trained)["projectors"] if name.startswith("finding_projector.")]
+    assert any(not torch.equal(trained_state(fresh)["projectors"][name], trained_state(trained)["projectors"][name]) for name in names)
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.model.examples import encode_item
+    from heartcare.model.feature_cache import FeatureCache
+
+    cache = FeatureCache(gpt_parts["features"])
+    pair = next(one for one in BenchDataset(built_dataset).items("train") if one.modality == "C-SS")
+    encoded = encode_item(pair, cache, trained.config, trained.tokenizer, with_answer=True)
+    assert encoded.input_ids.count(trained.token_ids[FINDING]) == 2 * len(kinds)  # each ECG of a pair brings its own
+    assert len(encoded.finding) == 2 and not np.array_equal(encoded.finding[0], encoded.finding[1])
+    with pytest.raises(ConfigError, match="from scratch"):
+        train_gpt(built_dataset, gpt_parts["features"], "joint", "tiny", tmp_path / "joint", init=run.out,
+                  progress=False, finding_tokens=True)
+
+
+def test_asking_about_an_ecg_file_brings_its_finding_tokens(tiny_backbone, gpt_parts):
+    from heartcare.model.ask import Question, ask, ecg_features, prepare
+    from heartcare.model.build import build_model
+    from heartcare.sim.simulate import SimulationSpec, simulate
+
+    config = GptConfig(backbone=str(tiny_backbone), beat=str(gpt_parts["beat"]), image_encoder=None, signal_dim=32,
+                       lora_rank=4, lora_alpha=8, max_length=1024, signal_pool=5, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS),))
+    model = build_model(config, load_encoders=True)
+    ecg = simulate(SimulationSpec(conditions={"normal": 0.0}), fs=500.0, seconds=10.0, seed=1).ecg
+    features = ecg_features(model, ecg, None)
+    assert features.finding.shape == (1, 64)
+    encoded = prepare(model, Question("Which finding?", [(ecg, None)]))
+    assert encoded.input_ids.count(model.token_ids[FINDING]) == 1
+    (answer,) = ask(model, [Question("Which finding?", [(ecg, None)], max_new_tokens=3)])
+    assert isinstance(answer.text, str)
