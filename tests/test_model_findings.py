@@ -190,6 +190,30 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
                   progress=False, finding_tokens=True)
 
 
+    # the `findings:` reference answers with the classifier alone: make it believe one answer, bench it
+    diagnosis = kinds.index("closed_qa/diagnosis/diagnosis")
+    slot, favourite = 0, document["model"]["findings"][diagnosis][1][0]
+    with torch.no_grad():
+        classifier = trained.finding_projector.classifiers[diagnosis]
+        classifier.weight.zero_()
+        classifier.bias.fill_(-20.0)
+        classifier.bias[slot] = 20.0
+    trained.save_pretrained(tmp_path / "believer", extra={"features": str(gpt_parts["features"])})
+    from heartcare.bench.runner import BenchConfig, run_bench
+
+    run_bench(BenchConfig(data=built_dataset, model=f"findings:{tmp_path / 'believer'}", out=tmp_path / "bench",
+                          tasks=["closed-S-diagnosis", "closed-I-diagnosis"], floors=False, progress=False))
+    answered = [json.loads(line) for line in (tmp_path / "bench" / "predictions.jsonl").read_text().splitlines()]
+    signal = [row for row in answered if row["task"] == "closed-S-diagnosis"]
+    assert signal and all(row.get("not_applicable") is None for row in signal)
+    items = {one.id: one for one in BenchDataset(built_dataset).items("test")}
+    for row in signal:
+        choices = items[row["id"]].choices
+        if favourite in choices:
+            assert row["output"].endswith(favourite), row
+    assert all(row.get("not_applicable") for row in answered if row["task"] == "closed-I-diagnosis")
+
+
 def test_asking_about_an_ecg_file_brings_its_finding_tokens(tiny_backbone, gpt_parts):
     from heartcare.model.ask import Question, ask, ecg_features, prepare
     from heartcare.model.build import build_model

@@ -28,6 +28,7 @@ MODELS: dict[str, str] = {
     "periodic": "heartcare.bench.models.waveform:PeriodicModel",
     "heartcare-gpt": "heartcare.bench.models.heartcare_gpt:HeartcareGptModel",
     "probe": "heartcare.bench.models.probe:ProbeModel",
+    "findings": "heartcare.bench.models.findings:FindingsModel",
 }
 
 # Shown beside every model in reports: a model is worth reading only above these.

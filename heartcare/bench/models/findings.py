@@ -1,0 +1,70 @@
+"""`findings:CHECKPOINT`: what a HeartcareGPT's finding tokens hold, answered without the language model.
+
+A reference beside `heartcare-gpt:CHECKPOINT`: each closed signal item of a kind the checkpoint
+has a finding classifier for is answered with the option that classifier believes most (its
+probabilities over the kind's answers, restricted to the item's options). Where HeartcareGPT
+scores below this, its language model has not learned to copy what the tokens say; where this
+is near chance, the classifier is the limit. Other items are not applicable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from heartcare.bench.items import BenchItem
+from heartcare.bench.models.base import ModelContext, Output
+from heartcare.bench.models.floors import choice_text
+from heartcare.errors import ConfigError
+
+UNSEEN_OPTION = float(np.log(1e-9))  # an option that is no answer the classifier knows (finite: JSON has no -inf)
+
+
+class FindingsModel:
+    batch_size = 256
+
+    @staticmethod
+    def fingerprint(argument: str) -> str | None:
+        from heartcare.model.checkpoint import checkpoint_fingerprint
+
+        return checkpoint_fingerprint(argument)
+
+    def __init__(self, argument: str | None, context: ModelContext) -> None:
+        if not argument:
+            raise ConfigError("--model", "findings needs a HeartcareGPT checkpoint with finding tokens: findings:PATH")
+        from heartcare.bench.models.heartcare_gpt import DatasetFeatures
+        from heartcare.model.checkpoint import from_pretrained, read_document
+        from heartcare.model.feature_cache import FeatureCache
+
+        self.name = f"findings:{argument}"
+        self.model = from_pretrained(argument)
+        if self.model.finding_projector is None:
+            raise ConfigError(argument, "this HeartcareGPT has no finding tokens (train it with --finding-tokens)")
+        cache = None
+        features = read_document(Path(argument)).get("features")
+        if features and (Path(features) / "manifest.json").is_file() and FeatureCache(features).serves(context.dataset.path):
+            cache = FeatureCache(features)
+        self.features = DatasetFeatures(context.dataset, self.model.beat, None, self.model.config.image_view, cache)
+        self.kinds = {kind: (index, answers) for index, (kind, answers) in enumerate(self.model.config.findings)}
+
+    def respond(self, items: list[BenchItem]) -> list[Output]:
+        import torch
+
+        from heartcare.model.examples import finding_input
+        from heartcare.model.findings import finding_kind, reads_finding
+
+        outputs = []
+        for item in items:
+            kind = finding_kind(item) if reads_finding(item) else None
+            if kind not in self.kinds:
+                outputs.append(Output(not_applicable="no finding classifier reads this item (closed signal items of a fitted kind only)"))
+                continue
+            index, answers = self.kinds[kind]
+            row = torch.from_numpy(finding_input(self.features.signal(item.ecgs[0].record_id)))
+            with torch.inference_mode():
+                belief = self.model.finding_projector.probabilities(row.to(self.model.finding_projector.input_mean.dtype))[index][0]
+            known = dict(zip(answers, belief.float().clamp_min(1e-9).log().tolist(), strict=True))
+            scores = [known.get(choice, UNSEEN_OPTION) for choice in item.choices]
+            outputs.append(Output(text=choice_text(item, int(np.argmax(scores))), option_logprobs=scores))
+        return outputs
