@@ -20,7 +20,7 @@ from heartcare.model.examples import collate, finding_input  # noqa: E402
 from heartcare.model.findings import FindingProjector, finding_vocabulary, fit_findings  # noqa: E402
 
 ANSWERS = ("atrial fibrillation", "left bundle branch block", "normal ECG")
-SIGNAL_DIM = 8
+SIGNAL_DIM, IMAGE_DIM = 8, 6
 
 
 def item(index: int, answer: str, modality: str = "S", task: str = "closed_qa", dimension: str = "diagnosis",
@@ -46,6 +46,13 @@ class LatentCache:
         latents[:, ANSWERS.index(self.answers[record])] += 2.0
         return latents
 
+    def image(self, record: str, index: int = 0) -> np.ndarray:
+        """12 lead-crop features whose spread marks the answer (the mean carries nothing)."""
+        rng = np.random.default_rng(abs(hash(record)) % 2**32 + 1)
+        views = rng.normal(scale=0.1, size=(12, IMAGE_DIM)).astype(np.float32)
+        views[:, ANSWERS.index(self.answers[record])] *= 30.0
+        return views
+
 
 @pytest.fixture(scope="module")
 def tiny_backbone(tmp_path_factory) -> Path:
@@ -54,11 +61,13 @@ def tiny_backbone(tmp_path_factory) -> Path:
     return tiny_causal_lm(tmp_path_factory.mktemp("findings") / "lm")
 
 
-def finding_model(backbone: Path, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS), ("closed_qa/rhythm/", ("a", "b")))):
+def finding_model(backbone: Path, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS), ("closed_qa/rhythm/", ("a", "b"))),
+                  image_findings: bool = False):
     from heartcare.model.build import build_model
 
-    config = GptConfig(backbone=str(backbone), beat="unused", image_encoder=None, signal_dim=SIGNAL_DIM, lora_rank=4,
-                       lora_alpha=8, max_length=1024, findings=findings)
+    config = GptConfig(backbone=str(backbone), beat="unused", image_encoder="tiny" if image_findings else None,
+                       image_feature_dim=IMAGE_DIM, signal_dim=SIGNAL_DIM, lora_rank=4, lora_alpha=8, max_length=1024,
+                       findings=findings, image_findings=image_findings)
     return build_model(config, load_encoders=False)
 
 
@@ -77,20 +86,25 @@ def test_a_confident_classifier_writes_its_answer_row_and_tokens_come_per_ecg_th
     assert torch.allclose(tokens[3], projector.answers[1][1], atol=1e-5)
 
 
-def test_the_vocabulary_holds_closed_single_signal_kinds_with_two_or_more_answers():
+def test_the_vocabulary_holds_closed_single_ecg_kinds_with_two_or_more_answers():
     items = [item(0, "normal ECG"), item(1, "atrial fibrillation"), item(2, "left bundle branch block", modality="I"),
-             item(3, "normal ECG", dimension="rhythm"), item(4, "atrial fibrillation", task="comparison_qa", modality="C-SS", ecgs=2)]
+             item(3, "normal ECG", dimension="rhythm"), item(4, "first degree AV block", task="comparison_qa", modality="C-SS", ecgs=2)]
     vocabulary = dict(finding_vocabulary(items))
-    assert vocabulary == {"closed_qa/diagnosis/diagnosis": ("atrial fibrillation", "normal ECG")}  # rhythm: one answer only
+    assert vocabulary == {"closed_qa/diagnosis/diagnosis": ("atrial fibrillation", "left bundle branch block", "normal ECG")}
 
 
 def test_fitting_reads_the_answer_from_the_latents_and_writes_the_answers_words(tiny_backbone):
     train = [item(index, ANSWERS[index % 3]) for index in range(60)]
     valid = [item(100 + index, ANSWERS[index % 3]) for index in range(30)]
-    cache = LatentCache({ref.record_id: one.choices[one.answer_index] for one in (*train, *valid) for ref in one.ecgs})
-    model = finding_model(tiny_backbone, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS),))
-    report = fit_findings(model, train, cache, target_norm=2.5, valid_items=valid)
-    entry = report["closed_qa/diagnosis/diagnosis"]
+    pictures = [item(200 + index, ANSWERS[index % 3], modality="I") for index in range(60)]
+    picture_tests = [item(300 + index, ANSWERS[index % 3], modality="I") for index in range(30)]
+    cache = LatentCache({ref.record_id: one.choices[one.answer_index]
+                         for one in (*train, *valid, *pictures, *picture_tests) for ref in one.ecgs})
+    model = finding_model(tiny_backbone, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS),), image_findings=True)
+    report = fit_findings(model, train + pictures, cache, target_norm=2.5, valid_items=valid + picture_tests)
+    pictured = report["image_finding_projector"]["closed_qa/diagnosis/diagnosis"]
+    assert pictured["train_items"] == 60 and pictured["valid_items"] == 30 and pictured["valid_accuracy"] >= 0.9
+    entry = report["finding_projector"]["closed_qa/diagnosis/diagnosis"]
     assert entry["train_items"] == 60 and entry["valid_items"] == 30 and entry["valid_accuracy"] >= 0.9
     projector = model.finding_projector
     rows = torch.from_numpy(np.concatenate([finding_input(cache.signal(one.ecgs[0].record_id)) for one in valid]))
@@ -125,6 +139,22 @@ def test_finding_placeholders_close_each_signal_block_and_take_the_projected_tok
         model.embed(batch["input_ids"], batch["signal"], None, None)
 
 
+def test_a_picture_gets_its_finding_tokens_at_the_end_of_its_image_block(tiny_backbone):
+    from heartcare.model.chat import IMAGE_FINDING
+
+    model = finding_model(tiny_backbone, image_findings=True)
+    rng = np.random.default_rng(2)
+    picture = EcgFeatures(image=rng.normal(size=(12, IMAGE_DIM)).astype(np.float32),
+                          image_finding=rng.normal(size=(1, 2 * IMAGE_DIM)).astype(np.float32))
+    encoded = encode(model.tokenizer, [picture], "Which?", "yes", "You read ECGs.", 2, 1024, finding_tokens=2)
+    text = model.tokenizer.decode(encoded.input_ids)
+    assert text.count(IMAGE_FINDING) == 2 and IMAGE_FINDING * 2 + "<image_end>" in text and FINDING not in text.replace(IMAGE_FINDING, "")
+    batch = collate([encoded], model.tokenizer.pad_token_id)
+    embedded = model.embed_batch(batch)
+    slots = batch["input_ids"] == model.token_ids[IMAGE_FINDING]
+    assert torch.allclose(embedded[slots], model.image_finding_projector(batch["image_finding"]), atol=1e-6)
+
+
 def test_the_papers_model_keeps_its_vocabulary(tiny_backbone):
     from heartcare.model.build import build_model
 
@@ -137,6 +167,8 @@ def test_the_papers_model_keeps_its_vocabulary(tiny_backbone):
 def test_finding_tokens_need_a_signal_stream_and_two_answers_per_kind():
     with pytest.raises(ConfigError, match="needs a beat"):
         GptConfig(beat=None, image_encoder="tiny", findings=(("k", ("a", "b")),))
+    with pytest.raises(ConfigError, match="image finding tokens need"):
+        GptConfig(beat="b", image_encoder=None, findings=(("k", ("a", "b")),), image_findings=True)
     with pytest.raises(ConfigError, match="at least 2 answers"):
         GptConfig(beat="b", findings=(("k", ("a",)),))
 
@@ -172,6 +204,7 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
     assert "closed_qa/diagnosis/diagnosis" in kinds
     fitted = document["calibration"]["finding_projector"]
     assert fitted["records"] > 0 and fitted["closed_qa/diagnosis/diagnosis"]["train_items"] > 0
+    assert document["model"]["image_findings"] and document["calibration"]["image_finding_projector"]["records"] > 0
     trained = from_pretrained(run.out, load_encoders=False)
     fresh = build_model(trained.config, load_encoders=False)
     names = [name for name in trained_state(trained)["projectors"] if name.startswith("finding_projector.")]
@@ -185,6 +218,9 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
     encoded = encode_item(pair, cache, trained.config, trained.tokenizer, with_answer=True)
     assert encoded.input_ids.count(trained.token_ids[FINDING]) == 2 * len(kinds)  # each ECG of a pair brings its own
     assert len(encoded.finding) == 2 and not np.array_equal(encoded.finding[0], encoded.finding[1])
+    picture = next(one for one in BenchDataset(built_dataset).items("train") if one.modality == "I" and one.task == "closed_qa")
+    encoded = encode_item(picture, cache, trained.config, trained.tokenizer, with_answer=True)
+    assert len(encoded.image_finding) == 1 and not encoded.finding
     with pytest.raises(ConfigError, match="from scratch"):
         train_gpt(built_dataset, gpt_parts["features"], "joint", "tiny", tmp_path / "joint", init=run.out,
                   progress=False, finding_tokens=True)
@@ -194,24 +230,23 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
     diagnosis = kinds.index("closed_qa/diagnosis/diagnosis")
     slot, favourite = 0, document["model"]["findings"][diagnosis][1][0]
     with torch.no_grad():
-        classifier = trained.finding_projector.classifiers[diagnosis]
-        classifier.weight.zero_()
-        classifier.bias.fill_(-20.0)
-        classifier.bias[slot] = 20.0
+        for projector in (trained.finding_projector, trained.image_finding_projector):
+            classifier = projector.classifiers[diagnosis]
+            classifier.weight.zero_()
+            classifier.bias.fill_(-20.0)
+            classifier.bias[slot] = 20.0
     trained.save_pretrained(tmp_path / "believer", extra={"features": str(gpt_parts["features"])})
     from heartcare.bench.runner import BenchConfig, run_bench
 
     run_bench(BenchConfig(data=built_dataset, model=f"findings:{tmp_path / 'believer'}", out=tmp_path / "bench",
                           tasks=["closed-S-diagnosis", "closed-I-diagnosis"], floors=False, progress=False))
     answered = [json.loads(line) for line in (tmp_path / "bench" / "predictions.jsonl").read_text().splitlines()]
-    signal = [row for row in answered if row["task"] == "closed-S-diagnosis"]
-    assert signal and all(row.get("not_applicable") is None for row in signal)
+    assert {row["task"] for row in answered} == {"closed-S-diagnosis", "closed-I-diagnosis"}
+    assert all(row.get("not_applicable") is None for row in answered)
     items = {one.id: one for one in BenchDataset(built_dataset).items("test")}
-    for row in signal:
-        choices = items[row["id"]].choices
-        if favourite in choices:
-            assert row["output"].endswith(favourite), row
-    assert all(row.get("not_applicable") for row in answered if row["task"] == "closed-I-diagnosis")
+    favoured = [row for row in answered if favourite in items[row["id"]].choices]
+    assert {row["task"] for row in favoured} == {"closed-S-diagnosis", "closed-I-diagnosis"}
+    assert all(row["output"].endswith(favourite) for row in favoured), favoured
 
 
 def test_asking_about_an_ecg_file_brings_its_finding_tokens(tiny_backbone, gpt_parts):
@@ -229,3 +264,19 @@ def test_asking_about_an_ecg_file_brings_its_finding_tokens(tiny_backbone, gpt_p
     assert encoded.input_ids.count(model.token_ids[FINDING]) == 1
     (answer,) = ask(model, [Question("Which finding?", [(ecg, None)], max_new_tokens=3)])
     assert isinstance(answer.text, str)
+
+
+def test_asking_about_a_picture_brings_its_image_finding_tokens(tiny_backbone, gpt_parts):
+    from heartcare.model.ask import Question, ecg_features, prepare
+    from heartcare.model.build import build_model
+    from heartcare.model.chat import IMAGE_FINDING
+
+    config = GptConfig(backbone=str(tiny_backbone), beat=str(gpt_parts["beat"]), image_encoder="tiny", image_feature_dim=16,
+                       signal_dim=32, lora_rank=4, lora_alpha=8, max_length=1024, signal_pool=5,
+                       findings=(("closed_qa/diagnosis/diagnosis", ANSWERS),), image_findings=True)
+    model = build_model(config, load_encoders=True)
+    photo = np.random.default_rng(3).integers(0, 255, size=(120, 300, 3), dtype=np.uint8)
+    features = ecg_features(model, None, photo)
+    assert features.image_finding.shape == (1, 2 * 16) and features.finding is None
+    encoded = prepare(model, Question("Which finding?", [(None, photo)]))
+    assert encoded.input_ids.count(model.token_ids[IMAGE_FINDING]) == 1

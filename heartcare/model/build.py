@@ -65,13 +65,13 @@ def build_model(config: GptConfig, load_encoders: bool = True):
     import torch
 
     from heartcare.model.backbone import load_causal_lm
-    from heartcare.model.chat import FINDING, add_special_tokens
+    from heartcare.model.chat import FINDING, IMAGE_FINDING, add_special_tokens
     from heartcare.model.gpt import HeartcareGPT
     from heartcare.model.projectors import ImageProjector, SignalProjector
 
     language_model, tokenizer = load_causal_lm(backbone_folder(config), config.dtype)
     base_vocabulary = language_model.get_input_embeddings().weight.shape[0]
-    new_ids = add_special_tokens(tokenizer, (FINDING,) if config.findings else ())
+    new_ids = add_special_tokens(tokenizer, (FINDING,) * bool(config.findings) + (IMAGE_FINDING,) * config.image_findings)
     if min(new_ids) < base_vocabulary or max(new_ids) >= base_vocabulary + len(new_ids):
         # a tokenizer already holding some of the tokens would leave rows shared with the backbone
         base_vocabulary = min(base_vocabulary, min(new_ids))
@@ -84,11 +84,14 @@ def build_model(config: GptConfig, load_encoders: bool = True):
         torch.manual_seed(config.seed)
         signal_projector = SignalProjector(config.signal_dim, hidden) if config.uses_signal else None
         image_projector = ImageProjector(config.image_feature_dim, hidden, config.image_tokens) if config.uses_image else None
-        finding_projector = None
+        finding_projector = image_finding_projector = None
         if config.findings:
             from heartcare.model.findings import FindingProjector
 
-            finding_projector = FindingProjector(2 * config.signal_dim, hidden, [len(answers) for _, answers in config.findings])
+            counts = [len(answers) for _, answers in config.findings]
+            finding_projector = FindingProjector(2 * config.signal_dim, hidden, counts)
+            if config.image_findings:
+                image_finding_projector = FindingProjector(2 * config.image_feature_dim, hidden, counts)
         if config.lora_rank:
             from peft import LoraConfig, get_peft_model
 
@@ -98,13 +101,13 @@ def build_model(config: GptConfig, load_encoders: bool = True):
                 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
                 language_model = get_peft_model(language_model, lora)
     dtype = getattr(torch, config.dtype)
-    for projector in (signal_projector, image_projector, finding_projector):
+    for projector in (signal_projector, image_projector, finding_projector, image_finding_projector):
         if projector is not None:
             projector.to(dtype)
     beat = load_beat(config.beat, config.signal_dim) if load_encoders and config.uses_signal else None
     image_encoder = load_image_encoder(config.image_encoder, config.image_feature_dim) if load_encoders and config.uses_image else None
     model = HeartcareGPT(config, language_model, tokenizer, signal_projector, image_projector, base_vocabulary, beat, image_encoder,
-                         finding_projector)
+                         finding_projector, image_finding_projector)
     for parameter in model.parameters():
         parameter.requires_grad_(False)  # stages unfreeze what they train
     return model.eval()

@@ -22,7 +22,7 @@ PREDICTION = "<prediction>"
 SIGNAL, IMAGE = "<signal>", "<image>"
 SPECIAL_TOKENS = (SIGNAL_START, SIGNAL_END, IMAGE_START, IMAGE_END, PREDICTION, SIGNAL, IMAGE)
 # Added only to models with finding tokens, so the paper's model keeps its vocabulary (and checkpoints their rows).
-FINDING = "<finding>"
+FINDING, IMAGE_FINDING = "<finding>", "<image_finding>"
 IGNORE = -100  # label of tokens the loss skips
 
 
@@ -34,11 +34,13 @@ class PromptTooLongError(HeartcareError):
 class EcgFeatures:
     """One ECG as the model reads it: signal tokens [n, signal_dim] (pooled Beat latents) and/or
     image features [views, feature_dim] (12 lead crops or 1 whole picture), and for a model with
-    finding tokens the [1, 2 * signal_dim] row its finding projector reads."""
+    finding tokens the [1, 2 * signal_dim] row its finding projector reads (`image_finding`: the
+    [1, 2 * feature_dim] row of a picture without a signal)."""
 
     signal: np.ndarray | None = None
     image: np.ndarray | None = None
     finding: np.ndarray | None = None
+    image_finding: np.ndarray | None = None
 
 
 @dataclass
@@ -50,17 +52,19 @@ class Encoded:
     signal: list[np.ndarray] = field(default_factory=list)
     image: list[np.ndarray] = field(default_factory=list)
     finding: list[np.ndarray] = field(default_factory=list)
+    image_finding: list[np.ndarray] = field(default_factory=list)
     prompt_length: int = 0
 
 
 def ecg_block(ecg: EcgFeatures, image_tokens: int, finding_tokens: int = 0) -> str:
-    """The placeholder text of one ECG (its finding tokens close its signal block)."""
+    """The placeholder text of one ECG (its finding tokens close its signal block, or its image block)."""
     parts = []
     if ecg.signal is not None:
         findings = FINDING * (len(ecg.finding) * finding_tokens) if ecg.finding is not None else ""
         parts.append(SIGNAL_START + SIGNAL * len(ecg.signal) + findings + SIGNAL_END)
     if ecg.image is not None:
-        parts.append(IMAGE_START + IMAGE * (len(ecg.image) * image_tokens) + IMAGE_END)
+        findings = IMAGE_FINDING * (len(ecg.image_finding) * finding_tokens) if ecg.image_finding is not None else ""
+        parts.append(IMAGE_START + IMAGE * (len(ecg.image) * image_tokens) + findings + IMAGE_END)
     return "".join(parts)
 
 
@@ -100,6 +104,7 @@ def encode(
         signal=[ecg.signal for ecg in ecgs if ecg.signal is not None],
         image=[ecg.image for ecg in ecgs if ecg.image is not None],
         finding=[ecg.finding for ecg in ecgs if ecg.signal is not None and ecg.finding is not None and finding_tokens],
+        image_finding=[ecg.image_finding for ecg in ecgs if ecg.image is not None and ecg.image_finding is not None and finding_tokens],
         prompt_length=len(prompt_ids),
     )
 

@@ -59,9 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--signal-summary", action="store_true",
                        help="two more signal tokens per ECG: the mean and the spread of all its Beat latents")
     train.add_argument("--finding-tokens", action="store_true",
-                       help="one more token per signal ECG and closed question kind: a classifier's belief over the kind's "
-                            "answers, written in the backbone's own word embeddings (fitted on the train split first; "
-                            "a model trained from scratch only)")
+                       help="one more token per ECG and closed question kind: a classifier's belief over the kind's answers, "
+                            "written in the backbone's own word embeddings (fitted on the train split first, from the Beat "
+                            "latents of a signal, from the image features of a picture; a model trained from scratch only)")
     train.add_argument("--lora-targets", default=None, metavar="NAMES",
                        help="comma-separated module names LoRA adapts (default: attention, q_proj,k_proj,v_proj,o_proj; "
                             "add gate_proj,up_proj,down_proj for the MLPs)")

@@ -12,7 +12,7 @@ from heartcare.errors import ConfigError
 ImageView = Literal["crops", "whole"]
 AnswerFormat = Literal["letter-first", "text-first"]
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")  # attention, as the paper's stage 3
-PROJECTORS = ("signal_projector", "image_projector", "finding_projector")  # the model parts that map features to tokens
+PROJECTORS = ("signal_projector", "image_projector", "finding_projector", "image_finding_projector")  # the model parts that map features to tokens
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class GptConfig:
     # Finding tokens (heartcare.model.findings): per closed question kind, its answers, one token per kind
     # per signal ECG. Empty = the paper's DSPA. Filled from the train split when a run asks for them.
     findings: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    image_findings: bool = False  # a picture without a signal gets finding tokens too, read from its image features
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
 
@@ -74,6 +75,8 @@ class GptConfig:
         object.__setattr__(self, "findings", tuple((str(kind), tuple(answers)) for kind, answers in self.findings))
         if self.findings and not self.uses_signal:
             fail("finding tokens read the signal stream: a model with findings needs a beat")
+        if self.image_findings and not (self.findings and self.uses_image):
+            fail("image finding tokens need findings and an image stream")
         if any(len(answers) < 2 for _, answers in self.findings):
             fail("every finding kind needs at least 2 answers")
 

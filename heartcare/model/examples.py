@@ -42,8 +42,10 @@ def signal_tokens(latents: np.ndarray, config: GptConfig) -> np.ndarray:
 
 
 def finding_input(latents: np.ndarray) -> np.ndarray:
-    """[n, dim] Beat latents of one ECG -> [1, 2 * dim]: their mean and spread, what a finding projector
-    (heartcare.model.findings) reads (linear readouts of them held 86% of the diagnosis)."""
+    """[n, dim] Beat latents (or [views, dim] image features) of one ECG -> [1, 2 * dim]: their mean and
+    spread, what a finding projector (heartcare.model.findings) reads (linear readouts of a record's
+    latents by mean and spread held 86% of the diagnosis). A fixed width whatever n: a photo gives one
+    view where a drawn sheet gives 12 lead crops."""
     return np.concatenate([latents.mean(axis=0), latents.std(axis=0)])[None].astype(np.float32)
 
 
@@ -69,7 +71,8 @@ def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures
             if not config.uses_image:
                 raise StreamMissingError(item.id, "a paper image, but this model has no image stream")
             image = cache.context_image(ref.record_id) if prediction else cache.image(ref.record_id, 0)
-        features.append(EcgFeatures(signal=signal, image=image, finding=finding))
+        image_finding = finding_input(image) if config.image_findings and signal is None and image is not None else None
+        features.append(EcgFeatures(signal=signal, image=image, finding=finding, image_finding=image_finding))
     return features
 
 
@@ -133,7 +136,7 @@ def collate(examples: list[Encoded], pad_id: int, left: bool = False) -> dict:
         labels[row, span] = torch.tensor(example.labels)
         mask[row, span] = 1
     batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    for name in ("signal", "image", "finding"):
+    for name in ("signal", "image", "finding", "image_finding"):
         parts = [part for example in examples for part in getattr(example, name)]
         if parts:
             batch[name] = torch.from_numpy(np.concatenate(parts).astype(np.float32))

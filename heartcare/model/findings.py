@@ -11,7 +11,9 @@ Why: on 2 cores the DSPA route reads little of the ECG (39.4% on signal diagnosi
 linear probe on the same features reads 81.8%; linear readouts along the model showed the
 diagnosis held by the ECG tokens but not reaching the answer position. The classifier is
 fitted before the first step on the train split only (`fit_findings`), then trains on with
-the rest of the stage through the language-model loss.
+the rest of the stage through the language-model loss. With `image_findings` a picture without
+a signal gets the same tokens from a second projector over its image features (mean and spread
+over its views), fitted on the image items.
 """
 
 from __future__ import annotations
@@ -39,17 +41,27 @@ def finding_kind(item) -> str:
     return "/".join(question_kind(item))
 
 
-def reads_finding(item) -> bool:
-    """Closed multiple-choice items on one signal ECG: what a finding classifier can be fitted on."""
+# stream -> (the ECG form its classifiers read, the model's projector, its cache tensor)
+STREAMS = {"signal": ("S", "finding_projector"), "image": ("I", "image_finding_projector")}
+
+
+def reads_finding(item, modality: str = "S") -> bool:
+    """Closed multiple-choice items on one ECG of `modality`: what a finding classifier can be fitted on."""
     return (item.task == "closed_qa" and item.is_multiple_choice and len(item.ecgs) == 1
-            and item.ecgs[0].modality == "S" and 0 <= item.answer_index < len(item.choices))
+            and item.ecgs[0].modality == modality and 0 <= item.answer_index < len(item.choices))
+
+
+def stream_input(cache, record_id: str, stream: str) -> np.ndarray:
+    """[1, 2 * width]: what the stream's finding projector reads of a record."""
+    return finding_input(cache.signal(record_id) if stream == "signal" else cache.image(record_id, 0))
 
 
 def finding_vocabulary(items) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(kind, its answers sorted) for every closed kind of `items` (the train split) with 2+ answers."""
+    """(kind, its answers sorted) for every closed kind of `items` (the train split) with 2+ answers,
+    over signal and image items alike (a kind asks the same of both forms)."""
     answers: dict[str, set[str]] = defaultdict(set)
     for item in items:
-        if reads_finding(item):
+        if reads_finding(item, "S") or reads_finding(item, "I"):
             answers[finding_kind(item)].add(item.choices[item.answer_index])
     return tuple((kind, tuple(sorted(found))) for kind, found in sorted(answers.items()) if len(found) >= SMALLEST_ANSWERS)
 
@@ -87,10 +99,10 @@ def answer_embeddings(model, answers: tuple[str, ...], target_norm: float) -> to
     return torch.stack(rows)
 
 
-def _sample(items, seed: int) -> dict[str, list]:
+def _sample(items, seed: int, modality: str) -> dict[str, list]:
     grouped: dict[str, list] = defaultdict(list)
     for item in items:
-        if reads_finding(item):
+        if reads_finding(item, modality):
             grouped[finding_kind(item)].append(item)
     return {kind: sorted(members, key=lambda item: stable_hash(seed, "findings", item.id))[:FIT_ITEMS_PER_KIND]
             for kind, members in grouped.items()}
@@ -114,17 +126,26 @@ def _fit_classifier(inputs: torch.Tensor, targets: torch.Tensor, classes: int) -
     return classifier
 
 
-@torch.no_grad()
 def fit_findings(model, train_items, cache, target_norm: float, valid_items=(), seed: int = 0) -> dict[str, Any]:
-    """Fit the finding projector of `model` on the train items' records (features from `cache`) and set
-    its answer rows to the backbone's embeddings of the answers; return each kind's train / valid accuracy."""
-    projector = model.finding_projector
+    """Fit each finding projector of `model` on the train items' records (features from `cache`) and set
+    its answer rows to the backbone's embeddings of the answers; return, per projector, each kind's
+    train / valid accuracy (top-1 over all the kind's answers)."""
+    report = {}
+    for stream, (modality, name) in STREAMS.items():
+        if getattr(model, name) is not None:
+            report[name] = _fit_stream(model, stream, modality, train_items, cache, target_norm, valid_items, seed)
+    return report
+
+
+@torch.no_grad()
+def _fit_stream(model, stream: str, modality: str, train_items, cache, target_norm: float, valid_items, seed: int) -> dict[str, Any]:
+    projector = getattr(model, STREAMS[stream][1])
     vocabulary = model.config.findings
-    train, valid = _sample(train_items, seed), _sample(valid_items, seed)
+    train, valid = _sample(train_items, seed, modality), _sample(valid_items, seed, modality)
     records = sorted({item.ecgs[0].record_id for members in train.values() for item in members if item.ecgs[0].record_id in cache})
     if len(records) < 2:
-        raise ValueError("finding tokens need the features of at least 2 train records in the cache")
-    memo = {record: finding_input(cache.signal(record)) for record in records}
+        raise ValueError(f"{stream} finding tokens need the features of at least 2 train records in the cache")
+    memo = {record: stream_input(cache, record, stream) for record in records}
     projector._fit_input(torch.from_numpy(np.concatenate(list(memo.values()))))
     report: dict[str, Any] = {"records": len(records)}
     for index, (kind, answers) in enumerate(vocabulary):
@@ -133,7 +154,7 @@ def fit_findings(model, train_items, cache, target_norm: float, valid_items=(), 
         def table(members, memo=memo, position=position):
             usable = [item for item in members if item.choices[item.answer_index] in position and item.ecgs[0].record_id in cache]
             for item in usable:
-                memo.setdefault(item.ecgs[0].record_id, finding_input(cache.signal(item.ecgs[0].record_id)))
+                memo.setdefault(item.ecgs[0].record_id, stream_input(cache, item.ecgs[0].record_id, stream))
             if not usable:
                 return None, None
             inputs = projector.standardise(torch.from_numpy(np.concatenate([memo[item.ecgs[0].record_id] for item in usable])))

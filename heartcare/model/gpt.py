@@ -17,7 +17,15 @@ import torch
 from torch import nn
 
 from heartcare.errors import ConfigError
-from heartcare.model.chat import FINDING, IMAGE, PREDICTION, SIGNAL, SPECIAL_TOKENS, end_of_turn_id
+from heartcare.model.chat import (
+    FINDING,
+    IMAGE,
+    IMAGE_FINDING,
+    PREDICTION,
+    SIGNAL,
+    SPECIAL_TOKENS,
+    end_of_turn_id,
+)
 from heartcare.model.config import PROJECTORS, GptConfig
 from heartcare.model.projectors import ImageProjector, SignalProjector
 from heartcare.model.streaming import RowStops, RowStreamer, TokenCallback
@@ -46,6 +54,7 @@ class HeartcareGPT(nn.Module):
         beat: nn.Module | None = None,
         image_encoder: nn.Module | None = None,
         finding_projector: nn.Module | None = None,
+        image_finding_projector: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -54,9 +63,10 @@ class HeartcareGPT(nn.Module):
         self.signal_projector = signal_projector
         self.image_projector = image_projector
         self.finding_projector = finding_projector  # heartcare.model.findings; None = the paper's DSPA
+        self.image_finding_projector = image_finding_projector
         self.base_vocabulary = base_vocabulary  # ids from here on are the ECG tokens (their rows may train)
-        self.token_ids = {token: tokenizer.convert_tokens_to_ids(token)
-                          for token in (*SPECIAL_TOKENS, *((FINDING,) if finding_projector is not None else ()))}
+        extra = (FINDING,) * (finding_projector is not None) + (IMAGE_FINDING,) * (image_finding_projector is not None)
+        self.token_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in (*SPECIAL_TOKENS, *extra)}
         self.end_of_turn = end_of_turn_id(tokenizer)
         # Frozen encoders are kept out of the module tree: they never train and never enter a checkpoint.
         self._encoders: dict[str, Any] = {"beat": beat, "image": image_encoder}
@@ -158,13 +168,15 @@ class HeartcareGPT(nn.Module):
 
     # ---- embedding and the training contract ----------------------------------------
     def embed(self, input_ids: torch.Tensor, signal: torch.Tensor | None, image: torch.Tensor | None,
-              finding: torch.Tensor | None = None) -> torch.Tensor:
+              finding: torch.Tensor | None = None, image_finding: torch.Tensor | None = None) -> torch.Tensor:
         """input_ids [B, T] with placeholders; signal [Ns, signal_dim]; image [Ni, feature_dim]; finding
-        [Nf, 2 * signal_dim] -> [B, T, hidden]."""
+        [Nf, 2 * signal_dim]; image_finding [Nj, 2 * feature_dim] -> [B, T, hidden]."""
         embeddings = self.language_model.get_input_embeddings()(input_ids)
         streams = [(SIGNAL, signal, self.signal_projector), (IMAGE, image, self.image_projector)]
-        if self.finding_projector is not None or finding is not None:
-            streams.append((FINDING, finding, self.finding_projector))
+        for token, features, projector in ((FINDING, finding, self.finding_projector),
+                                           (IMAGE_FINDING, image_finding, self.image_finding_projector)):
+            if projector is not None or features is not None:
+                streams.append((token, features, projector))
         for token, features, projector in streams:
             mask = input_ids == self.token_ids.get(token, -1)
             slots = int(mask.sum())
@@ -179,6 +191,10 @@ class HeartcareGPT(nn.Module):
                 raise FeatureCountError("HeartcareGPT", f"{slots} {token} placeholders but {projected.shape[0]} projected tokens")
             embeddings = embeddings.masked_scatter(mask.unsqueeze(-1), projected.to(embeddings.dtype))
         return embeddings
+
+    def embed_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """`embed` of a collated batch (its feature keys: signal, image, finding, image_finding)."""
+        return self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"), batch.get("image_finding"))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """batch: input_ids, attention_mask, labels [B, T]; signal [Ns, dim], image [Ni, D] -> (answer-token loss, logs)."""
@@ -201,7 +217,7 @@ class HeartcareGPT(nn.Module):
         prompt position was a third of a CPU step.
         """
         labels, mask = batch["labels"], batch["attention_mask"]
-        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"))
+        embeddings = self.embed_batch(batch)
         answered = (labels != -100).any(dim=0).nonzero()
         if len(answered) == 0:
             raise ValueError("a batch without answer tokens")
@@ -214,13 +230,13 @@ class HeartcareGPT(nn.Module):
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """[B, T, vocabulary] next-token logits of a batch (tests, option scoring)."""
         mask = batch["attention_mask"]
-        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"))
+        embeddings = self.embed_batch(batch)
         return self.language_model(inputs_embeds=embeddings, attention_mask=mask, position_ids=positions(mask)).logits
 
     def hidden_states(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """Per layer, [B, T, hidden] (the spliced input embeddings first, then each decoder layer's output)."""
         mask = batch["attention_mask"]
-        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"))
+        embeddings = self.embed_batch(batch)
         output = self.language_model(inputs_embeds=embeddings, attention_mask=mask, position_ids=positions(mask),
                                      output_hidden_states=True, logits_to_keep=1)
         return output.hidden_states
@@ -247,7 +263,7 @@ class HeartcareGPT(nn.Module):
         budgets = [max_new_tokens] * rows if isinstance(max_new_tokens, int) else list(max_new_tokens)
         if len(budgets) != rows or min(budgets) <= 0:
             raise ConfigError("HeartcareGPT.generate", f"need {rows} positive token budgets, got {budgets}")
-        embeddings = self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"))
+        embeddings = self.embed_batch(batch)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_of_turn
         streamer = RowStreamer(rows, self.end_of_turn, budgets, on_token) if on_token is not None else None
         generated = self.language_model.generate(

@@ -82,7 +82,8 @@ def train_gpt(
     (`cap_per_answer`, which draws their distractors again): the train split follows the label
     prior, valid and test are balanced. `finding_tokens` gives a model built from scratch finding tokens
     (heartcare.model.findings): one per closed kind of the train split, its classifier fitted before the
-    first step on every train record the cache holds (not only the stage's items)."""
+    first step on every train record the cache holds (not only the stage's items); pictures get them too
+    when the model has an image stream."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -111,9 +112,10 @@ def train_gpt(
         streams = {"beat": source.beat, "image_encoder": source.image_encoder, "image_view": source.image_view}
         config = GptConfig(**{**streams, **chosen.model, **(model_changes or {})})
         if finding_tokens:
-            from heartcare.model.findings import finding_vocabulary
+            from heartcare.model.findings import finding_vocabulary, reads_finding
 
-            config = config.with_changes(findings=finding_vocabulary(train_pool))
+            pictures = config.uses_image and any(reads_finding(item, "I") for item in train_pool)
+            config = config.with_changes(findings=finding_vocabulary(train_pool), image_findings=pictures)
         if config.uses_image:
             config = config.with_changes(image_feature_dim=_cached_width(cache))
         model = build_model(config, load_encoders=False)
@@ -142,8 +144,8 @@ def train_gpt(
         if model.finding_projector is not None:
             from heartcare.model.findings import fit_findings
 
-            calibration["finding_projector"] = fit_findings(model, all_train, cache, calibration["text_embedding_norm"],
-                                                            valid_items=all_valid, seed=stage.seed)
+            calibration.update(fit_findings(model, all_train, cache, calibration["text_embedding_norm"],
+                                            valid_items=all_valid, seed=stage.seed))
     result = train(
         model,
         train_data,

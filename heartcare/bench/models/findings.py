@@ -1,8 +1,9 @@
 """`findings:CHECKPOINT`: what a HeartcareGPT's finding tokens hold, answered without the language model.
 
-A reference beside `heartcare-gpt:CHECKPOINT`: each closed signal item of a kind the checkpoint
-has a finding classifier for is answered with the option that classifier believes most (its
-probabilities over the kind's answers, restricted to the item's options). Where HeartcareGPT
+A reference beside `heartcare-gpt:CHECKPOINT`: each closed single-ECG item of a kind the checkpoint
+has a finding classifier for (signal items; image items too for a model with image finding tokens)
+is answered with the option that classifier believes most (its probabilities over the kind's
+answers, restricted to the item's options). Where HeartcareGPT
 scores below this, its language model has not learned to copy what the tokens say; where this
 is near chance, the classifier is the limit. Other items are not applicable.
 """
@@ -45,25 +46,27 @@ class FindingsModel:
         features = read_document(Path(argument)).get("features")
         if features and (Path(features) / "manifest.json").is_file() and FeatureCache(features).serves(context.dataset.path):
             cache = FeatureCache(features)
-        self.features = DatasetFeatures(context.dataset, self.model.beat, None, self.model.config.image_view, cache)
+        self.features = DatasetFeatures(context.dataset, self.model.beat, self.model.image_encoder, self.model.config.image_view, cache)
         self.kinds = {kind: (index, answers) for index, (kind, answers) in enumerate(self.model.config.findings)}
 
     def respond(self, items: list[BenchItem]) -> list[Output]:
         import torch
 
-        from heartcare.model.examples import finding_input
-        from heartcare.model.findings import finding_kind, reads_finding
+        from heartcare.model.findings import STREAMS, finding_kind, reads_finding, stream_input
 
         outputs = []
         for item in items:
-            kind = finding_kind(item) if reads_finding(item) else None
+            stream = next((name for name, (modality, projector) in STREAMS.items()
+                           if reads_finding(item, modality) and getattr(self.model, projector) is not None), None)
+            kind = finding_kind(item) if stream else None
             if kind not in self.kinds:
-                outputs.append(Output(not_applicable="no finding classifier reads this item (closed signal items of a fitted kind only)"))
+                outputs.append(Output(not_applicable="no finding classifier reads this item (closed single-ECG items of a fitted kind only)"))
                 continue
             index, answers = self.kinds[kind]
-            row = torch.from_numpy(finding_input(self.features.signal(item.ecgs[0].record_id)))
+            projector = getattr(self.model, STREAMS[stream][1])
+            row = torch.from_numpy(stream_input(self.features, item.ecgs[0].record_id, stream))
             with torch.inference_mode():
-                belief = self.model.finding_projector.probabilities(row.to(self.model.finding_projector.input_mean.dtype))[index][0]
+                belief = projector.probabilities(row.to(projector.input_mean.dtype))[index][0]
             known = dict(zip(answers, belief.float().clamp_min(1e-9).log().tolist(), strict=True))
             scores = [known.get(choice, UNSEEN_OPTION) for choice in item.choices]
             outputs.append(Output(text=choice_text(item, int(np.argmax(scores))), option_logprobs=scores))
