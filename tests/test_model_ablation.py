@@ -164,6 +164,20 @@ def test_the_grid_hands_each_stage_its_epochs(monkeypatch, tmp_path):
     assert seen[-1] == {"max_steps": 40, "gradient_checkpointing": True}
 
 
+def test_a_finding_token_grid_gives_them_to_models_built_from_scratch_with_a_signal(monkeypatch, tmp_path):
+    import heartcare.train.gpt_run as gpt_run
+    from heartcare.train.ablation import Grid, Recipe, train_stage
+
+    seen = []
+    monkeypatch.setattr(gpt_run, "train_gpt", lambda *args, **kwargs: seen.append(kwargs["finding_tokens"]))
+    grid = Grid(tmp_path, tmp_path, "cpu", {"warmup": 4, "joint": 4}, {}, [], None, False, recipe=Recipe(finding_tokens=True))
+    train_stage(grid, tmp_path / "warmup", "warmup", tmp_path, None, {})  # from scratch: yes
+    train_stage(grid, tmp_path / "joint", "joint", tmp_path, tmp_path / "warmup", {})  # from a warm-up: it has them
+    train_stage(grid, tmp_path / "image-only", "warmup", tmp_path, None, {"beat": None})  # no signal: none
+    train_stage(dataclasses.replace(grid, recipe=Recipe()), tmp_path / "plain", "warmup", tmp_path, None, {})
+    assert seen == [True, False, False, False]
+
+
 def test_a_grid_caches_the_prediction_contexts_only_when_an_item_reads_them(monkeypatch, tmp_path):
     import heartcare.model.feature_cache as feature_cache
     from heartcare.train.ablation import Grid, Recipe
@@ -249,6 +263,8 @@ def test_a_recipe_grid_trains_on_the_measured_items_pools_splits_and_reads_the_c
     assert "every item per task of train + test" in report.markdown.read_text()
     with pytest.raises(ConfigError, match="another recipe"):  # a finished stage is never reused for another recipe
         run(Recipe(train_tasks=("closed-S-diagnosis",), learning_rate=5e-4, max_per_answer=2))
+    with pytest.raises(ConfigError, match="another recipe"):  # nor for the same recipe with finding tokens
+        run(dataclasses.replace(recipe, finding_tokens=True))
     with pytest.raises(ConfigError, match="cannot stand in"):  # the random Beat's cache is not the trained Beat's
         run(recipe, features=first / "features" / "random-beat-tiny-crops")
 
@@ -281,6 +297,12 @@ def test_the_ablate_command_hands_its_recipe_options_to_the_grid(monkeypatch, tm
                  "--signal-summary", "--answer-format", "text-first", "--split", "valid", "--split", "test",
                  "--mismatched-ecgs", "--features", "F2", "--warmup-epochs", "3"]) == 0
     assert seen["recipe"] == ablation.Recipe(("closed-S-diagnosis",), 1e-3, 150)
+    main(["gpt", "ablate", "--data", "DS", "--beat", "BEAT", "--image-encoder", "tiny", "--out", str(tmp_path), "--finding-tokens"])
+    assert seen["recipe"] == ablation.Recipe(finding_tokens=True)
+    main(["gpt", "ablate", "--data", "DS", "--beat", "BEAT", "--image-encoder", "tiny", "--out", str(tmp_path),
+          "--train-tasks", "closed-S-diagnosis", "--learning-rate", "1e-3", "--max-per-answer", "150",
+          "--signal-summary", "--answer-format", "text-first", "--split", "valid", "--split", "test",
+          "--mismatched-ecgs", "--features", "F2", "--warmup-epochs", "3"])
     assert seen["model_changes"] == {"signal_summary": True, "answer_format": "text-first"}
     assert seen["splits"] == ("valid", "test") and seen["control"] is True and str(seen["features"]) == "F2"
     assert seen["warmup_epochs"] == 3 and seen["joint_epochs"] is None and seen["gradient_checkpointing"] is False

@@ -114,6 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ablate.add_argument("--learning-rate", type=float, default=None, help="every trained part at this rate (as `gpt train`)")
     ablate.add_argument("--max-per-answer", type=int, default=None, metavar="N",
                         help="at most N train items per answer of a question kind (as `gpt train`)")
+    ablate.add_argument("--finding-tokens", action="store_true",
+                        help="every variant with a signal stream gets finding tokens (as gpt train --finding-tokens)")
     ablate.add_argument("--signal-summary", action="store_true",
                         help="two more signal tokens per ECG, the mean and spread of its Beat latents (as `gpt train`)")
     ablate.add_argument("--answer-format", choices=("letter-first", "text-first"), default=None,
@@ -267,7 +269,7 @@ def run_ablate(args: argparse.Namespace) -> int:
 
     tasks = [name for entry in args.tasks for name in entry.split(",") if name] if args.tasks else list(DEFAULT_TASKS)
     variants = [name for name in args.variants.split(",") if name] if args.variants else None
-    recipe = Recipe(tuple(args.train_tasks or ()), args.learning_rate, args.max_per_answer)
+    recipe = Recipe(tuple(args.train_tasks or ()), args.learning_rate, args.max_per_answer, args.finding_tokens)
     report = run_ablations(args.data, args.beat, args.image_encoder, args.out, args.preset, variants, tasks,
                            args.bench_limit, args.warmup_steps, args.joint_steps, args.backbone, progress=not args.quiet,
                            model_changes={**({"signal_summary": True} if args.signal_summary else {}),

@@ -114,14 +114,17 @@ class Recipe:
     train_tasks: tuple[str, ...] = ()  # train only on the items these bench tasks select (all: empty)
     learning_rate: float | None = None  # every trained part at this rate (None: the preset's)
     max_per_answer: int | None = None  # at most N train items per answer of a question kind
+    finding_tokens: bool = False  # models built from scratch get finding tokens (those with a signal stream)
 
     def matches(self, folder: Path) -> bool:
         """Whether the finished stage in `folder` was trained this way."""
         saved = json.loads((folder / "config.json").read_text())
         stage = json.loads((folder / "training" / "trainer.json").read_text())["stage"]
         rate_kept = self.learning_rate is None or stage.get("learning_rate") == self.learning_rate
+        model = saved.get("model", {})
+        findings_kept = bool(model.get("findings")) == (self.finding_tokens and model.get("beat") is not None)
         return (saved.get("bench_tasks", []) == list(self.train_tasks) and saved.get("max_per_answer") == self.max_per_answer
-                and rate_kept)
+                and rate_kept and findings_kept)
 
 
 @dataclass(frozen=True)
@@ -355,7 +358,8 @@ def train_stage(grid: Grid, folder: Path, stage: str, features: Path, init: Path
     train_gpt(grid.dataset, features, stage, grid.preset, folder, init=init, resume=(folder / "training").is_dir(),
               model_changes=changes, stage_changes=stage_changes or None,
               progress=grid.progress, bench_tasks=recipe.train_tasks, learning_rate=recipe.learning_rate,
-              max_per_answer=recipe.max_per_answer)
+              max_per_answer=recipe.max_per_answer,
+              finding_tokens=recipe.finding_tokens and init is None and changes.get("beat", True) is not None)
     return folder
 
 
