@@ -280,3 +280,24 @@ def test_asking_about_a_picture_brings_its_image_finding_tokens(tiny_backbone, g
     assert features.image_finding.shape == (1, 2 * 16) and features.finding is None
     encoded = prepare(model, Question("Which finding?", [(None, photo)]))
     assert encoded.input_ids.count(model.token_ids[IMAGE_FINDING]) == 1
+
+
+def test_an_answer_says_what_its_finding_tokens_told_the_model(tiny_backbone, gpt_parts):
+    from heartcare.model.ask import Question, ask
+    from heartcare.model.build import build_model
+    from heartcare.sim.simulate import SimulationSpec, simulate
+
+    config = GptConfig(backbone=str(tiny_backbone), beat=str(gpt_parts["beat"]), image_encoder=None, signal_dim=32,
+                       lora_rank=4, lora_alpha=8, max_length=1024, signal_pool=5, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS),))
+    model = build_model(config, load_encoders=True)
+    with torch.no_grad():
+        classifier = model.finding_projector.classifiers[0]
+        classifier.weight.zero_()
+        classifier.bias.copy_(torch.tensor([0.0, 3.0, 1.0]))
+    ecg = simulate(SimulationSpec(conditions={"normal": 0.0}), fs=500.0, seconds=10.0, seed=1).ecg
+    (answer,) = ask(model, [Question("Do they differ?", [(ecg, None), (ecg, None)], max_new_tokens=2)])
+    readings = answer.extra["findings"]
+    assert len(readings) == 2  # one per ECG
+    believed = readings[0]["closed_qa/diagnosis/diagnosis"]
+    assert list(believed) == ["left bundle branch block", "normal ECG", "atrial fibrillation"]
+    assert sum(believed.values()) == pytest.approx(1.0, abs=1e-3) and believed["left bundle branch block"] > 0.8

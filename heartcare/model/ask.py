@@ -118,7 +118,13 @@ def ask(model, questions: list[Question], on_token=None, cancelled=None) -> list
     encoded = [prepare(model, question, number + 1) for number, question in enumerate(questions)]
     token_lists = answer_encoded(model, encoded, [question.max_new_tokens for question in questions], on_token, cancelled)
     seconds = (time.perf_counter() - started) / max(len(questions), 1)
-    return [finish(model, question, tokens, seconds) for question, tokens in zip(questions, token_lists, strict=True)]
+    answers = [finish(model, question, tokens, seconds) for question, tokens in zip(questions, token_lists, strict=True)]
+    if model.config.findings:  # what the finding tokens said, for a reader to check the answer against
+        from heartcare.model.findings import read_findings
+
+        for answer, prompt in zip(answers, encoded, strict=True):
+            answer.extra["findings"] = read_findings(model, prompt)
+    return answers
 
 
 def predict_next(beat, ecg: Ecg) -> tuple[np.ndarray, float]:

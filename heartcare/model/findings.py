@@ -88,6 +88,27 @@ class FindingProjector(_Standardised):
         return torch.stack(tokens, dim=1).reshape(rows.shape[0] * self.tokens, -1)
 
 
+SHOWN_ANSWERS = 3  # per kind, the classifier's most believed answers a reader is shown
+
+
+@torch.no_grad()
+def read_findings(model, encoded) -> list[dict[str, dict[str, float]]]:
+    """Per ECG of a tokenised question that carries finding rows (signals first, then pictures), per
+    kind, the classifier's most believed answers and their probabilities: what the tokens told the LLM."""
+    readings = []
+    for rows, projector in ((encoded.finding, model.finding_projector), (encoded.image_finding, model.image_finding_projector)):
+        if projector is None:
+            continue
+        for row in rows:
+            beliefs = projector.probabilities(torch.from_numpy(np.asarray(row)).to(projector.input_mean.dtype))
+            reading = {}
+            for (kind, answers), belief in zip(model.config.findings, beliefs, strict=True):
+                top = torch.topk(belief[0].float(), min(SHOWN_ANSWERS, len(answers)))
+                reading[kind] = {answers[int(index)]: round(float(value), 4) for value, index in zip(top.values, top.indices, strict=True)}
+            readings.append(reading)
+    return readings
+
+
 def answer_embeddings(model, answers: tuple[str, ...], target_norm: float) -> torch.Tensor:
     """[answers, hidden]: the mean input embedding of each answer's tokens, scaled to `target_norm`."""
     table = model.language_model.get_input_embeddings().weight
