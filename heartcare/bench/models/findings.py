@@ -10,13 +10,12 @@ is near chance, the classifier is the limit. Other items are not applicable.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from heartcare.bench.items import BenchItem
 from heartcare.bench.models.base import ModelContext, Output
 from heartcare.bench.models.floors import choice_text
+from heartcare.bench.models.heartcare_gpt import HeartcareGptModel, checkpoint_features
 from heartcare.errors import ConfigError
 
 UNSEEN_OPTION = float(np.log(1e-9))  # an option that is no answer the classifier knows (finite: JSON has no -inf)
@@ -24,29 +23,18 @@ UNSEEN_OPTION = float(np.log(1e-9))  # an option that is no answer the classifie
 
 class FindingsModel:
     batch_size = 256
-
-    @staticmethod
-    def fingerprint(argument: str) -> str | None:
-        from heartcare.model.checkpoint import checkpoint_fingerprint
-
-        return checkpoint_fingerprint(argument)
+    fingerprint = staticmethod(HeartcareGptModel.fingerprint)  # answers from the same checkpoint files
 
     def __init__(self, argument: str | None, context: ModelContext) -> None:
         if not argument:
             raise ConfigError("--model", "findings needs a HeartcareGPT checkpoint with finding tokens: findings:PATH")
-        from heartcare.bench.models.heartcare_gpt import DatasetFeatures
-        from heartcare.model.checkpoint import from_pretrained, read_document
-        from heartcare.model.feature_cache import FeatureCache
+        from heartcare.model.checkpoint import from_pretrained
 
         self.name = f"findings:{argument}"
         self.model = from_pretrained(argument)
         if self.model.finding_projector is None:
             raise ConfigError(argument, "this HeartcareGPT has no finding tokens (train it with --finding-tokens)")
-        cache = None
-        features = read_document(Path(argument)).get("features")
-        if features and (Path(features) / "manifest.json").is_file() and FeatureCache(features).serves(context.dataset.path):
-            cache = FeatureCache(features)
-        self.features = DatasetFeatures(context.dataset, self.model.beat, self.model.image_encoder, self.model.config.image_view, cache)
+        self.features = checkpoint_features(argument, self.model, context.dataset)
         self.kinds = {kind: (index, answers) for index, (kind, answers) in enumerate(self.model.config.findings)}
 
     def respond(self, items: list[BenchItem]) -> list[Output]:

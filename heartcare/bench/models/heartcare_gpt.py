@@ -60,6 +60,21 @@ class DatasetFeatures:
         return self._get(record_id, f"context_image/{record_id}", lambda r: self.cache.context_image(r))
 
 
+def checkpoint_features(argument: str, model, dataset) -> DatasetFeatures:
+    """Features for a checkpoint's answers: its training feature cache when that cache was built from
+    `dataset` (record ids of another build mean other ECGs), else computed with the model's encoders."""
+    from heartcare.model.checkpoint import read_document
+    from heartcare.model.feature_cache import FeatureCache
+
+    cache = None
+    features = read_document(Path(argument)).get("features")
+    if features and (Path(features) / "manifest.json").is_file():
+        candidate = FeatureCache(features)
+        if candidate.serves(dataset.path):
+            cache = candidate
+    return DatasetFeatures(dataset, model.beat, model.image_encoder, model.config.image_view, cache)
+
+
 class HeartcareGptModel:
     batch_size = 16
 
@@ -72,20 +87,12 @@ class HeartcareGptModel:
     def __init__(self, argument: str | None, context: ModelContext) -> None:
         if not argument:
             raise ConfigError("--model", "heartcare-gpt needs a checkpoint folder: heartcare-gpt:PATH")
-        from heartcare.model.checkpoint import from_pretrained, read_document
-        from heartcare.model.feature_cache import FeatureCache
+        from heartcare.model.checkpoint import from_pretrained
 
         self.name = f"heartcare-gpt:{argument}"
         self.context = context
         self.model = from_pretrained(argument)
-        cache = None
-        features = read_document(Path(argument)).get("features")
-        if features and (Path(features) / "manifest.json").is_file():
-            candidate = FeatureCache(features)
-            if candidate.serves(context.dataset.path):
-                cache = candidate  # only a cache of this very build: record ids of another build mean other ECGs
-        self.features = DatasetFeatures(context.dataset, self.model.beat, self.model.image_encoder,
-                                        self.model.config.image_view, cache)
+        self.features = checkpoint_features(argument, self.model, context.dataset)
 
     def respond(self, items: list[BenchItem]) -> list[Output]:
         from heartcare.model.ask import answer_encoded, predict_next
