@@ -36,3 +36,29 @@ def test_mains_detection():
         if mains:
             signal = signal + 0.1 * np.sin(2 * np.pi * mains * time)
         assert detect_mains(Ecg(signal.astype(np.float32), fs)) == (mains if fs > 130 else None)
+
+
+def test_the_recorded_window_keeps_what_the_conditioned_one_removes():
+    """optimize_pair: one window twice. The recorded one still carries the wander and hum (the
+    signal-quality questions are about them), the conditioned one does not, and both are the same
+    samples of the record: their difference is only what the filters took away."""
+    from heartcare.agent.optimizer import optimize_pair
+
+    fs = 500.0
+    time = np.arange(int(fs * 30)) / fs
+    beat = np.sin(2 * np.pi * 1.2 * time) ** 31
+    wander = 0.8 * np.sin(2 * np.pi * 0.15 * time)
+    signal = np.tile(beat + wander + 0.1 * np.sin(2 * np.pi * 50 * time), (12, 1)).astype(np.float32)
+    signal[:, : int(12 * fs)] += np.random.default_rng(0).normal(0, 2.0, (12, int(12 * fs)))  # a noisy first 12 s
+    recorded, conditioned = optimize_pair(Ecg(signal, fs), fs=250, seconds=10.0)
+    assert recorded.signal.shape == conditioned.signal.shape == (12, 2500) and recorded.signal.dtype == np.float32
+    start = recorded.meta["window_start_s"]
+    assert start == conditioned.meta["window_start_s"] >= 12.0  # the clean part, chosen once for both
+    samples = (np.arange(2500) / 250 + start) * fs
+    expected = np.interp(samples, np.arange(time.size), beat + wander)
+    assert np.corrcoef(recorded.signal[0], expected)[0, 1] > 0.95  # the same stretch, wander included
+    removed = recorded.signal[0] - conditioned.signal[0]
+    assert removed.std() > 0.4 and conditioned.signal[0].std() < recorded.signal[0].std()
+    spectrum = np.abs(np.fft.rfft(recorded.signal[0])) / 2500
+    assert spectrum[np.argmin(np.abs(np.fft.rfftfreq(2500, 1 / 250) - 50))] > 0.03  # the hum is still there
+    assert np.array_equal(optimize(Ecg(signal, fs), fs=250, seconds=10.0).signal, conditioned.signal)

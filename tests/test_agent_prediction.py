@@ -70,18 +70,32 @@ def test_wording_says_where_a_later_window_lies_and_never_the_next_1_seconds():
             assert "start of the recording" not in question
 
 
+def _simulated():
+    from heartcare.sim.simulate import SimulationSpec, simulate
+
+    return [simulate(SimulationSpec(conditions={"normal": 0.0}, age=50 + index, sex="MF"[index % 2]), fs=500.0, seconds=10.0, seed=index)
+            for index in range(4)]
+
+
+@pytest.fixture(scope="module")
+def conditioned_windows() -> dict[str, np.ndarray]:
+    """waveform hash of each stored window (as recorded) -> the same window denoised."""
+    from heartcare.agent.optimizer import optimize_pair
+    from heartcare.agent.splits import waveform_hash
+
+    pairs = [optimize_pair(simulated.ecg, 250, 10.0) for simulated in _simulated()]
+    return {waveform_hash(recorded.signal): conditioned.signal for recorded, conditioned in pairs}
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     from heartcare.agent.build import build_dataset
     from heartcare.agent.config import BuildConfig
     from heartcare.agent.inputs import MemorySource
-    from heartcare.sim.simulate import SimulationSpec, simulate
     from heartcare.sources.record import LabelledRecord
 
     records = []
-    for index in range(4):
-        simulated = simulate(SimulationSpec(conditions={"normal": 0.0}, age=50 + index, sex="MF"[index % 2]),
-                             fs=500.0, seconds=10.0, seed=index)
+    for index, simulated in enumerate(_simulated()):
         meta = {"record_id": f"sim_{index}", "age": 50 + index, "sex": "MF"[index % 2], "strat_fold": 10}
         records.append(LabelledRecord(ecg=simulated.ecg, labels=simulated.labels, report=simulated.report,
                                       patient_id=f"patient-{index}", meta=meta))
@@ -92,7 +106,7 @@ def built(tmp_path_factory) -> Path:
     return out
 
 
-def test_the_input_locator_covers_the_context_only_and_the_target_is_stored_apart(built):
+def test_the_input_locator_covers_the_context_only_and_the_target_is_stored_apart(built, conditioned_windows):
     from heartcare.agent.writer import load_signal, load_target
 
     dataset = BenchDataset(built)
@@ -107,7 +121,8 @@ def test_the_input_locator_covers_the_context_only_and_the_target_is_stored_apar
         assert context["offset"] == row["signal_offset"] + start  # inside the record, ending where the target begins
         assert target["file"] == row["target_file"] != row["signal_file"] and target["offset"] == row["target_offset"]
         assert np.array_equal(dataset.prediction_context(item), signal[:, start : start + 1000])
-        expected = signal[:, start + 1000 : start + 1000 + target["samples"]]
+        # the target continues the same window, denoised: the heart's next seconds, not the recording's wander
+        expected = conditioned_windows[row["waveform_hash"]][:, start + 1000 : start + 1000 + target["samples"]]
         assert np.array_equal(dataset.prediction_target(item), expected) and expected.shape[1] == item.meta["horizon_s"] * 250
         assert np.array_equal(load_target(built, row)[:, : target["samples"]], expected)
         assert prediction_samples(item) == target["samples"]

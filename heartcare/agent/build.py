@@ -100,7 +100,7 @@ def run_shard(shard: int, jobs: list[tuple[int, str]]) -> tuple[int, int, int, d
     assert config is not None
     out = Path(config.out)
     clock = StageClock()
-    rows, signals, items, images, skipped = [], [], [], [], []
+    rows, signals, conditioned, items, images, skipped = [], [], [], [], [], []
     for source_index, key in jobs:
         source = _WORKER_SOURCES[source_index]
         try:
@@ -122,10 +122,11 @@ def run_shard(shard: int, jobs: list[tuple[int, str]]) -> tuple[int, int, int, d
             continue
         rows.append(processed.row)
         signals.append(processed.signal)
+        conditioned.append(processed.signal if processed.conditioned is None else processed.conditioned)
         items.extend(processed.items)
         images.extend(processed.images)
     with clock.stage("write_shard"):
-        write_shard(out, shard, rows, signals, items, skipped, images)
+        write_shard(out, shard, rows, signals, items, skipped, images, conditioned)
     return shard, len(rows), len(skipped), dict(clock.seconds)
 
 

@@ -18,6 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--images-per-record", type=int, default=1, help="paper images per ECG (0: signal only)")
     build.add_argument("--image-dpi", type=float, default=100.0, help="sheet resolution (150 = 1650 x 1275 px)")
     build.add_argument("--presets", default="clean,print,scan,photo", help="augmentation presets, comma-separated")
+    build.add_argument("--denoise", action="store_true",
+                       help="store signals denoised, as the paper's Optimizer does (then no signal-quality questions)")
     build.add_argument("--shard-size", type=int, default=256, help="records per shard (unit of resume)")
     build.add_argument("--limit", type=int, default=None, help="only the first N records")
     build.add_argument("--llm", default=None, metavar="URL", help="OpenAI-compatible endpoint for rewriting")
@@ -52,6 +54,7 @@ def run_build(args: argparse.Namespace) -> int:
         images_per_record=args.images_per_record,
         image_presets=tuple(p.strip() for p in args.presets.split(",") if p.strip()),
         image_dpi=args.image_dpi,
+        denoise=args.denoise,
         shard_size=args.shard_size,
         limit=args.limit,
         llm_url=args.llm,

@@ -24,6 +24,9 @@ class BuildConfig:
     image_dpi: sheet resolution (150 = the renderer's letter page at 1650 x 1275 px).
     signal_fs: stored signal rate; 250 Hz is what Beat and the prediction items use.
     seconds: the quality window kept per record.
+    denoise: store the window denoised (the paper's Optimizer) instead of as recorded; a
+        denoised signal no longer shows the recording's noise, so no signal-quality question
+        is then asked. Measurements and prediction targets use the denoised window either way.
     shard_size: records per shard; a shard is the unit of atomic writes and resume.
     comparison_per_record: expected irrelevant pairs started per record.
     llm_url / llm_model / llm_key_env: optional OpenAI-compatible rewriting.
@@ -41,6 +44,7 @@ class BuildConfig:
     image_dpi: float = 100.0
     signal_fs: int = 250
     seconds: float = 10.0
+    denoise: bool = False
     shard_size: int = 256
     comparison_per_record: float = 1.0
     seed: int = 0

@@ -36,7 +36,9 @@ class RecordDescription:
 
     labels: SCP code -> likelihood 0-100 (0 = stated without likelihood);
     measurements: `measure(ecg).to_dict()` keys (hr_bpm, pr_ms, qrs_ms, qt_ms, qtc_ms,
-    axis_deg), values may be None; noise: the NOISE_FLAGS that are set;
+    axis_deg), values may be None; noise: the NOISE_FLAGS that are set; noise_shown: whether
+    the stored signal still shows the recording's noise (False once denoised: the flags then
+    describe a recording no reader sees, so no signal-quality question is asked);
     infarct_stage: PTB-XL `infarction_stadium1` text or None; extra_beats: PTB-XL
     `extra_beats` text or None; date: ISO date (already shifted by de-identification).
     """
@@ -48,6 +50,7 @@ class RecordDescription:
     sex: Literal["M", "F"] | None = None
     measurements: dict[str, float | None] = field(default_factory=dict)
     noise: tuple[str, ...] = ()
+    noise_shown: bool = True
     infarct_stage: str | None = None
     extra_beats: str | None = None
     pacemaker: bool = False
@@ -66,6 +69,7 @@ class RecordDescription:
             "sex": self.sex,
             "measurements": dict(self.measurements),
             "noise": list(self.noise),
+            "noise_shown": self.noise_shown,
             "infarct_stage": self.infarct_stage,
             "extra_beats": self.extra_beats,
             "pacemaker": self.pacemaker,
@@ -82,6 +86,7 @@ class RecordDescription:
             sex=data.get("sex"),
             measurements=dict(data.get("measurements") or {}),
             noise=tuple(data.get("noise") or ()),
+            noise_shown=bool(data.get("noise_shown", True)),
             infarct_stage=data.get("infarct_stage"),
             extra_beats=data.get("extra_beats"),
             pacemaker=bool(data.get("pacemaker", False)),

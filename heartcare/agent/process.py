@@ -16,7 +16,7 @@ import numpy as np
 from heartcare.agent.config import BuildConfig
 from heartcare.agent.deidentify import Deidentifier, safe_age, sensitive_values
 from heartcare.agent.description import QaItem, RecordDescription, stable_hash
-from heartcare.agent.optimizer import optimize
+from heartcare.agent.optimizer import optimize_pair
 from heartcare.agent.questions.closed import closed_items
 from heartcare.agent.questions.open import open_items
 from heartcare.agent.questions.prediction import (
@@ -43,7 +43,8 @@ class ProcessedRecord:
     """Everything one record contributes: its records.parquet row, signal, images, QA items."""
 
     row: dict[str, Any]
-    signal: np.ndarray  # [12, samples] float32 mV at config.signal_fs
+    signal: np.ndarray  # [12, samples] float32 mV at config.signal_fs, as recorded unless config.denoise
+    conditioned: np.ndarray | None = None  # the same window denoised: where prediction targets come from
     images: list[tuple[str, bytes]] = field(default_factory=list)  # (relative path, PNG/JPEG bytes)
     items: list[QaItem] = field(default_factory=list)
 
@@ -82,13 +83,14 @@ def process_record(
     rng = np.random.default_rng([config.seed, stable_hash(record_id)])
     raw_patient = str(record.patient_id or record_id)
     with timed(clock, "optimize"):
-        stored = optimize(record.ecg, config.signal_fs, config.seconds)
+        recorded, conditioned = optimize_pair(record.ecg, config.signal_fs, config.seconds)
+    stored = conditioned if config.denoise else recorded
     signal = stored.signal
     meta = {**record.ecg.meta, **record.meta}
     age = safe_age(meta.get("age"))
     sex = meta.get("sex") if meta.get("sex") in ("M", "F") else None
     with timed(clock, "measure"):
-        measured = measurements_of(stored, meta)
+        measured = measurements_of(conditioned, meta)
     description = RecordDescription(
         record_id=record_id,
         patient_id=deidentifier.pseudonym(raw_patient),
@@ -97,6 +99,7 @@ def process_record(
         sex=sex,
         measurements=measured,
         noise=tuple(extras.get("noise", ())),
+        noise_shown=not config.denoise,
         infarct_stage=extras.get("infarct_stage"),
         extra_beats=extras.get("extra_beats"),
         pacemaker=bool(extras.get("pacemaker", False)),
@@ -164,7 +167,7 @@ def process_record(
     }
     if context_image is not None:
         images.append((context_image, data))
-    return ProcessedRecord(row=row, signal=signal, images=images, items=items)
+    return ProcessedRecord(row=row, signal=signal, conditioned=conditioned.signal, images=images, items=items)
 
 
 def description_from_row(row: dict[str, Any]) -> RecordDescription:

@@ -162,7 +162,9 @@ def _rate_fact(description: RecordDescription) -> MiscFact | None:
     return MiscFact(answer, (answer,))
 
 
-def _noise_fact(description: RecordDescription) -> MiscFact:
+def _noise_fact(description: RecordDescription) -> MiscFact | None:
+    if not description.noise_shown:
+        return None
     present = [NOISE_CLASSES[flag] for flag in description.noise if flag in NOISE_CLASSES]
     return MiscFact(present[0] if present else NOISE_CLASSES["none"], tuple(present) or (NOISE_CLASSES["none"],))
 

@@ -105,23 +105,27 @@ def shard_done(out: Path, shard: int) -> bool:
 
 def write_shard(
     out: Path, shard: int, rows: list[dict[str, Any]], signals: list[np.ndarray], items: list[QaItem],
-    skipped: list[dict[str, str]], images: list[tuple[str, bytes]],
+    skipped: list[dict[str, str]], images: list[tuple[str, bytes]], conditioned: list[np.ndarray] | None = None,
 ) -> None:
-    """All files of one shard; the records part goes last (the completion marker)."""
+    """All files of one shard; the records part goes last (the completion marker).
+
+    Prediction targets are cut from `conditioned` (each record's window denoised; `signals`
+    when None): the task is the heart's next seconds, not the recording's wander and hum.
+    """
     from heartcare.agent.questions.prediction import CONTEXT_SAMPLES, locate_items
 
     for relative, data in images:
         write_atomic(out / relative, data)
     signal_file, target_file = f"signals/shard-{shard:05d}.npy", f"signals/targets-{shard:05d}.npy"
     offset, target_offset, targets, places = 0, 0, [], {}
-    for row, signal in zip(rows, signals, strict=True):
+    for row, signal, clean in zip(rows, signals, signals if conditioned is None else conditioned, strict=True):
         row["signal_file"] = signal_file
         row["signal_offset"] = offset
         row["target_file"] = row["target_offset"] = None
         if row.get("target_samples"):
             # Targets live apart from the records' signals, so an item's input locator never covers its answer.
             begin = int(row["prediction_start"]) + CONTEXT_SAMPLES
-            targets.append(signal[:, begin : begin + int(row["target_samples"])])
+            targets.append(clean[:, begin : begin + int(row["target_samples"])])
             row["target_file"], row["target_offset"] = target_file, target_offset
             places[row["record_id"]] = (signal_file, offset, target_file, target_offset)
             target_offset += int(row["target_samples"])
