@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,20 @@ class LatentCache:
         return views
 
 
+class RecordingCache(LatentCache):
+    """Latents that carry nothing; the answer is only in the recording descriptors (as noise is)."""
+
+    def signal(self, record: str) -> np.ndarray:
+        return np.random.default_rng(zlib.crc32(record.encode())).normal(size=(20, SIGNAL_DIM)).astype(np.float32)
+
+    def recording(self, record: str, context: bool = False) -> np.ndarray:
+        from heartcare.ecg.recording import WIDTH
+
+        values = np.random.default_rng(zlib.crc32(record.encode()) + 2).normal(size=WIDTH).astype(np.float32)
+        values[7 + ANSWERS.index(self.answers[record])] += 4.0
+        return values
+
+
 @pytest.fixture(scope="module")
 def tiny_backbone(tmp_path_factory) -> Path:
     from heartcare.model.backbone import tiny_causal_lm
@@ -62,12 +77,12 @@ def tiny_backbone(tmp_path_factory) -> Path:
 
 
 def finding_model(backbone: Path, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS), ("closed_qa/rhythm/", ("a", "b"))),
-                  image_findings: bool = False):
+                  image_findings: bool = False, finding_recording: bool = False):
     from heartcare.model.build import build_model
 
     config = GptConfig(backbone=str(backbone), beat="unused", image_encoder="tiny" if image_findings else None,
                        image_feature_dim=IMAGE_DIM, signal_dim=SIGNAL_DIM, lora_rank=4, lora_alpha=8, max_length=1024,
-                       findings=findings, image_findings=image_findings)
+                       findings=findings, image_findings=image_findings, finding_recording=finding_recording)
     return build_model(config, load_encoders=False)
 
 
@@ -116,6 +131,37 @@ def test_fitting_reads_the_answer_from_the_latents_and_writes_the_answers_words(
         mean = table[torch.tensor(ids)].detach().mean(0)
         row = projector.answers[0][slot].detach()
         assert abs(float(row.norm()) - 2.5) < 1e-4 and float(torch.cosine_similarity(row, mean, dim=0)) > 0.999
+
+
+def test_the_recording_descriptors_reach_the_classifier_when_the_model_reads_them(tiny_backbone):
+    """Noise lives in the recording, not in Beat's latents of the conditioned signal: only a model
+    reading the descriptors can fit it."""
+    train = [item(index, ANSWERS[index % 3]) for index in range(600)]
+    valid = [item(1000 + index, ANSWERS[index % 3]) for index in range(60)]
+    cache = RecordingCache({ref.record_id: one.choices[one.answer_index] for one in (*train, *valid) for ref in one.ecgs})
+    accuracy = {}
+    for reads in (True, False):
+        model = finding_model(tiny_backbone, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS),), finding_recording=reads)
+        entry = fit_findings(model, train, cache, target_norm=2.5, valid_items=valid)["finding_projector"]["closed_qa/diagnosis/diagnosis"]
+        accuracy[reads] = entry["valid_accuracy"]
+        assert model.finding_projector.input_mean.numel() == 2 * SIGNAL_DIM + (156 if reads else 0)
+    assert accuracy[True] >= 0.9 and accuracy[False] <= 0.6, accuracy
+    with pytest.raises(ConfigError, match="needs findings"):
+        GptConfig(beat="unused", finding_recording=True)
+
+
+def test_a_model_reading_the_recording_needs_its_descriptors_in_the_cache():
+    """`covers` (which items a cache can serve) must ask for the descriptors, or an old cache would
+    fail mid-run instead of leaving the item out."""
+    from heartcare.model.examples import needed_keys
+
+    config = GptConfig(beat="unused", findings=(("closed_qa/diagnosis/diagnosis", ANSWERS),), finding_recording=True)
+    closed = item(1, ANSWERS[0])
+    prediction = BenchItem(id="p", task="signal_prediction", dimension="rhythm", modality="S", question="?", answer="<prediction>",
+                           ecgs=(EcgRef("record-9", "S"),), meta={})
+    assert ("record-1-0", "recording/record-1-0") in needed_keys(closed, config)
+    assert ("record-9", "context_recording/record-9") in needed_keys(prediction, config)
+    assert not any("recording" in key for _, key in needed_keys(closed, config.with_changes(finding_recording=False)))
 
 
 def test_finding_placeholders_close_each_signal_block_and_take_the_projected_tokens(tiny_backbone):
@@ -205,6 +251,7 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
     fitted = document["calibration"]["finding_projector"]
     assert fitted["records"] > 0 and fitted["closed_qa/diagnosis/diagnosis"]["train_items"] > 0
     assert document["model"]["image_findings"] and document["calibration"]["image_finding_projector"]["records"] > 0
+    assert document["model"]["finding_recording"]  # the cache holds the recording descriptors, so the tokens read them
     trained = from_pretrained(run.out, load_encoders=False)
     fresh = build_model(trained.config, load_encoders=False)
     names = [name for name in trained_state(trained)["projectors"] if name.startswith("finding_projector.")]
@@ -260,6 +307,12 @@ def test_asking_about_an_ecg_file_brings_its_finding_tokens(tiny_backbone, gpt_p
     ecg = simulate(SimulationSpec(conditions={"normal": 0.0}), fs=500.0, seconds=10.0, seed=1).ecg
     features = ecg_features(model, ecg, None)
     assert features.finding.shape == (1, 64)
+    from heartcare.ecg.recording import recording_features
+
+    reading = build_model(config.with_changes(finding_recording=True), load_encoders=True)
+    row = ecg_features(reading, ecg, None).finding
+    assert row.shape == (1, 64 + 156) and np.array_equal(row[0, :64], features.finding[0])
+    assert np.allclose(row[0, 64:], recording_features(ecg))
     encoded = prepare(model, Question("Which finding?", [(ecg, None)]))
     assert encoded.input_ids.count(model.token_ids[FINDING]) == 1
     (answer,) = ask(model, [Question("Which finding?", [(ecg, None)], max_new_tokens=3)])

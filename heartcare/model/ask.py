@@ -59,7 +59,10 @@ def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -
             raise ConfigError("HeartcareGPT", "loaded without its Beat (load_encoders=False): it cannot read a signal")
         latents = signal_latents(model.beat, ecg)
         signal = signal_tokens(latents, config)
-        finding = finding_input(latents) if config.findings else None
+        if config.findings:
+            from heartcare.ecg.recording import recording_features
+
+            finding = finding_input(latents, recording_features(ecg) if config.finding_recording else None)
     if config.uses_image:
         if model.image_encoder is None:
             raise ConfigError("HeartcareGPT", "loaded without its image encoder: it cannot read a picture")

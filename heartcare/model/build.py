@@ -89,7 +89,9 @@ def build_model(config: GptConfig, load_encoders: bool = True):
             from heartcare.model.findings import FindingProjector
 
             counts = [len(answers) for _, answers in config.findings]
-            finding_projector = FindingProjector(2 * config.signal_dim, hidden, counts)
+            from heartcare.ecg.recording import WIDTH
+
+            finding_projector = FindingProjector(2 * config.signal_dim + WIDTH * config.finding_recording, hidden, counts)
             if config.image_findings:
                 image_finding_projector = FindingProjector(2 * config.image_feature_dim, hidden, counts)
         if config.lora_rank:

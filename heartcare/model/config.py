@@ -52,6 +52,9 @@ class GptConfig:
     # per signal ECG. Empty = the paper's DSPA. Filled from the train split when a run asks for them.
     findings: tuple[tuple[str, tuple[str, ...]], ...] = ()
     image_findings: bool = False  # a picture without a signal gets finding tokens too, read from its image features
+    # The signal finding tokens also read the recording's own descriptors (heartcare.ecg.recording):
+    # noise, drift, hum and absolute amplitude, which Beat's conditioning removes before it encodes.
+    finding_recording: bool = False
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
 
@@ -77,6 +80,8 @@ class GptConfig:
             fail("finding tokens read the signal stream: a model with findings needs a beat")
         if self.image_findings and not (self.findings and self.uses_image):
             fail("image finding tokens need findings and an image stream")
+        if self.finding_recording and not self.findings:
+            fail("finding_recording feeds the finding tokens: it needs findings")
         if any(len(answers) < 2 for _, answers in self.findings):
             fail("every finding kind needs at least 2 answers")
 

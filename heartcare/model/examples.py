@@ -41,12 +41,14 @@ def signal_tokens(latents: np.ndarray, config: GptConfig) -> np.ndarray:
     return np.concatenate([pooled, summary])
 
 
-def finding_input(latents: np.ndarray) -> np.ndarray:
+def finding_input(latents: np.ndarray, recording: np.ndarray | None = None) -> np.ndarray:
     """[n, dim] Beat latents (or [views, dim] image features) of one ECG -> [1, 2 * dim]: their mean and
     spread, what a finding projector (heartcare.model.findings) reads (linear readouts of a record's
     latents by mean and spread held 86% of the diagnosis). A fixed width whatever n: a photo gives one
-    view where a drawn sheet gives 12 lead crops."""
-    return np.concatenate([latents.mean(axis=0), latents.std(axis=0)])[None].astype(np.float32)
+    view where a drawn sheet gives 12 lead crops. `recording` ([156] heartcare.ecg.recording
+    descriptors) is appended when the model reads it (GptConfig.finding_recording)."""
+    parts = [latents.mean(axis=0), latents.std(axis=0)] + ([] if recording is None else [np.asarray(recording).reshape(-1)])
+    return np.concatenate(parts)[None].astype(np.float32)
 
 
 def sees_drawing(config: GptConfig) -> bool:
@@ -64,7 +66,9 @@ def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures
             if config.uses_signal:  # GptConfig refuses a model with no stream: one of the two reads it
                 latents = cache.context(ref.record_id) if prediction else cache.signal(ref.record_id)
                 signal = signal_tokens(latents, config)
-                finding = finding_input(latents) if config.findings else None
+                if config.findings:
+                    recording = cache.recording(ref.record_id, context=prediction) if config.finding_recording else None
+                    finding = finding_input(latents, recording)
             if sees_drawing(config):
                 image = cache.context_image(ref.record_id) if prediction else cache.image(ref.record_id, 0)
         else:
@@ -86,6 +90,8 @@ def needed_keys(item: BenchItem, config: GptConfig) -> list[tuple[str, str]]:
         if ref.modality == "S":
             if config.uses_signal:
                 keys.append((record, f"context/{record}" if prediction else f"signal/{record}"))
+                if config.finding_recording:
+                    keys.append((record, f"context_recording/{record}" if prediction else f"recording/{record}"))
             if sees_drawing(config):
                 keys.append((record, image))
         elif config.uses_image:

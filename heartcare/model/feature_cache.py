@@ -7,6 +7,9 @@ folder (default DATASET/features/NAME):
                              the dataset's records digest) and, per finished shard, its file and record ids
     shard-00000.safetensors  float16 tensors "signal/<id>" [windows * 20, dim],
                              "context/<id>" [20, dim] (the signal-prediction context),
+                             "recording/<id>", "context_recording/<id>" [156] (what the
+                             recording shows before Beat's conditioning, heartcare.ecg.recording;
+                             caches made before it lack them),
                              "image/<id>/<k>" [views, D] (k-th paper image), "context_image/<id>"
 
 A shard is written to a temporary name and renamed, then listed in the manifest, so an
@@ -99,16 +102,21 @@ def _record_tensors(dataset: Path, row: dict[str, Any], beat, encoder, view: str
     from heartcare.agent.writer import load_signal
     from heartcare.ecg.leads import STANDARD_LEADS
     from heartcare.ecg.record import Ecg
+    from heartcare.ecg.recording import recording_features
     from heartcare.model.features import context_latents, image_views, read_picture, signal_latents
 
     record_id, tensors = row["record_id"], {}
     if beat is not None:
         signal = load_signal(dataset, row)
         fs = float(row["signal_fs"])
-        tensors[f"signal/{record_id}"] = signal_latents(beat, Ecg(signal, fs, list(STANDARD_LEADS)))
+        whole = Ecg(signal, fs, list(STANDARD_LEADS))
+        tensors[f"signal/{record_id}"] = signal_latents(beat, whole)
+        tensors[f"recording/{record_id}"] = recording_features(whole)
         context = _context_of(row, signal)
         if context is not None:
-            tensors[f"context/{record_id}"] = context_latents(beat, Ecg(np.ascontiguousarray(context), fs, list(STANDARD_LEADS)))[0]
+            window = Ecg(np.ascontiguousarray(context), fs, list(STANDARD_LEADS))
+            tensors[f"context/{record_id}"] = context_latents(beat, window)[0]
+            tensors[f"context_recording/{record_id}"] = recording_features(window)
     if encoder is not None:
         parameters = json.loads(row["image_parameters"]) if row.get("image_parameters") else []
         for index, relative in enumerate(row.get("images") or []):
@@ -325,6 +333,10 @@ class FeatureCache:
 
     def context(self, record_id: str) -> np.ndarray:
         return self._get(record_id, f"context/{record_id}")
+
+    def recording(self, record_id: str, context: bool = False) -> np.ndarray:
+        """[156] heartcare.ecg.recording descriptors of the record (or of its prediction context)."""
+        return self._get(record_id, f"{'context_' if context else ''}recording/{record_id}")
 
     def image(self, record_id: str, index: int = 0) -> np.ndarray:
         return self._get(record_id, f"image/{record_id}/{index}")

@@ -51,9 +51,11 @@ def reads_finding(item, modality: str = "S") -> bool:
             and item.ecgs[0].modality == modality and 0 <= item.answer_index < len(item.choices))
 
 
-def stream_input(cache, record_id: str, stream: str) -> np.ndarray:
-    """[1, 2 * width]: what the stream's finding projector reads of a record."""
-    return finding_input(cache.signal(record_id) if stream == "signal" else cache.image(record_id, 0))
+def stream_input(cache, record_id: str, stream: str, recording: bool = False) -> np.ndarray:
+    """[1, 2 * width (+ 156 with `recording`, signal only)]: what the stream's finding projector reads of a record."""
+    if stream == "signal":
+        return finding_input(cache.signal(record_id), cache.recording(record_id) if recording else None)
+    return finding_input(cache.image(record_id, 0))
 
 
 def finding_vocabulary(items) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -166,7 +168,12 @@ def _fit_stream(model, stream: str, modality: str, train_items, cache, target_no
     records = sorted({item.ecgs[0].record_id for members in train.values() for item in members if item.ecgs[0].record_id in cache})
     if len(records) < 2:
         raise ValueError(f"{stream} finding tokens need the features of at least 2 train records in the cache")
-    memo = {record: stream_input(cache, record, stream) for record in records}
+    recording = model.config.finding_recording
+
+    def read(record: str) -> np.ndarray:
+        return stream_input(cache, record, stream, recording)
+
+    memo = {record: read(record) for record in records}
     projector._fit_input(torch.from_numpy(np.concatenate(list(memo.values()))))
     report: dict[str, Any] = {"records": len(records)}
     for index, (kind, answers) in enumerate(vocabulary):
@@ -175,7 +182,8 @@ def _fit_stream(model, stream: str, modality: str, train_items, cache, target_no
         def table(members, memo=memo, position=position):
             usable = [item for item in members if item.choices[item.answer_index] in position and item.ecgs[0].record_id in cache]
             for item in usable:
-                memo.setdefault(item.ecgs[0].record_id, stream_input(cache, item.ecgs[0].record_id, stream))
+                if item.ecgs[0].record_id not in memo:
+                    memo[item.ecgs[0].record_id] = read(item.ecgs[0].record_id)
             if not usable:
                 return None, None
             inputs = projector.standardise(torch.from_numpy(np.concatenate([memo[item.ecgs[0].record_id] for item in usable])))

@@ -115,7 +115,10 @@ def train_gpt(
             from heartcare.model.findings import finding_vocabulary, reads_finding
 
             pictures = config.uses_image and any(reads_finding(item, "I") for item in train_pool)
-            config = config.with_changes(findings=finding_vocabulary(train_pool), image_findings=pictures)
+            # Caches made before heartcare.ecg.recording lack the recording descriptors: the tokens then read the latents only.
+            first = next(iter(cache.manifest["shards"][0]["records"]), None) if cache.manifest["shards"] else None
+            recording = first is not None and cache.has(first, f"recording/{first}")
+            config = config.with_changes(findings=finding_vocabulary(train_pool), image_findings=pictures, finding_recording=recording)
         if config.uses_image:
             config = config.with_changes(image_feature_dim=_cached_width(cache))
         model = build_model(config, load_encoders=False)

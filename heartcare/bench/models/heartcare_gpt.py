@@ -53,6 +53,10 @@ class DatasetFeatures:
     def context(self, record_id: str) -> np.ndarray:
         return self._get(record_id, f"context/{record_id}", lambda r: self.cache.context(r))
 
+    def recording(self, record_id: str, context: bool = False) -> np.ndarray:
+        key = f"{'context_' if context else ''}recording/{record_id}"
+        return self._get(record_id, key, lambda r: self.cache.recording(r, context))
+
     def image(self, record_id: str, index: int = 0) -> np.ndarray:
         return self._get(record_id, f"image/{record_id}/{index}", lambda r: self.cache.image(r, index))
 
