@@ -69,6 +69,15 @@ class RecordingCache(LatentCache):
         return values
 
 
+class LeadCache(LatentCache):
+    """Pictures whose 12 crops differ only in which crop carries the mark: mean and spread are the same for every answer."""
+
+    def image(self, record: str, index: int = 0) -> np.ndarray:
+        views = np.random.default_rng(zlib.crc32(record.encode())).normal(scale=0.1, size=(12, IMAGE_DIM)).astype(np.float32)
+        views[ANSWERS.index(self.answers[record]), 0] += 5.0
+        return views
+
+
 @pytest.fixture(scope="module")
 def tiny_backbone(tmp_path_factory) -> Path:
     from heartcare.model.backbone import tiny_causal_lm
@@ -77,12 +86,13 @@ def tiny_backbone(tmp_path_factory) -> Path:
 
 
 def finding_model(backbone: Path, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS), ("closed_qa/rhythm/", ("a", "b"))),
-                  image_findings: bool = False, finding_recording: bool = False):
+                  image_findings: bool = False, finding_recording: bool = False, image_finding_views: int = 0):
     from heartcare.model.build import build_model
 
     config = GptConfig(backbone=str(backbone), beat="unused", image_encoder="tiny" if image_findings else None,
                        image_feature_dim=IMAGE_DIM, signal_dim=SIGNAL_DIM, lora_rank=4, lora_alpha=8, max_length=1024,
-                       findings=findings, image_findings=image_findings, finding_recording=finding_recording)
+                       findings=findings, image_findings=image_findings, finding_recording=finding_recording,
+                       image_finding_views=image_finding_views)
     return build_model(config, load_encoders=False)
 
 
@@ -148,6 +158,23 @@ def test_the_recording_descriptors_reach_the_classifier_when_the_model_reads_the
     assert accuracy[True] >= 0.9 and accuracy[False] <= 0.6, accuracy
     with pytest.raises(ConfigError, match="needs findings"):
         GptConfig(beat="unused", finding_recording=True)
+
+
+def test_the_image_tokens_can_tell_which_lead_shows_a_change(tiny_backbone):
+    """Mean and spread over the 12 crops lose which lead it was; the crops side by side keep it."""
+    train = [item(index, ANSWERS[index % 3], modality=modality) for index in range(120) for modality in "SI"]
+    valid = [item(500 + index, ANSWERS[index % 3], modality="I") for index in range(30)]
+    cache = LeadCache({ref.record_id: one.choices[one.answer_index] for one in (*train, *valid) for ref in one.ecgs})
+    accuracy = {}
+    for views in (12, 0):
+        model = finding_model(tiny_backbone, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS),), image_findings=True,
+                              image_finding_views=views)
+        fitted = fit_findings(model, train, cache, target_norm=2.5, valid_items=valid)
+        accuracy[views] = fitted["image_finding_projector"]["closed_qa/diagnosis/diagnosis"]["valid_accuracy"]
+        assert model.image_finding_projector.input_mean.numel() == (2 + views) * IMAGE_DIM
+    assert accuracy[12] >= 0.9 and accuracy[0] <= 0.6, accuracy
+    photo = finding_input(np.ones((1, IMAGE_DIM), np.float32), views=12)  # a photo read whole: one view, the rest zeros
+    assert photo.shape == (1, 14 * IMAGE_DIM) and photo[0, 3 * IMAGE_DIM :].sum() == 0 and photo[0, 2 * IMAGE_DIM :].sum() == IMAGE_DIM
 
 
 def test_a_model_reading_the_recording_needs_its_descriptors_in_the_cache():
@@ -252,6 +279,7 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
     assert fitted["records"] > 0 and fitted["closed_qa/diagnosis/diagnosis"]["train_items"] > 0
     assert document["model"]["image_findings"] and document["calibration"]["image_finding_projector"]["records"] > 0
     assert document["model"]["finding_recording"]  # the cache holds the recording descriptors, so the tokens read them
+    assert document["model"]["image_finding_views"] == 12  # lead crops: the image tokens read them side by side
     trained = from_pretrained(run.out, load_encoders=False)
     fresh = build_model(trained.config, load_encoders=False)
     names = [name for name in trained_state(trained)["projectors"] if name.startswith("finding_projector.")]
@@ -333,6 +361,10 @@ def test_asking_about_a_picture_brings_its_image_finding_tokens(tiny_backbone, g
     assert features.image_finding.shape == (1, 2 * 16) and features.finding is None
     encoded = prepare(model, Question("Which finding?", [(None, photo)]))
     assert encoded.input_ids.count(model.token_ids[IMAGE_FINDING]) == 1
+    side_by_side = build_model(config.with_changes(image_finding_views=12), load_encoders=True)
+    row = ecg_features(side_by_side, None, photo).image_finding  # a photo read whole: one view, eleven empty slots
+    assert row.shape == (1, 14 * 16) and np.array_equal(row[0, : 2 * 16], features.image_finding[0])
+    assert np.any(row[0, 2 * 16 : 3 * 16]) and not np.any(row[0, 3 * 16 :])
 
 
 def test_an_answer_says_what_its_finding_tokens_told_the_model(tiny_backbone, gpt_parts):

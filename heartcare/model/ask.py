@@ -74,7 +74,8 @@ def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -
             image = model.image_encoder.encode_images(drawn_views(ecg, config.image_view))
     if signal is None and image is None:
         raise ConfigError("HeartcareGPT", "nothing this model can read: give an ECG file (signal stream) or a picture (image stream)")
-    image_finding = finding_input(image) if config.image_findings and signal is None and image is not None else None
+    image_finding = (finding_input(image, views=config.image_finding_views)
+                     if config.image_findings and signal is None and image is not None else None)
     return EcgFeatures(signal=signal, image=image, finding=finding, image_finding=image_finding)
 
 

@@ -93,7 +93,8 @@ def build_model(config: GptConfig, load_encoders: bool = True):
 
             finding_projector = FindingProjector(2 * config.signal_dim + WIDTH * config.finding_recording, hidden, counts)
             if config.image_findings:
-                image_finding_projector = FindingProjector(2 * config.image_feature_dim, hidden, counts)
+                width = (2 + config.image_finding_views) * config.image_feature_dim
+                image_finding_projector = FindingProjector(width, hidden, counts)
         if config.lora_rank:
             from peft import LoraConfig, get_peft_model
 

@@ -55,6 +55,9 @@ class GptConfig:
     # The signal finding tokens also read the recording's own descriptors (heartcare.ecg.recording):
     # noise, drift, hum and absolute amplitude, which Beat's conditioning removes before it encodes.
     finding_recording: bool = False
+    # The image finding tokens also read the first N views side by side (0 = their mean and spread only):
+    # with 12 lead crops, which lead shows a change (an inferior infarct is in II, III and aVF).
+    image_finding_views: int = 0
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
 
@@ -80,6 +83,8 @@ class GptConfig:
             fail("finding tokens read the signal stream: a model with findings needs a beat")
         if self.image_findings and not (self.findings and self.uses_image):
             fail("image finding tokens need findings and an image stream")
+        if self.image_finding_views < 0 or (self.image_finding_views and not self.image_findings):
+            fail("image_finding_views feeds the image finding tokens: it needs image_findings (and >= 0)")
         if self.finding_recording and not self.findings:
             fail("finding_recording feeds the finding tokens: it needs findings")
         if any(len(answers) < 2 for _, answers in self.findings):

@@ -41,13 +41,19 @@ def signal_tokens(latents: np.ndarray, config: GptConfig) -> np.ndarray:
     return np.concatenate([pooled, summary])
 
 
-def finding_input(latents: np.ndarray, recording: np.ndarray | None = None) -> np.ndarray:
+def finding_input(latents: np.ndarray, recording: np.ndarray | None = None, views: int = 0) -> np.ndarray:
     """[n, dim] Beat latents (or [views, dim] image features) of one ECG -> [1, 2 * dim]: their mean and
     spread, what a finding projector (heartcare.model.findings) reads (linear readouts of a record's
     latents by mean and spread held 86% of the diagnosis). A fixed width whatever n: a photo gives one
     view where a drawn sheet gives 12 lead crops. `recording` ([156] heartcare.ecg.recording
-    descriptors) is appended when the model reads it (GptConfig.finding_recording)."""
+    descriptors) is appended when the model reads it (GptConfig.finding_recording), and with `views` the
+    first `views` rows side by side (GptConfig.image_finding_views; zeros where a picture has fewer, as a
+    photo read whole has one)."""
     parts = [latents.mean(axis=0), latents.std(axis=0)] + ([] if recording is None else [np.asarray(recording).reshape(-1)])
+    if views:
+        side_by_side = np.zeros((views, latents.shape[1]), dtype=np.float32)
+        side_by_side[: min(views, len(latents))] = latents[:views]
+        parts.append(side_by_side.reshape(-1))
     return np.concatenate(parts)[None].astype(np.float32)
 
 
@@ -75,7 +81,8 @@ def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures
             if not config.uses_image:
                 raise StreamMissingError(item.id, "a paper image, but this model has no image stream")
             image = cache.context_image(ref.record_id) if prediction else cache.image(ref.record_id, 0)
-        image_finding = finding_input(image) if config.image_findings and signal is None and image is not None else None
+        image_finding = (finding_input(image, views=config.image_finding_views)
+                         if config.image_findings and signal is None and image is not None else None)
         features.append(EcgFeatures(signal=signal, image=image, finding=finding, image_finding=image_finding))
     return features
 

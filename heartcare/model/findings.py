@@ -51,11 +51,11 @@ def reads_finding(item, modality: str = "S") -> bool:
             and item.ecgs[0].modality == modality and 0 <= item.answer_index < len(item.choices))
 
 
-def stream_input(cache, record_id: str, stream: str, recording: bool = False) -> np.ndarray:
-    """[1, 2 * width (+ 156 with `recording`, signal only)]: what the stream's finding projector reads of a record."""
+def stream_input(cache, record_id: str, stream: str, config) -> np.ndarray:
+    """[1, width]: what the stream's finding projector of a model with `config` (a GptConfig) reads of a record."""
     if stream == "signal":
-        return finding_input(cache.signal(record_id), cache.recording(record_id) if recording else None)
-    return finding_input(cache.image(record_id, 0))
+        return finding_input(cache.signal(record_id), cache.recording(record_id) if config.finding_recording else None)
+    return finding_input(cache.image(record_id, 0), views=config.image_finding_views)
 
 
 def finding_vocabulary(items) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -168,10 +168,8 @@ def _fit_stream(model, stream: str, modality: str, train_items, cache, target_no
     records = sorted({item.ecgs[0].record_id for members in train.values() for item in members if item.ecgs[0].record_id in cache})
     if len(records) < 2:
         raise ValueError(f"{stream} finding tokens need the features of at least 2 train records in the cache")
-    recording = model.config.finding_recording
-
     def read(record: str) -> np.ndarray:
-        return stream_input(cache, record, stream, recording)
+        return stream_input(cache, record, stream, model.config)
 
     memo = {record: read(record) for record in records}
     projector._fit_input(torch.from_numpy(np.concatenate(list(memo.values()))))

@@ -118,7 +118,10 @@ def train_gpt(
             # Caches made before heartcare.ecg.recording lack the recording descriptors: the tokens then read the latents only.
             first = next(iter(cache.manifest["shards"][0]["records"]), None) if cache.manifest["shards"] else None
             recording = first is not None and cache.has(first, f"recording/{first}")
-            config = config.with_changes(findings=finding_vocabulary(train_pool), image_findings=pictures, finding_recording=recording)
+            # With lead crops the image tokens also read the 12 crops side by side (which lead shows it).
+            views = 12 if pictures and config.image_view == "crops" else 0
+            config = config.with_changes(findings=finding_vocabulary(train_pool), image_findings=pictures, finding_recording=recording,
+                                         image_finding_views=views)
         if config.uses_image:
             config = config.with_changes(image_feature_dim=_cached_width(cache))
         model = build_model(config, load_encoders=False)

@@ -52,7 +52,7 @@ class FindingsModel:
                 continue
             index, answers = self.kinds[kind]
             projector = getattr(self.model, STREAMS[stream][1])
-            row = torch.from_numpy(stream_input(self.features, item.ecgs[0].record_id, stream, self.model.config.finding_recording))
+            row = torch.from_numpy(stream_input(self.features, item.ecgs[0].record_id, stream, self.model.config))
             with torch.inference_mode():
                 belief = projector.probabilities(row.to(projector.input_mean.dtype))[index][0]
             known = dict(zip(answers, belief.float().clamp_min(1e-9).log().tolist(), strict=True))
