@@ -92,3 +92,11 @@ def test_both_builds_measure_and_predict_from_the_same_conditioned_window(builds
                 assert np.array_equal(target, conditioned[:, begin : begin + target.shape[1]])
                 checked += 1
     assert checked >= 10
+
+
+def test_a_description_keeps_whether_its_noise_is_shown():
+    from heartcare.agent.description import RecordDescription
+
+    hidden = RecordDescription(record_id="r", patient_id="p", noise=("baseline_drift",), noise_shown=False)
+    assert RecordDescription.from_dict(hidden.to_dict()) == hidden
+    assert RecordDescription.from_dict({"record_id": "r", "patient_id": "p"}).noise_shown  # older descriptions: shown

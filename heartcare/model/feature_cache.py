@@ -301,6 +301,12 @@ class FeatureCache:
 
         return all(self.has(record_id, key) for record_id, key in needed_keys(item, config))
 
+    @property
+    def holds_recordings(self) -> bool:
+        """Whether this cache has the recording descriptors (caches made before them do not)."""
+        first = next((record for shard in self.manifest["shards"] for record in shard["records"]), None)
+        return first is not None and self.has(first, f"recording/{first}")
+
     def has(self, record_id: str, key: str) -> bool:
         shard = self._shard_of.get(record_id)
         if shard is None:

@@ -115,9 +115,8 @@ def train_gpt(
             from heartcare.model.findings import finding_vocabulary, reads_finding
 
             pictures = config.uses_image and any(reads_finding(item, "I") for item in train_pool)
-            # Caches made before heartcare.ecg.recording lack the recording descriptors: the tokens then read the latents only.
-            first = next(iter(cache.manifest["shards"][0]["records"]), None) if cache.manifest["shards"] else None
-            recording = first is not None and cache.has(first, f"recording/{first}")
+            # Caches made before heartcare.ecg.recording lack the descriptors: the tokens then read the latents only.
+            recording = cache.holds_recordings
             # With lead crops the image tokens also read the 12 crops side by side (which lead shows it).
             views = 12 if pictures and config.image_view == "crops" else 0
             config = config.with_changes(findings=finding_vocabulary(train_pool), image_findings=pictures, finding_recording=recording,
