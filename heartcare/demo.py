@@ -6,8 +6,8 @@ Steps (each prints what it did and writes under `--out`):
 3. draw simulated records as ECG paper;
 4. train a small Beat tokenizer and evaluate it;
 5. build a multimodal QA dataset with HeartAgent and print its card;
-6. cache the ECG features, train a small HeartcareGPT (both stages, a few minutes) and ask it
-   about the real DICOM ECG;
+6. cache the ECG features, train a small HeartcareGPT with finding tokens (both stages, a few
+   minutes) and ask it about the real DICOM ECG, with what its finding tokens read there;
 7. benchmark Beat, HeartcareGPT (and its mismatched-ECG control) and a text-only control beside the floors.
 """
 
@@ -179,12 +179,15 @@ def step_gpt(out: Path) -> None:
     for stage, steps in DEMO_GPT_STEPS.items():
         checkpoint = folder / stage
         done = checkpoint / "config.json"
-        if done.is_file() and json.loads(done.read_text()).get("steps") == steps:  # finished by an earlier demo run
+        saved = json.loads(done.read_text()) if done.is_file() else {}
+        if saved.get("steps") == steps and saved.get("model", {}).get("findings"):  # finished by an earlier demo run
             console.print(f"HeartcareGPT {stage}: reusing {checkpoint}")
             previous = checkpoint
             continue
         resume = (checkpoint / "training").is_dir()
-        run = train_gpt(data, features, stage, "cpu", checkpoint, init=previous, resume=resume,
+        # Finding tokens (heartcare.model.findings): the recipe that reads the ECG within a CPU budget;
+        # the warm-up builds the model, the joint stage keeps them.
+        run = train_gpt(data, features, stage, "cpu", checkpoint, init=previous, resume=resume, finding_tokens=previous is None,
                         stage_changes={"max_steps": steps, "batch_size": DEMO_GPT_BATCH[stage], "checkpoint_every_steps": 5})
         loss = run.result.train_logs.get("loss", float("nan"))
         console.print(f"HeartcareGPT {stage}: {run.result.steps} steps on {run.train_items} train items, last loss {loss:.3f}; {checkpoint}")
@@ -193,9 +196,16 @@ def step_gpt(out: Path) -> None:
     from heartcare.ecg.read import read_ecg
 
     ecg = read_ecg(real_ecg_path())
-    questions = ["What is the rhythm of this ECG? Answer in one sentence.", "Is this ECG normal or abnormal?"]
-    for question, answer in zip(questions, ask(model, [Question(text, [(ecg, None)], 40) for text in questions]), strict=True):
+    # A closed question in the dataset's own form (its device text says sinus rhythm), then two free ones.
+    questions = ["Which choice best matches the rhythm classification in this ECG? "
+                 "Options: A: atrial fibrillation; B: sinus rhythm; C: sinus tachycardia; D: atrial flutter.",
+                 "What is the rhythm of this ECG? Answer in one sentence.", "Is this ECG normal or abnormal?"]
+    answers = ask(model, [Question(text, [(ecg, None)], 40) for text in questions])
+    for question, answer in zip(questions, answers, strict=True):
         console.print(f"[bold]Q[/] (real DICOM ECG): {question}\n[bold]A[/]: {answer.text}  [dim]({answer.seconds:.2f} s)[/]")
+    console.print("what its finding tokens read of that ECG (the classifier's top beliefs per question kind):")
+    for kind, beliefs in answers[0].extra["findings"][0].items():
+        console.print(f"  [dim]{kind}: " + ", ".join(f"{text} {chance:.2f}" for text, chance in beliefs.items()) + "[/]")
 
 
 def _cache_finished(features: Path, data: Path) -> bool:

@@ -14,7 +14,7 @@ def test_real_ecg_step_measures_and_draws(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)  # the whole demo is minutes of CPU (Beat, HeartcareGPT, the bench)
+@pytest.mark.timeout(2400)  # the whole demo is minutes of CPU (Beat, HeartcareGPT, the bench)
 def test_whole_demo_runs_and_resumes(tmp_path: Path) -> None:
     run_demo(tmp_path)
     assert (tmp_path / "dataset" / "dataset.json").is_file()
@@ -23,6 +23,7 @@ def test_whole_demo_runs_and_resumes(tmp_path: Path) -> None:
     assert first == sorted(p.relative_to(tmp_path) for p in (tmp_path / "dataset" / "qa").glob("*.parquet"))
     assert set(STEPS) >= {"real-ecg", "cohort", "draw", "beat", "dataset", "gpt", "bench"}
     assert (tmp_path / "beat" / "eval-test.json").is_file()
-    assert json.loads((tmp_path / "gpt" / "joint" / "config.json").read_text())["steps"] > 0
+    joint = json.loads((tmp_path / "gpt" / "joint" / "config.json").read_text())
+    assert joint["steps"] > 0 and joint["model"]["findings"]  # the demo trains the recipe that reads the ECG
     gpt = json.loads((tmp_path / "bench" / "heartcare-gpt" / "results.json").read_text())
     assert gpt["controls"]["mismatched ECGs"]["tasks"]  # beside the model: the same items with other ECGs

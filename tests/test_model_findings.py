@@ -15,7 +15,8 @@ pytest.importorskip("peft")
 
 from heartcare.bench.items import BenchItem, EcgRef  # noqa: E402
 from heartcare.errors import ConfigError  # noqa: E402
-from heartcare.model.chat import FINDING, EcgFeatures, encode  # noqa: E402
+from heartcare.model.chat import COMPARISON, FINDING, EcgFeatures, encode  # noqa: E402
+from heartcare.model.comparison_tokens import RHYTHM_KIND  # noqa: E402
 from heartcare.model.config import GptConfig  # noqa: E402
 from heartcare.model.examples import collate, finding_input  # noqa: E402
 from heartcare.model.findings import FindingProjector, finding_vocabulary, fit_findings  # noqa: E402
@@ -280,6 +281,8 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
     assert document["model"]["image_findings"] and document["calibration"]["image_finding_projector"]["records"] > 0
     assert document["model"]["finding_recording"]  # the cache holds the recording descriptors, so the tokens read them
     assert document["model"]["image_finding_views"] == 12  # lead crops: the image tokens read them side by side
+    assert document["model"]["comparison_findings"]  # the build has rhythm items and measured rates: pairs are compared
+    assert fitted["rate"]["train_records"] > 1 and document["calibration"]["image_finding_projector"]["rate"]["train_records"] > 1
     trained = from_pretrained(run.out, load_encoders=False)
     fresh = build_model(trained.config, load_encoders=False)
     names = [name for name in trained_state(trained)["projectors"] if name.startswith("finding_projector.")]
@@ -293,6 +296,7 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
     encoded = encode_item(pair, cache, trained.config, trained.tokenizer, with_answer=True)
     assert encoded.input_ids.count(trained.token_ids[FINDING]) == 2 * len(kinds)  # each ECG of a pair brings its own
     assert len(encoded.finding) == 2 and not np.array_equal(encoded.finding[0], encoded.finding[1])
+    assert encoded.input_ids.count(trained.token_ids[COMPARISON]) == 2 and encoded.comparison == [(("finding", 0), ("finding", 1))]
     picture = next(one for one in BenchDataset(built_dataset).items("train") if one.modality == "I" and one.task == "closed_qa")
     encoded = encode_item(picture, cache, trained.config, trained.tokenizer, with_answer=True)
     assert len(encoded.image_finding) == 1 and not encoded.finding
@@ -322,6 +326,22 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
     favoured = [row for row in answered if favourite in items[row["id"]].choices]
     assert {row["task"] for row in favoured} == {"closed-S-diagnosis", "closed-I-diagnosis"}
     assert all(row["output"].endswith(favourite) for row in favoured), favoured
+
+    # ... and the same-rhythm pairs from the comparison tokens: one rhythm believed for every ECG -> "Yes" throughout
+    rhythm = kinds.index(RHYTHM_KIND)
+    with torch.no_grad():
+        for projector in (trained.finding_projector, trained.image_finding_projector):
+            projector.classifiers[rhythm].weight.zero_()
+            projector.classifiers[rhythm].bias.fill_(-20.0)
+            projector.classifiers[rhythm].bias[0] = 20.0
+    trained.save_pretrained(tmp_path / "same", extra={"features": str(gpt_parts["features"])})
+    run_bench(BenchConfig(data=built_dataset, model=f"findings:{tmp_path / 'same'}", out=tmp_path / "bench-pairs",
+                          tasks=["comparison-SS-irrelevant", "comparison-SI-irrelevant"], floors=False, progress=False))
+    answered = [json.loads(line) for line in (tmp_path / "bench-pairs" / "predictions.jsonl").read_text().splitlines()]
+    kind_of = {row["id"]: items[row["id"]].meta["kind"] for row in answered}
+    same = [row for row in answered if kind_of[row["id"]] == "same_rhythm"]
+    assert same and all(row["output"].endswith("Yes") for row in same), same
+    assert all(row.get("not_applicable") for row in answered if kind_of[row["id"]] not in ("same_rhythm", "higher_rate"))
 
 
 def test_asking_about_an_ecg_file_brings_its_finding_tokens(tiny_backbone, gpt_parts):
@@ -373,12 +393,16 @@ def test_an_answer_says_what_its_finding_tokens_told_the_model(tiny_backbone, gp
     from heartcare.sim.simulate import SimulationSpec, simulate
 
     config = GptConfig(backbone=str(tiny_backbone), beat=str(gpt_parts["beat"]), image_encoder=None, signal_dim=32,
-                       lora_rank=4, lora_alpha=8, max_length=1024, signal_pool=5, findings=(("closed_qa/diagnosis/diagnosis", ANSWERS),))
+                       lora_rank=4, lora_alpha=8, max_length=1024, signal_pool=5,
+                       findings=(("closed_qa/diagnosis/diagnosis", ANSWERS), (RHYTHM_KIND, ("atrial fibrillation", "sinus rhythm"))),
+                       comparison_findings=True)
     model = build_model(config, load_encoders=True)
     with torch.no_grad():
         classifier = model.finding_projector.classifiers[0]
         classifier.weight.zero_()
         classifier.bias.copy_(torch.tensor([0.0, 3.0, 1.0]))
+        model.finding_projector.classifiers[1].weight.zero_()
+        model.finding_projector.classifiers[1].bias.copy_(torch.tensor([0.0, 4.0]))  # sinus rhythm, 98%
     ecg = simulate(SimulationSpec(conditions={"normal": 0.0}), fs=500.0, seconds=10.0, seed=1).ecg
     (answer,) = ask(model, [Question("Do they differ?", [(ecg, None), (ecg, None)], max_new_tokens=2)])
     readings = answer.extra["findings"]
@@ -386,3 +410,6 @@ def test_an_answer_says_what_its_finding_tokens_told_the_model(tiny_backbone, gp
     believed = readings[0]["closed_qa/diagnosis/diagnosis"]
     assert list(believed) == ["left bundle branch block", "normal ECG", "atrial fibrillation"]
     assert sum(believed.values()) == pytest.approx(1.0, abs=1e-3) and believed["left bundle branch block"] > 0.8
+    compared = answer.extra["comparison"]  # the same ECG twice: one rate, so neither is faster; the same rhythm, surely
+    assert compared["first_faster"] == pytest.approx(0.5) and compared["rates_bpm"][0] == compared["rates_bpm"][1]
+    assert compared["same_rhythm"] == pytest.approx(0.982**2 + 0.018**2, abs=2e-3)

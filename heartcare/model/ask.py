@@ -101,7 +101,7 @@ def prepare(model, question: Question, number: int = 1, features_of=None):
     features = [features_of(model, ecg, picture) for ecg, picture in question.ecgs]
     return encode(model.tokenizer, features, question.text, None, question.system or SYSTEM_PROMPT,
                   model.config.image_tokens, model.config.max_length, where=f"question {number}",
-                  finding_tokens=model.config.finding_tokens)
+                  finding_tokens=model.config.finding_tokens, comparison_tokens=model.config.comparison_findings)
 
 
 def finish(model, question: Question, tokens: list[int], seconds: float) -> Answer:
@@ -124,10 +124,13 @@ def ask(model, questions: list[Question], on_token=None, cancelled=None) -> list
     seconds = (time.perf_counter() - started) / max(len(questions), 1)
     answers = [finish(model, question, tokens, seconds) for question, tokens in zip(questions, token_lists, strict=True)]
     if model.config.findings:  # what the finding tokens said, for a reader to check the answer against
+        from heartcare.model.comparison_tokens import read_comparison
         from heartcare.model.findings import read_findings
 
         for answer, prompt in zip(answers, encoded, strict=True):
             answer.extra["findings"] = read_findings(model, prompt)
+            if prompt.comparison:  # a pair: what its comparison tokens said (same rhythm? which is faster?)
+                answer.extra["comparison"] = read_comparison(model, prompt)
     return answers
 
 

@@ -65,13 +65,14 @@ def build_model(config: GptConfig, load_encoders: bool = True):
     import torch
 
     from heartcare.model.backbone import load_causal_lm
-    from heartcare.model.chat import FINDING, IMAGE_FINDING, add_special_tokens
+    from heartcare.model.chat import COMPARISON, FINDING, IMAGE_FINDING, add_special_tokens
     from heartcare.model.gpt import HeartcareGPT
     from heartcare.model.projectors import ImageProjector, SignalProjector
 
     language_model, tokenizer = load_causal_lm(backbone_folder(config), config.dtype)
     base_vocabulary = language_model.get_input_embeddings().weight.shape[0]
-    new_ids = add_special_tokens(tokenizer, (FINDING,) * bool(config.findings) + (IMAGE_FINDING,) * config.image_findings)
+    new_ids = add_special_tokens(tokenizer, (FINDING,) * bool(config.findings) + (IMAGE_FINDING,) * config.image_findings
+                                 + (COMPARISON,) * config.comparison_findings)
     if min(new_ids) < base_vocabulary or max(new_ids) >= base_vocabulary + len(new_ids):
         # a tokenizer already holding some of the tokens would leave rows shared with the backbone
         base_vocabulary = min(base_vocabulary, min(new_ids))
@@ -91,10 +92,12 @@ def build_model(config: GptConfig, load_encoders: bool = True):
             counts = [len(answers) for _, answers in config.findings]
             from heartcare.ecg.recording import WIDTH
 
-            finding_projector = FindingProjector(2 * config.signal_dim + WIDTH * config.finding_recording, hidden, counts)
+            pairs = config.comparison_findings  # rate heads on both streams, the pair's tokens beside the signal's
+            finding_projector = FindingProjector(2 * config.signal_dim + WIDTH * config.finding_recording, hidden, counts,
+                                                 rate=pairs, comparison=pairs)
             if config.image_findings:
                 width = (2 + config.image_finding_views) * config.image_feature_dim
-                image_finding_projector = FindingProjector(width, hidden, counts)
+                image_finding_projector = FindingProjector(width, hidden, counts, rate=pairs)
         if config.lora_rank:
             from peft import LoraConfig, get_peft_model
 

@@ -23,6 +23,8 @@ SIGNAL, IMAGE = "<signal>", "<image>"
 SPECIAL_TOKENS = (SIGNAL_START, SIGNAL_END, IMAGE_START, IMAGE_END, PREDICTION, SIGNAL, IMAGE)
 # Added only to models with finding tokens, so the paper's model keeps its vocabulary (and checkpoints their rows).
 FINDING, IMAGE_FINDING = "<finding>", "<image_finding>"
+COMPARISON = "<comparison>"  # a pair's comparison tokens (heartcare.model.comparison_tokens), after its second ECG
+COMPARISON_TOKENS = 2
 IGNORE = -100  # label of tokens the loss skips
 
 
@@ -53,6 +55,8 @@ class Encoded:
     image: list[np.ndarray] = field(default_factory=list)
     finding: list[np.ndarray] = field(default_factory=list)
     image_finding: list[np.ndarray] = field(default_factory=list)
+    # per pair with comparison tokens: where each ECG's finding row is, as (stream, index in that stream's list)
+    comparison: list[tuple[tuple[str, int], tuple[str, int]]] = field(default_factory=list)
     prompt_length: int = 0
 
 
@@ -68,12 +72,30 @@ def ecg_block(ecg: EcgFeatures, image_tokens: int, finding_tokens: int = 0) -> s
     return "".join(parts)
 
 
-def user_content(ecgs: list[EcgFeatures], question: str, image_tokens: int, finding_tokens: int = 0) -> str:
-    """The user turn: each ECG's placeholders (numbered when there are several), then the question."""
+def user_content(ecgs: list[EcgFeatures], question: str, image_tokens: int, finding_tokens: int = 0, compared: bool = False) -> str:
+    """The user turn: each ECG's placeholders (numbered when there are several; a `compared` pair's
+    comparison tokens close the second), then the question."""
     if len(ecgs) == 1:
         return f"{ecg_block(ecgs[0], image_tokens, finding_tokens)}\n{question}"
     blocks = [f"ECG {index}: {ecg_block(ecg, image_tokens, finding_tokens)}" for index, ecg in enumerate(ecgs, start=1)]
+    if compared:
+        blocks[-1] += COMPARISON * COMPARISON_TOKENS
     return "\n".join([*blocks, question])
+
+
+def finding_rows(ecgs: list[EcgFeatures], finding_tokens: int) -> list[tuple[str, int] | None]:
+    """Per ECG, where its finding row lands in an Encoded (its signal's row first, else its picture's):
+    ("finding" | "image_finding", index in that list), or None for an ECG without one."""
+    counts = {"finding": 0, "image_finding": 0}
+    places: list[tuple[str, int] | None] = []
+    for ecg in ecgs:
+        signal_row = bool(finding_tokens) and ecg.signal is not None and ecg.finding is not None
+        image_row = bool(finding_tokens) and ecg.image is not None and ecg.image_finding is not None
+        stream = "finding" if signal_row else "image_finding" if image_row else None
+        places.append(None if stream is None else (stream, counts[stream]))
+        counts["finding"] += signal_row
+        counts["image_finding"] += image_row
+    return places
 
 
 def encode(
@@ -86,12 +108,17 @@ def encode(
     max_length: int,
     where: str = "item",
     finding_tokens: int = 0,
+    comparison_tokens: bool = False,
 ) -> Encoded:
-    """Tokenise one item; answer=None gives the generation prompt only (inference).
+    """Tokenise one item; answer=None gives the generation prompt only (inference). With
+    `comparison_tokens` a pair whose ECGs both bring finding rows gets its comparison placeholders.
 
     Raises PromptTooLongError naming `where` when prompt + answer exceed max_length.
     """
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": user_content(ecgs, question, image_tokens, finding_tokens)}]
+    places = finding_rows(ecgs, finding_tokens)
+    pair = [(places[0], places[1])] if comparison_tokens and len(ecgs) == 2 and None not in places else []
+    content = user_content(ecgs, question, image_tokens, finding_tokens, compared=bool(pair))
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     answer_ids = [] if answer is None else [*tokenizer(answer, add_special_tokens=False)["input_ids"], end_of_turn_id(tokenizer)]
@@ -105,6 +132,7 @@ def encode(
         image=[ecg.image for ecg in ecgs if ecg.image is not None],
         finding=[ecg.finding for ecg in ecgs if ecg.signal is not None and ecg.finding is not None and finding_tokens],
         image_finding=[ecg.image_finding for ecg in ecgs if ecg.image is not None and ecg.image_finding is not None and finding_tokens],
+        comparison=pair,
         prompt_length=len(prompt_ids),
     )
 

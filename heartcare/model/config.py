@@ -12,6 +12,7 @@ from heartcare.errors import ConfigError
 ImageView = Literal["crops", "whole"]
 AnswerFormat = Literal["letter-first", "text-first"]
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")  # attention, as the paper's stage 3
+RHYTHM_KIND = "closed_qa/rhythm/rhythm"  # the finding kind whose beliefs say which rhythm an ECG shows (comparison tokens)
 PROJECTORS = ("signal_projector", "image_projector", "finding_projector", "image_finding_projector")  # the model parts that map features to tokens
 
 
@@ -58,6 +59,9 @@ class GptConfig:
     # The image finding tokens also read the first N views side by side (0 = their mean and spread only):
     # with 12 lead crops, which lead shows a change (an inferior infarct is in II, III and aVF).
     image_finding_views: int = 0
+    # A pair of ECGs also gets comparison tokens (heartcare.model.comparison_tokens): same rhythm? which is
+    # faster? from both ECGs' rhythm beliefs and estimated rates. Needs the rhythm finding kind.
+    comparison_findings: bool = False
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
 
@@ -87,6 +91,8 @@ class GptConfig:
             fail("image_finding_views feeds the image finding tokens: it needs image_findings (and >= 0)")
         if self.finding_recording and not self.findings:
             fail("finding_recording feeds the finding tokens: it needs findings")
+        if self.comparison_findings and RHYTHM_KIND not in dict(self.findings):
+            fail(f"comparison tokens read the rhythm finding: comparison_findings needs the kind {RHYTHM_KIND} in findings")
         if any(len(answers) < 2 for _, answers in self.findings):
             fail("every finding kind needs at least 2 answers")
 

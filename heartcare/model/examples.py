@@ -117,7 +117,8 @@ def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answe
     """The item's prompt (and answer, for training) tokenised with its features."""
     answer = training_answer(item, config) if with_answer else None
     return encode(tokenizer, item_features(item, cache, config), user_text(item), answer, SYSTEM_PROMPT,
-                  config.image_tokens, config.max_length, where=f"item {item.id}", finding_tokens=config.finding_tokens)
+                  config.image_tokens, config.max_length, where=f"item {item.id}", finding_tokens=config.finding_tokens,
+                  comparison_tokens=config.comparison_findings)
 
 
 class ItemDataset:
@@ -153,7 +154,26 @@ def collate(examples: list[Encoded], pad_id: int, left: bool = False) -> dict:
         parts = [part for example in examples for part in getattr(example, name)]
         if parts:
             batch[name] = torch.from_numpy(np.concatenate(parts).astype(np.float32))
+    pairs = comparison_index(examples)
+    if pairs is not None:
+        batch["comparison_index"] = pairs
     return batch
+
+
+def comparison_index(examples: list[Encoded]):
+    """[pairs, 2] long: each pair's two ECGs as rows of the batch's finding readings, the signal rows
+    ("finding") of every example first, then the picture rows ("image_finding"); None without pairs."""
+    import torch
+
+    total_signal_rows = sum(len(example.finding) for example in examples)
+    offsets = {"finding": 0, "image_finding": total_signal_rows}
+    rows = []
+    for example in examples:
+        for pair in example.comparison:
+            rows.append([offsets[stream] + index for stream, index in pair])
+        offsets["finding"] += len(example.finding)
+        offsets["image_finding"] += len(example.image_finding)
+    return torch.tensor(rows, dtype=torch.long) if rows else None
 
 
 class Collator:

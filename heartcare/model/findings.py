@@ -69,12 +69,26 @@ def finding_vocabulary(items) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 class FindingProjector(_Standardised):
-    """[N, 2 * signal_dim] -> [N * kinds, hidden]: per kind, softmax(classifier) @ answer embeddings."""
+    """[N, 2 * signal_dim] -> [N * kinds, hidden]: per kind, softmax(classifier) @ answer embeddings.
 
-    def __init__(self, input_dim: int, hidden: int, answers_per_kind: list[int]) -> None:
+    With `rate` it also estimates each ECG's heart rate in bpm, and with `comparison` it holds the
+    comparison tokens of a pair (heartcare.model.comparison_tokens) that read those rates."""
+
+    def __init__(self, input_dim: int, hidden: int, answers_per_kind: list[int], rate: bool = False, comparison: bool = False) -> None:
         super().__init__(input_dim)
         self.classifiers = nn.ModuleList(nn.Linear(input_dim, count) for count in answers_per_kind)
         self.answers = nn.ParameterList(nn.Parameter(torch.randn(count, hidden) * 0.02) for count in answers_per_kind)
+        self.rate = nn.Linear(input_dim, 1) if rate else None
+        if comparison:
+            from heartcare.model.comparison_tokens import ComparisonTokens
+
+            self.comparison = ComparisonTokens(hidden)
+        else:
+            self.comparison = None
+
+    def rates(self, rows: torch.Tensor) -> torch.Tensor:
+        """[N]: each ECG's estimated heart rate in bpm (a model with comparison tokens)."""
+        return self.rate(self.standardise(rows)).squeeze(-1)
 
     @property
     def tokens(self) -> int:
@@ -149,14 +163,62 @@ def _fit_classifier(inputs: torch.Tensor, targets: torch.Tensor, classes: int) -
     return classifier
 
 
-def fit_findings(model, train_items, cache, target_norm: float, valid_items=(), seed: int = 0) -> dict[str, Any]:
+def fit_findings(model, train_items, cache, target_norm: float, valid_items=(), seed: int = 0,
+                 rates: dict[str, float] | None = None) -> dict[str, Any]:
     """Fit each finding projector of `model` on the train items' records (features from `cache`) and set
     its answer rows to the backbone's embeddings of the answers; return, per projector, each kind's
-    train / valid accuracy (top-1 over all the kind's answers)."""
+    train / valid accuracy (top-1 over all the kind's answers). A model with comparison tokens also
+    fits each projector's rate head on `rates` (record id -> measured bpm) and sets the comparison
+    tokens' answer rows."""
     report = {}
     for stream, (modality, name) in STREAMS.items():
         if getattr(model, name) is not None:
             report[name] = _fit_stream(model, stream, modality, train_items, cache, target_norm, valid_items, seed)
+            if getattr(model, name).rate is not None:
+                report[name]["rate"] = _fit_rate_head(model, stream, modality, train_items, valid_items, cache, rates or {}, seed)
+    comparison = model.finding_projector.comparison if model.finding_projector is not None else None
+    if comparison is not None:
+        from heartcare.model.comparison_tokens import ANSWERS
+
+        with torch.no_grad():
+            for rows, (_, words) in zip(comparison.answers, ANSWERS, strict=True):
+                rows.copy_(answer_embeddings(model, words, target_norm).to(rows.dtype))
+    return report
+
+
+@torch.no_grad()
+def _fit_rate_head(model, stream: str, modality: str, train_items, valid_items, cache, rates: dict[str, float], seed: int) -> dict[str, Any]:
+    """Ridge-fit the projector's rate head on the records its stream reads (train items' records with a
+    measured rate), report train / valid mean absolute error in bpm."""
+    from heartcare.model.comparison_tokens import fit_rate
+
+    projector = getattr(model, STREAMS[stream][1])
+
+    def records(items) -> list[str]:
+        found = {item.ecgs[0].record_id for item in items if reads_finding(item, modality)}
+        ranked = sorted((record for record in found if record in cache and rates.get(record) is not None),
+                        key=lambda record: stable_hash(seed, "rate", record))
+        return ranked[:FIT_ITEMS_PER_KIND]
+
+    def table(chosen: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = np.concatenate([stream_input(cache, record, stream, model.config) for record in chosen])
+        return projector.standardise(torch.from_numpy(rows)).float(), torch.tensor([float(rates[record]) for record in chosen])
+
+    def error(chosen: list[str]) -> float:
+        inputs, targets = table(chosen)
+        estimates = projector.rate(inputs.to(projector.rate.weight.dtype)).squeeze(-1).float()
+        return round(float((estimates - targets).abs().mean()), 2)
+
+    train = records(train_items)
+    if len(train) < 2:
+        raise ValueError(f"comparison tokens need the measured heart rate of at least 2 train records of the {stream} stream")
+    weight, bias = fit_rate(*table(train))
+    projector.rate.weight.copy_(weight[None].to(projector.rate.weight.dtype))
+    projector.rate.bias.copy_(bias.reshape(1).to(projector.rate.bias.dtype))
+    report: dict[str, Any] = {"train_records": len(train), "train_mae_bpm": error(train)}
+    valid = records(valid_items)
+    if valid:
+        report.update(valid_records=len(valid), valid_mae_bpm=error(valid))
     return report
 
 

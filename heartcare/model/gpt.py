@@ -18,6 +18,8 @@ from torch import nn
 
 from heartcare.errors import ConfigError
 from heartcare.model.chat import (
+    COMPARISON,
+    COMPARISON_TOKENS,
     FINDING,
     IMAGE,
     IMAGE_FINDING,
@@ -26,7 +28,7 @@ from heartcare.model.chat import (
     SPECIAL_TOKENS,
     end_of_turn_id,
 )
-from heartcare.model.config import PROJECTORS, GptConfig
+from heartcare.model.config import PROJECTORS, RHYTHM_KIND, GptConfig
 from heartcare.model.projectors import ImageProjector, SignalProjector
 from heartcare.model.streaming import RowStops, RowStreamer, TokenCallback
 
@@ -65,7 +67,8 @@ class HeartcareGPT(nn.Module):
         self.finding_projector = finding_projector  # heartcare.model.findings; None = the paper's DSPA
         self.image_finding_projector = image_finding_projector
         self.base_vocabulary = base_vocabulary  # ids from here on are the ECG tokens (their rows may train)
-        extra = (FINDING,) * (finding_projector is not None) + (IMAGE_FINDING,) * (image_finding_projector is not None)
+        extra = ((FINDING,) * (finding_projector is not None) + (IMAGE_FINDING,) * (image_finding_projector is not None)
+                 + (COMPARISON,) * (finding_projector is not None and finding_projector.comparison is not None))
         self.token_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in (*SPECIAL_TOKENS, *extra)}
         self.end_of_turn = end_of_turn_id(tokenizer)
         # Frozen encoders are kept out of the module tree: they never train and never enter a checkpoint.
@@ -168,9 +171,11 @@ class HeartcareGPT(nn.Module):
 
     # ---- embedding and the training contract ----------------------------------------
     def embed(self, input_ids: torch.Tensor, signal: torch.Tensor | None, image: torch.Tensor | None,
-              finding: torch.Tensor | None = None, image_finding: torch.Tensor | None = None) -> torch.Tensor:
+              finding: torch.Tensor | None = None, image_finding: torch.Tensor | None = None,
+              comparison_index: torch.Tensor | None = None) -> torch.Tensor:
         """input_ids [B, T] with placeholders; signal [Ns, signal_dim]; image [Ni, feature_dim]; finding
-        [Nf, 2 * signal_dim]; image_finding [Nj, 2 * feature_dim] -> [B, T, hidden]."""
+        [Nf, 2 * signal_dim]; image_finding [Nj, 2 * feature_dim]; comparison_index [pairs, 2] (rows of
+        finding then image_finding, heartcare.model.examples.comparison_index) -> [B, T, hidden]."""
         embeddings = self.language_model.get_input_embeddings()(input_ids)
         streams = [(SIGNAL, signal, self.signal_projector), (IMAGE, image, self.image_projector)]
         for token, features, projector in ((FINDING, finding, self.finding_projector),
@@ -190,11 +195,33 @@ class HeartcareGPT(nn.Module):
             if projected.shape[0] != slots:
                 raise FeatureCountError("HeartcareGPT", f"{slots} {token} placeholders but {projected.shape[0]} projected tokens")
             embeddings = embeddings.masked_scatter(mask.unsqueeze(-1), projected.to(embeddings.dtype))
-        return embeddings
+        return self._embed_comparisons(embeddings, input_ids, finding, image_finding, comparison_index)
+
+    def _embed_comparisons(self, embeddings: torch.Tensor, input_ids: torch.Tensor, finding: torch.Tensor | None,
+                           image_finding: torch.Tensor | None, comparison_index: torch.Tensor | None) -> torch.Tensor:
+        """Write each pair's comparison tokens (heartcare.model.comparison_tokens) over its placeholders."""
+        mask = input_ids == self.token_ids.get(COMPARISON, -1)
+        slots = int(mask.sum())
+        pairs = 0 if comparison_index is None else len(comparison_index)
+        if slots != pairs * COMPARISON_TOKENS:
+            raise FeatureCountError("HeartcareGPT", f"{slots} {COMPARISON} placeholders but {pairs} compared pairs")
+        if not pairs:
+            return embeddings
+        rhythm_kind = [kind for kind, _ in self.config.findings].index(RHYTHM_KIND)
+        rhythms, rates = [], []
+        for rows, projector in ((finding, self.finding_projector), (image_finding, self.image_finding_projector)):
+            if rows is not None and len(rows) and projector is not None:
+                rows = rows.to(projector.input_mean.dtype)
+                rhythms.append(projector.probabilities(rows)[rhythm_kind])
+                rates.append(projector.rates(rows))
+        rhythm, rate = torch.cat(rhythms)[comparison_index], torch.cat(rates)[comparison_index]
+        tokens = self.finding_projector.comparison(rhythm, rate)
+        return embeddings.masked_scatter(mask.unsqueeze(-1), tokens.to(embeddings.dtype))
 
     def embed_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """`embed` of a collated batch (its feature keys: signal, image, finding, image_finding)."""
-        return self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"), batch.get("image_finding"))
+        """`embed` of a collated batch (its feature keys: signal, image, finding, image_finding, comparison_index)."""
+        return self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"), batch.get("image_finding"),
+                          batch.get("comparison_index"))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """batch: input_ids, attention_mask, labels [B, T]; signal [Ns, dim], image [Ni, D] -> (answer-token loss, logs)."""

@@ -7,6 +7,7 @@ learning_curve.png. The joint stage starts from the warm-up checkpoint (`init`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ def train_gpt(
         streams = {"beat": source.beat, "image_encoder": source.image_encoder, "image_view": source.image_view}
         config = GptConfig(**{**streams, **chosen.model, **(model_changes or {})})
         if finding_tokens:
+            from heartcare.model.config import RHYTHM_KIND
             from heartcare.model.findings import finding_vocabulary, reads_finding
 
             pictures = config.uses_image and any(reads_finding(item, "I") for item in train_pool)
@@ -119,8 +121,12 @@ def train_gpt(
             recording = cache.holds_recordings
             # With lead crops the image tokens also read the 12 crops side by side (which lead shows it).
             views = 12 if pictures and config.image_view == "crops" else 0
-            config = config.with_changes(findings=finding_vocabulary(train_pool), image_findings=pictures, finding_recording=recording,
-                                         image_finding_views=views)
+            vocabulary = finding_vocabulary(train_pool)
+            # A pair gets comparison tokens when its ECGs' rhythms and rates can be read (measured rates to fit on).
+            rates = measured_rates(bench)
+            compared = RHYTHM_KIND in dict(vocabulary) and len(rates) >= 2
+            config = config.with_changes(findings=vocabulary, image_findings=pictures, finding_recording=recording,
+                                         image_finding_views=views, comparison_findings=compared)
         if config.uses_image:
             config = config.with_changes(image_feature_dim=_cached_width(cache))
         model = build_model(config, load_encoders=False)
@@ -150,7 +156,7 @@ def train_gpt(
             from heartcare.model.findings import fit_findings
 
             calibration.update(fit_findings(model, all_train, cache, calibration["text_embedding_norm"],
-                                            valid_items=all_valid, seed=stage.seed))
+                                            valid_items=all_valid, seed=stage.seed, rates=measured_rates(bench)))
     result = train(
         model,
         train_data,
@@ -167,6 +173,17 @@ def train_gpt(
                                        **({"calibration": calibration} if calibration else {})})
     _plot(out)
     return GptRun(out, len(items), skipped, result)
+
+
+def measured_rates(bench) -> dict[str, float]:
+    """record id -> the heart rate HeartAgent measured (bpm), for the records that have one."""
+    rates = {}
+    for record, row in bench.records.items():
+        values = row.get("measurements") or {}
+        values = json.loads(values) if isinstance(values, str) else values
+        if values.get("hr_bpm") is not None:
+            rates[record] = float(values["hr_bpm"])
+    return rates
 
 
 def cap_per_answer(items: list, limit: int, seed: int) -> tuple[list, int]:

@@ -3,7 +3,8 @@
 A reference beside `heartcare-gpt:CHECKPOINT`: each closed single-ECG item of a kind the checkpoint
 has a finding classifier for (signal items; image items too for a model with image finding tokens)
 is answered with the option that classifier believes most (its probabilities over the kind's
-answers, restricted to the item's options). Where HeartcareGPT
+answers, restricted to the item's options); a model with comparison tokens also answers the
+same-rhythm and which-is-faster pairs from those tokens' beliefs. Where HeartcareGPT
 scores below this, its language model has not learned to copy what the tokens say; where this
 is near chance, the classifier is the limit. Other items are not applicable.
 """
@@ -44,11 +45,15 @@ class FindingsModel:
 
         outputs = []
         for item in items:
+            if self._compares(item):
+                outputs.append(self._compare(item))
+                continue
             stream = next((name for name, (modality, projector) in STREAMS.items()
                            if reads_finding(item, modality) and getattr(self.model, projector) is not None), None)
             kind = finding_kind(item) if stream else None
             if kind not in self.kinds:
-                outputs.append(Output(not_applicable="no finding classifier reads this item (closed single-ECG items of a fitted kind only)"))
+                outputs.append(Output(not_applicable="no finding classifier reads this item (closed single-ECG items of a fitted kind, "
+                                                     "and same-rhythm / which-is-faster pairs of a model with comparison tokens)"))
                 continue
             index, answers = self.kinds[kind]
             projector = getattr(self.model, STREAMS[stream][1])
@@ -59,3 +64,35 @@ class FindingsModel:
             scores = [known.get(choice, UNSEEN_OPTION) for choice in item.choices]
             outputs.append(Output(text=choice_text(item, int(np.argmax(scores))), option_logprobs=scores))
         return outputs
+
+    def _compares(self, item: BenchItem) -> bool:
+        from heartcare.model.comparison_tokens import ANSWERS
+
+        comparison = self.model.finding_projector.comparison
+        return (comparison is not None and item.task == "comparison_qa" and len(item.ecgs) == 2
+                and item.meta.get("kind") in dict(ANSWERS)
+                and all(ref.modality == "S" or self.model.image_finding_projector is not None for ref in item.ecgs))
+
+    def _compare(self, item: BenchItem) -> Output:
+        """A same-rhythm or which-is-faster pair answered from the comparison tokens' beliefs."""
+        import torch
+
+        from heartcare.model.comparison_tokens import ANSWERS, RHYTHM_KIND
+        from heartcare.model.findings import stream_input
+
+        rhythm_kind = [kind for kind, _ in self.model.config.findings].index(RHYTHM_KIND)
+        rhythms, rates = [], []
+        for ref in item.ecgs:
+            stream, projector = ("signal", self.model.finding_projector) if ref.modality == "S" else ("image", self.model.image_finding_projector)
+            row = torch.from_numpy(stream_input(self.features, ref.record_id, stream, self.model.config)).to(projector.input_mean.dtype)
+            with torch.inference_mode():
+                rhythms.append(projector.probabilities(row)[rhythm_kind][0])
+                rates.append(projector.rates(row)[0])
+        kinds = [kind for kind, _ in ANSWERS]
+        with torch.inference_mode():
+            belief = float(self.model.finding_projector.comparison.beliefs(torch.stack(rhythms)[None], torch.stack(rates)[None])[0, kinds.index(item.meta["kind"])])
+        words = dict(ANSWERS)[item.meta["kind"]]
+        known = {words[0]: float(np.log(max(belief, 1e-9))), words[1]: float(np.log(max(1.0 - belief, 1e-9)))}
+        scores = [known.get(choice, UNSEEN_OPTION) for choice in item.choices]
+        return Output(text=choice_text(item, int(np.argmax(scores))), option_logprobs=scores)
+

@@ -1,0 +1,89 @@
+"""Comparison tokens: what the two ECGs of a pair say about each other, written in answer words.
+
+Finding tokens (heartcare.model.findings) tell the LLM what each ECG shows; a comparison item
+then asks it to compare two soft words, which a small backbone learns slowly. Most comparison
+items ask one of two things: do the ECGs share a rhythm, and which one is faster (76% of the
+6,000-record build's test comparisons). Both follow from per-ECG readings the finding
+projectors already make, so a pair gets two more tokens after its second ECG:
+
+- same rhythm: P = sum over rhythms of P1(r) * P2(r) from the rhythm finding classifier, written
+  as P * "Yes" + (1 - P) * "No";
+- which is faster: P = sigmoid((rate1 - rate2) / scale) from each ECG's estimated heart rate (a
+  ridge regression of the measured rate on the finding input, `FindingProjector.rate`), written
+  as P * "the first ECG" + (1 - P) * "the second ECG".
+
+The answer rows start at the backbone's embeddings of those words and train with the finding
+projector; so does the scale. Why these two and not the others: on the signal pairs of that
+build's validation split, a linear model on the difference of the two finding inputs tells the
+faster ECG 99.0% of the time and the rhythm-belief product the same-rhythm answer 86.0%, while
+"which shows finding X" names X in the question and is left to the LLM reading both ECGs' tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from heartcare.model.config import RHYTHM_KIND
+
+__all__ = ["ANSWERS", "RHYTHM_KIND", "ComparisonTokens", "fit_rate", "read_comparison"]
+
+# (kind, its two answers in the words comparison items use: heartcare.agent.questions.comparison.FIXED_OPTIONS)
+ANSWERS = (("same_rhythm", ("Yes", "No")), ("higher_rate", ("the first ECG", "the second ECG")))
+TOKENS = len(ANSWERS)
+RATE_SCALE_BPM = 5.0  # the starting scale: rates 5 bpm apart give 73% to the faster one
+RATE_RIDGE = 1.0  # ridge penalty of the rate regression on standardised inputs (thousands of records: mild)
+
+
+class ComparisonTokens(nn.Module):
+    """Per pair: [2, hidden] (same rhythm, which is faster) from both ECGs' rhythm beliefs and rates."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.answers = nn.ParameterList(nn.Parameter(torch.randn(2, hidden) * 0.02) for _ in ANSWERS)
+        self.log_rate_scale = nn.Parameter(torch.tensor(math.log(RATE_SCALE_BPM)))
+
+    def beliefs(self, rhythm: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+        """rhythm [pairs, 2, rhythms] probabilities, rate [pairs, 2] bpm -> [pairs, 2]: P(same rhythm), P(first faster)."""
+        same = (rhythm[:, 0] * rhythm[:, 1]).sum(dim=-1).clamp(0.0, 1.0)
+        faster = torch.sigmoid((rate[:, 0] - rate[:, 1]) / self.log_rate_scale.exp())
+        return torch.stack([same, faster], dim=1)
+
+    def forward(self, rhythm: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+        """-> [pairs * 2, hidden]: per pair its same-rhythm token, then its which-is-faster token."""
+        beliefs = self.beliefs(rhythm, rate)
+        tokens = [torch.stack([beliefs[:, index], 1 - beliefs[:, index]], dim=1) @ rows.to(beliefs.dtype)
+                  for index, rows in enumerate(self.answers)]
+        return torch.stack(tokens, dim=1).reshape(-1, tokens[0].shape[-1])
+
+
+def fit_rate(inputs: torch.Tensor, rates: torch.Tensor, ridge: float = RATE_RIDGE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ridge regression of bpm on standardised inputs [N, width] -> (weight [width], bias): closed form,
+    centred so the penalty leaves the mean rate alone."""
+    inputs, rates = inputs.double(), rates.double()
+    mean_input, mean_rate = inputs.mean(dim=0), rates.mean()
+    centred = inputs - mean_input
+    gram = centred.T @ centred + ridge * torch.eye(inputs.shape[1], dtype=torch.float64)
+    weight = torch.linalg.solve(gram, centred.T @ (rates - mean_rate))
+    return weight, mean_rate - mean_input @ weight
+
+
+@torch.no_grad()
+def read_comparison(model, encoded) -> dict[str, Any] | None:
+    """What a tokenised pair's comparison tokens told the LLM: P(same rhythm), P(the first is faster) and
+    each ECG's estimated rate; None for a question without compared ECGs."""
+    if not encoded.comparison:
+        return None
+    rhythm_kind = [kind for kind, _ in model.config.findings].index(RHYTHM_KIND)
+    rhythms, rates = [], []
+    for stream, index in encoded.comparison[0]:
+        projector = model.finding_projector if stream == "finding" else model.image_finding_projector
+        row = torch.from_numpy(np.asarray(getattr(encoded, stream)[index])).to(projector.input_mean.dtype)
+        rhythms.append(projector.probabilities(row)[rhythm_kind][0])
+        rates.append(projector.rates(row)[0])
+    same, faster = model.finding_projector.comparison.beliefs(torch.stack(rhythms)[None], torch.stack(rates)[None])[0].tolist()
+    return {"same_rhythm": round(same, 4), "first_faster": round(faster, 4), "rates_bpm": [round(float(rate), 1) for rate in rates]}
