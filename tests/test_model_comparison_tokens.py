@@ -53,6 +53,12 @@ def test_the_rate_regression_recovers_a_linear_rate():
     weight, bias = fit_rate(inputs, rates)
     assert torch.allclose(weight, torch.tensor([9.0, 0, 0, -4, 0], dtype=weight.dtype), atol=0.15)
     assert abs(float(bias) - 70) < 0.5
+    wide = torch.cat([inputs[:40], torch.from_numpy(rng.normal(size=(40, 95)))], dim=1)  # fewer records than inputs
+    primal = torch.linalg.solve((wide - wide.mean(0)).T @ (wide - wide.mean(0)) + torch.eye(100, dtype=wide.dtype),
+                                (wide - wide.mean(0)).T @ (rates[:40] - rates[:40].mean()))
+    weight, bias = fit_rate(wide, rates[:40])
+    assert torch.allclose(weight, primal, atol=1e-8)  # the same weights, solved over the 40 records
+    assert torch.allclose(wide @ weight + bias, rates[:40], atol=1.0)
 
 
 def test_pairs_index_their_finding_rows_across_a_batch():

@@ -204,21 +204,21 @@ def _fit_rate_head(model, stream: str, modality: str, train_items, valid_items, 
         rows = np.concatenate([stream_input(cache, record, stream, model.config) for record in chosen])
         return projector.standardise(torch.from_numpy(rows)).float(), torch.tensor([float(rates[record]) for record in chosen])
 
-    def error(chosen: list[str]) -> float:
-        inputs, targets = table(chosen)
+    def error(inputs: torch.Tensor, targets: torch.Tensor) -> float:
         estimates = projector.rate(inputs.to(projector.rate.weight.dtype)).squeeze(-1).float()
         return round(float((estimates - targets).abs().mean()), 2)
 
     train = records(train_items)
     if len(train) < 2:
         raise ValueError(f"comparison tokens need the measured heart rate of at least 2 train records of the {stream} stream")
-    weight, bias = fit_rate(*table(train))
+    inputs, targets = table(train)
+    weight, bias = fit_rate(inputs, targets)
     projector.rate.weight.copy_(weight[None].to(projector.rate.weight.dtype))
     projector.rate.bias.copy_(bias.reshape(1).to(projector.rate.bias.dtype))
-    report: dict[str, Any] = {"train_records": len(train), "train_mae_bpm": error(train)}
+    report: dict[str, Any] = {"train_records": len(train), "train_mae_bpm": error(inputs, targets)}
     valid = records(valid_items)
     if valid:
-        report.update(valid_records=len(valid), valid_mae_bpm=error(valid))
+        report.update(valid_records=len(valid), valid_mae_bpm=error(*table(valid)))
     return report
 
 
