@@ -75,6 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("ecg", type=Path, nargs="?", default=None, help="an ECG file heartcare reads (optional with --image)")
     ask.add_argument("question")
     ask.add_argument("--image", type=Path, default=None, help="a PNG/JPEG photo or scan of an ECG")
+    ask.add_argument("--compare", type=Path, default=None, metavar="ECG_FILE",
+                     help="a second ECG file: the question is about the pair (the first is ECG 1, this ECG 2)")
     ask.add_argument("--max-new-tokens", type=int, default=96)
     ask.add_argument("--plot", type=Path, default=None, help="draw a <prediction> answer after the record (PNG)")
     ask.add_argument("--json", action="store_true")
@@ -207,7 +209,8 @@ def run_ask(args: argparse.Namespace) -> int:
     model = from_pretrained(args.model)
     ecg = read_ecg(args.ecg) if args.ecg else None
     picture = read_picture(args.image) if args.image else None
-    (answer,) = ask(model, [Question(args.question, [(ecg, picture)], args.max_new_tokens)])
+    ecgs = [(ecg, picture)] + ([(read_ecg(args.compare), None)] if args.compare else [])
+    (answer,) = ask(model, [Question(args.question, ecgs, args.max_new_tokens)])
     if answer.prediction is not None and args.plot and ecg is not None:
         _plot_prediction(ecg, answer.prediction, answer.prediction_fs, args.plot)
     if args.json:
