@@ -175,16 +175,16 @@ def step_gpt(out: Path) -> None:
     if not (features / "manifest.json").is_file() or not _cache_finished(features, data):
         build_feature_cache(data, str(out / "beat"), DEMO_IMAGE_ENCODER, out=features, shard_size=32,
                             resume=(features / "manifest.json").is_file())
-    previous = None
+    previous, previous_reused = None, True
     for stage, steps in DEMO_GPT_STEPS.items():
         checkpoint = folder / stage
-        done = checkpoint / "config.json"
-        saved = json.loads(done.read_text()) if done.is_file() else {}
-        if saved.get("steps") == steps and saved.get("model", {}).get("findings"):  # finished by an earlier demo run
+        state = stage_state(checkpoint, steps, previous_reused)
+        if state == "reuse":
             console.print(f"HeartcareGPT {stage}: reusing {checkpoint}")
             previous = checkpoint
             continue
-        resume = (checkpoint / "training").is_dir()
+        previous_reused = False
+        resume = state == "resume"
         # Finding tokens (heartcare.model.findings): the recipe that reads the ECG within a CPU budget;
         # the warm-up builds the model, the joint stage keeps them.
         run = train_gpt(data, features, stage, "cpu", checkpoint, init=previous, resume=resume, finding_tokens=previous is None,
@@ -206,6 +206,20 @@ def step_gpt(out: Path) -> None:
     console.print("what its finding tokens read of that ECG (the classifier's top beliefs per question kind):")
     for kind, beliefs in answers[0].extra["findings"][0].items():
         console.print(f"  [dim]{kind}: " + ", ".join(f"{text} {chance:.2f}" for text, chance in beliefs.items()) + "[/]")
+
+
+def stage_state(checkpoint: Path, steps: int, earlier_reused: bool) -> str:
+    """What the demo does with a HeartcareGPT stage folder: "reuse" it (finished by an earlier demo run),
+    "resume" it (interrupted), or train it "fresh", deleting what is stale first: a stage built on an
+    earlier stage trained in this run, or an earlier demo's model without finding tokens."""
+    done = checkpoint / "config.json"
+    saved = json.loads(done.read_text()) if done.is_file() else {}
+    if checkpoint.exists() and (not earlier_reused or (saved and not saved.get("model", {}).get("findings"))):
+        shutil.rmtree(checkpoint)
+        return "fresh"
+    if saved.get("steps") == steps:
+        return "reuse"
+    return "resume" if (checkpoint / "training").is_dir() else "fresh"
 
 
 def _cache_finished(features: Path, data: Path) -> bool:

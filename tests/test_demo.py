@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from heartcare.demo import STEPS, run_demo
+from heartcare.demo import STEPS, run_demo, stage_state
 
 
 def test_real_ecg_step_measures_and_draws(tmp_path: Path) -> None:
@@ -27,3 +27,23 @@ def test_whole_demo_runs_and_resumes(tmp_path: Path) -> None:
     assert joint["steps"] > 0 and joint["model"]["findings"]  # the demo trains the recipe that reads the ECG
     gpt = json.loads((tmp_path / "bench" / "heartcare-gpt" / "results.json").read_text())
     assert gpt["controls"]["mismatched ECGs"]["tasks"]  # beside the model: the same items with other ECGs
+
+
+def test_a_demo_stage_is_reused_resumed_or_trained_afresh(tmp_path: Path) -> None:
+    def stage(name: str, config: dict | None = None, training: bool = False) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        if config is not None:
+            (folder / "config.json").write_text(json.dumps(config))
+        if training:
+            (folder / "training").mkdir()
+        return folder
+
+    finished = {"steps": 15, "model": {"findings": [["closed_qa/rhythm/rhythm", ["a", "b"]]]}}
+    assert stage_state(stage("done", finished, training=True), 15, earlier_reused=True) == "reuse"
+    assert stage_state(stage("interrupted", training=True), 15, earlier_reused=True) == "resume"
+    assert stage_state(tmp_path / "absent", 15, earlier_reused=True) == "fresh"
+    old_model = stage("old", {"steps": 15, "model": {"findings": []}}, training=True)  # before finding tokens
+    assert stage_state(old_model, 15, earlier_reused=True) == "fresh" and not old_model.exists()
+    on_retrained = stage("after", finished, training=True)  # built on a stage trained again just now
+    assert stage_state(on_retrained, 15, earlier_reused=False) == "fresh" and not on_retrained.exists()
