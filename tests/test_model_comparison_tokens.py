@@ -61,6 +61,28 @@ def test_the_rate_regression_recovers_a_linear_rate():
     assert torch.allclose(wide @ weight + bias, rates[:40], atol=1.0)
 
 
+def test_the_rate_penalty_is_chosen_on_valid_records():
+    from heartcare.model.comparison_tokens import chosen_rate_fit, fit_rates
+
+    rng = np.random.default_rng(1)
+    mix = rng.normal(size=(20, 300))
+
+    def draw(records: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # 300 inputs for 40 train records, every one the rate's factor plus strong structure unrelated to it
+        factor = rng.normal(size=(records, 1))
+        inputs = factor + rng.normal(size=(records, 20)) @ mix + 0.1 * rng.normal(size=(records, 300))
+        return torch.from_numpy(inputs), torch.from_numpy(75 + 10 * factor[:, 0] + 6 * rng.normal(size=records))
+
+    train, valid = draw(40), draw(200)
+    ridges = (1.0, 10.0, 100.0, 1_000.0)
+    weight, bias, ridge = chosen_rate_fit(train, valid, ridges)
+    errors = {penalty: float((valid[0] @ w + b - valid[1]).abs().mean()) for penalty, (w, b) in zip(ridges, fit_rates(*train, ridges), strict=True)}
+    assert ridge == min(errors, key=errors.get) and ridge > 1.0  # the mild penalty interpolates train
+    assert errors[ridge] < 0.8 * errors[1.0]
+    assert torch.allclose(weight, fit_rates(*train, (ridge,))[0][0])
+    assert chosen_rate_fit(train, None, ridges)[2] == 1.0  # no valid records: the default penalty
+
+
 def test_pairs_index_their_finding_rows_across_a_batch():
     row = np.zeros((1, 4), dtype=np.float32)
     same = Encoded(input_ids=[1], labels=[-100], finding=[row, row], comparison=[(("finding", 0), ("finding", 1))])

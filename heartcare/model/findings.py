@@ -190,7 +190,7 @@ def fit_findings(model, train_items, cache, target_norm: float, valid_items=(), 
 def _fit_rate_head(model, stream: str, modality: str, train_items, valid_items, cache, rates: dict[str, float], seed: int) -> dict[str, Any]:
     """Ridge-fit the projector's rate head on the records its stream reads (train items' records with a
     measured rate), report train / valid mean absolute error in bpm."""
-    from heartcare.model.comparison_tokens import fit_rate
+    from heartcare.model.comparison_tokens import chosen_rate_fit
 
     projector = getattr(model, STREAMS[stream][1])
 
@@ -208,17 +208,16 @@ def _fit_rate_head(model, stream: str, modality: str, train_items, valid_items, 
         estimates = projector.rate(inputs.to(projector.rate.weight.dtype)).squeeze(-1).float()
         return round(float((estimates - targets).abs().mean()), 2)
 
-    train = records(train_items)
+    train, valid = records(train_items), records(valid_items)
     if len(train) < 2:
         raise ValueError(f"comparison tokens need the measured heart rate of at least 2 train records of the {stream} stream")
-    inputs, targets = table(train)
-    weight, bias = fit_rate(inputs, targets)
+    train_table, valid_table = table(train), (table(valid) if valid else None)
+    weight, bias, ridge = chosen_rate_fit(train_table, valid_table)  # the penalty chosen on valid records
     projector.rate.weight.copy_(weight[None].to(projector.rate.weight.dtype))
     projector.rate.bias.copy_(bias.reshape(1).to(projector.rate.bias.dtype))
-    report: dict[str, Any] = {"train_records": len(train), "train_mae_bpm": error(inputs, targets)}
-    valid = records(valid_items)
-    if valid:
-        report.update(valid_records=len(valid), valid_mae_bpm=error(*table(valid)))
+    report: dict[str, Any] = {"train_records": len(train), "ridge": ridge, "train_mae_bpm": error(*train_table)}
+    if valid_table is not None:
+        report.update(valid_records=len(valid), valid_mae_bpm=error(*valid_table))
     return report
 
 
