@@ -30,7 +30,7 @@ from torch import nn
 
 from heartcare.model.config import RHYTHM_KIND
 
-__all__ = ["ANSWERS", "RHYTHM_KIND", "ComparisonTokens", "chosen_rate_fit", "fit_rate", "fit_rates", "read_comparison"]
+__all__ = ["ANSWERS", "RHYTHM_KIND", "ComparisonTokens", "chosen_rate_fit", "fit_rate", "fit_rates", "pair_reading", "read_comparison", "rhythm_index"]
 
 # (kind, its two answers in the words comparison items use: heartcare.agent.questions.comparison.FIXED_OPTIONS)
 ANSWERS = (("same_rhythm", ("Yes", "No")), ("higher_rate", ("the first ECG", "the second ECG")))
@@ -103,18 +103,31 @@ def chosen_rate_fit(train: tuple[torch.Tensor, torch.Tensor], valid: tuple[torch
     return (*fits[best], ridges[best])
 
 
+def rhythm_index(config) -> int:
+    """Which of a GptConfig's finding kinds the comparison tokens read the rhythm from."""
+    return [kind for kind, _ in config.findings].index(RHYTHM_KIND)
+
+
 @torch.no_grad()
+def pair_reading(model, rows: list[tuple[nn.Module, torch.Tensor]]) -> tuple[list[float], list[float]]:
+    """Two ECGs as (their finding projector, their [1, width] finding row) -> ([P same rhythm,
+    P first faster], [rate1, rate2] bpm): what the pair's comparison tokens carry."""
+    kind = rhythm_index(model.config)
+    rhythms, rates = [], []
+    for projector, row in rows:
+        row = row.to(projector.input_mean.dtype)
+        rhythms.append(projector.probabilities(row)[kind][0])
+        rates.append(projector.rates(row)[0])
+    beliefs = model.finding_projector.comparison.beliefs(torch.stack(rhythms)[None], torch.stack(rates)[None])[0]
+    return beliefs.float().tolist(), [float(rate) for rate in rates]
+
+
 def read_comparison(model, encoded) -> dict[str, Any] | None:
     """What a tokenised pair's comparison tokens told the LLM: P(same rhythm), P(the first is faster) and
     each ECG's estimated rate; None for a question without compared ECGs."""
     if not encoded.comparison:
         return None
-    rhythm_kind = [kind for kind, _ in model.config.findings].index(RHYTHM_KIND)
-    rhythms, rates = [], []
-    for stream, index in encoded.comparison[0]:
-        projector = model.finding_projector if stream == "finding" else model.image_finding_projector
-        row = torch.from_numpy(np.asarray(getattr(encoded, stream)[index])).to(projector.input_mean.dtype)
-        rhythms.append(projector.probabilities(row)[rhythm_kind][0])
-        rates.append(projector.rates(row)[0])
-    same, faster = model.finding_projector.comparison.beliefs(torch.stack(rhythms)[None], torch.stack(rates)[None])[0].tolist()
-    return {"same_rhythm": round(same, 4), "first_faster": round(faster, 4), "rates_bpm": [round(float(rate), 1) for rate in rates]}
+    rows = [(model.finding_projector if stream == "finding" else model.image_finding_projector,
+             torch.from_numpy(np.asarray(getattr(encoded, stream)[index]))) for stream, index in encoded.comparison[0]]
+    (same, faster), rates = pair_reading(model, rows)
+    return {"same_rhythm": round(same, 4), "first_faster": round(faster, 4), "rates_bpm": [round(rate, 1) for rate in rates]}

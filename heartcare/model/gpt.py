@@ -28,7 +28,7 @@ from heartcare.model.chat import (
     SPECIAL_TOKENS,
     end_of_turn_id,
 )
-from heartcare.model.config import PROJECTORS, RHYTHM_KIND, GptConfig
+from heartcare.model.config import PROJECTORS, GptConfig
 from heartcare.model.projectors import ImageProjector, SignalProjector
 from heartcare.model.streaming import RowStops, RowStreamer, TokenCallback
 
@@ -207,7 +207,9 @@ class HeartcareGPT(nn.Module):
             raise FeatureCountError("HeartcareGPT", f"{slots} {COMPARISON} placeholders but {pairs} compared pairs")
         if not pairs:
             return embeddings
-        rhythm_kind = [kind for kind, _ in self.config.findings].index(RHYTHM_KIND)
+        from heartcare.model.comparison_tokens import rhythm_index
+
+        rhythm_kind = rhythm_index(self.config)
         rhythms, rates = [], []
         for rows, projector in ((finding, self.finding_projector), (image_finding, self.image_finding_projector)):
             if rows is not None and len(rows) and projector is not None:

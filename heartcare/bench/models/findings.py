@@ -77,20 +77,15 @@ class FindingsModel:
         """A same-rhythm or which-is-faster pair answered from the comparison tokens' beliefs."""
         import torch
 
-        from heartcare.model.comparison_tokens import ANSWERS, RHYTHM_KIND
+        from heartcare.model.comparison_tokens import ANSWERS, pair_reading
         from heartcare.model.findings import stream_input
 
-        rhythm_kind = [kind for kind, _ in self.model.config.findings].index(RHYTHM_KIND)
-        rhythms, rates = [], []
+        rows = []
         for ref in item.ecgs:
             stream, projector = ("signal", self.model.finding_projector) if ref.modality == "S" else ("image", self.model.image_finding_projector)
-            row = torch.from_numpy(stream_input(self.features, ref.record_id, stream, self.model.config)).to(projector.input_mean.dtype)
-            with torch.inference_mode():
-                rhythms.append(projector.probabilities(row)[rhythm_kind][0])
-                rates.append(projector.rates(row)[0])
-        kinds = [kind for kind, _ in ANSWERS]
-        with torch.inference_mode():
-            belief = float(self.model.finding_projector.comparison.beliefs(torch.stack(rhythms)[None], torch.stack(rates)[None])[0, kinds.index(item.meta["kind"])])
+            rows.append((projector, torch.from_numpy(stream_input(self.features, ref.record_id, stream, self.model.config))))
+        beliefs, _ = pair_reading(self.model, rows)
+        belief = beliefs[[kind for kind, _ in ANSWERS].index(item.meta["kind"])]
         words = dict(ANSWERS)[item.meta["kind"]]
         known = {words[0]: float(np.log(max(belief, 1e-9))), words[1]: float(np.log(max(1.0 - belief, 1e-9)))}
         scores = [known.get(choice, UNSEEN_OPTION) for choice in item.choices]
