@@ -130,7 +130,7 @@ def test_a_pair_gets_its_comparison_tokens_after_the_second_ecg(tiny_backbone):
 
     model = comparison_model(tiny_backbone)
     encoded = encode(model.tokenizer, [signal_ecg(1), picture_ecg(2)], "Which ECG is faster?", None, "You read ECGs.", 2, 1024,
-                     finding_tokens=2, comparison_tokens=True)
+                     finding_tokens=2, comparison_tokens=2)
     text = model.tokenizer.decode(encoded.input_ids)
     assert text.count(COMPARISON) == 2 and "<image_end>" + COMPARISON * 2 + "\nWhich ECG is faster?" in text
     batch = collate([encoded], model.tokenizer.pad_token_id)
@@ -150,7 +150,7 @@ def test_a_pair_gets_its_comparison_tokens_after_the_second_ecg(tiny_backbone):
     assert said["rates_bpm"] == pytest.approx(rate[0].tolist(), abs=0.06)
     with pytest.raises(FeatureCountError, match="compared pairs"):
         model.embed_batch({key: value for key, value in batch.items() if key != "comparison_index"})
-    single = encode(model.tokenizer, [signal_ecg(1)], "Which rhythm?", None, "You read ECGs.", 2, 1024, finding_tokens=2, comparison_tokens=True)
+    single = encode(model.tokenizer, [signal_ecg(1)], "Which rhythm?", None, "You read ECGs.", 2, 1024, finding_tokens=2, comparison_tokens=2)
     assert COMPARISON not in model.tokenizer.decode(single.input_ids) and not single.comparison
 
 
@@ -165,7 +165,7 @@ def test_the_order_of_the_pair_decides_which_is_first(tiny_backbone):
     slow.finding[0, 0], fast.finding[0, 0] = -1.0, 1.0
 
     def faster_token(pair):
-        encoded = encode(model.tokenizer, pair, "Which is faster?", None, "You read ECGs.", 2, 1024, finding_tokens=2, comparison_tokens=True)
+        encoded = encode(model.tokenizer, pair, "Which is faster?", None, "You read ECGs.", 2, 1024, finding_tokens=2, comparison_tokens=2)
         batch = collate([encoded], model.tokenizer.pad_token_id)
         return model.embed_batch(batch)[batch["input_ids"] == model.token_ids[COMPARISON]][1]
 
@@ -181,7 +181,7 @@ def test_comparison_tokens_need_the_rhythm_finding_and_survive_a_save(tiny_backb
         GptConfig(beat="b", findings=(("closed_qa/diagnosis/diagnosis", ("a", "b")),), comparison_findings=True)
     model = comparison_model(tiny_backbone)
     batch = collate([encode(model.tokenizer, [signal_ecg(5), signal_ecg(6)], "Same rhythm?", None, "You read ECGs.", 2, 1024,
-                            finding_tokens=2, comparison_tokens=True)], model.tokenizer.pad_token_id)
+                            finding_tokens=2, comparison_tokens=2)], model.tokenizer.pad_token_id)
     model.save_pretrained(tmp_path / "ckpt")
     loaded = from_pretrained(tmp_path / "ckpt", load_encoders=False)
     assert loaded.config.comparison_findings and torch.equal(model.logits(batch), loaded.logits(batch))

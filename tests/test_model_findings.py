@@ -268,6 +268,7 @@ def test_a_finding_model_saves_and_loads_to_the_same_logits(tiny_backbone, tmp_p
 def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dataset, gpt_parts, tmp_path):
     from heartcare.model.build import build_model
     from heartcare.model.checkpoint import from_pretrained, trained_state
+    from heartcare.agent.vocabulary import describe_code
     from heartcare.train.gpt_run import train_gpt
 
     changes = {"backbone": str(gpt_parts["backbone"]), "signal_dim": 32}
@@ -283,6 +284,9 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
     assert document["model"]["image_finding_views"] == 12  # lead crops: the image tokens read them side by side
     assert document["model"]["comparison_findings"]  # the build has rhythm items and measured rates: pairs are compared
     assert fitted["rate"]["train_records"] > 1 and document["calibration"]["image_finding_projector"]["rate"]["train_records"] > 1
+    named = dict(document["model"]["named_findings"])  # train pairs ask which ECG shows a finding: a third comparison token
+    assert named and all(words == describe_code(code) for code, words in named.items())
+    assert fitted["presence"]["findings"] == len(named) and fitted["presence"]["train_records"] > 1
     trained = from_pretrained(run.out, load_encoders=False)
     fresh = build_model(trained.config, load_encoders=False)
     names = [name for name in trained_state(trained)["projectors"] if name.startswith("finding_projector.")]
@@ -296,7 +300,7 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
     encoded = encode_item(pair, cache, trained.config, trained.tokenizer, with_answer=True)
     assert encoded.input_ids.count(trained.token_ids[FINDING]) == 2 * len(kinds)  # each ECG of a pair brings its own
     assert len(encoded.finding) == 2 and not np.array_equal(encoded.finding[0], encoded.finding[1])
-    assert encoded.input_ids.count(trained.token_ids[COMPARISON]) == 2 and encoded.comparison == [(("finding", 0), ("finding", 1))]
+    assert encoded.input_ids.count(trained.token_ids[COMPARISON]) == 3 and encoded.comparison == [(("finding", 0), ("finding", 1))]
     picture = next(one for one in BenchDataset(built_dataset).items("train") if one.modality == "I" and one.task == "closed_qa")
     encoded = encode_item(picture, cache, trained.config, trained.tokenizer, with_answer=True)
     assert len(encoded.image_finding) == 1 and not encoded.finding
@@ -334,6 +338,8 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
             projector.classifiers[rhythm].weight.zero_()
             projector.classifiers[rhythm].bias.fill_(-20.0)
             projector.classifiers[rhythm].bias[0] = 20.0
+            projector.presence.weight.zero_()  # and every named finding believed shown in every ECG
+            projector.presence.bias.fill_(20.0)
     trained.save_pretrained(tmp_path / "same", extra={"features": str(gpt_parts["features"])})
     run_bench(BenchConfig(data=built_dataset, model=f"findings:{tmp_path / 'same'}", out=tmp_path / "bench-pairs",
                           tasks=["comparison-SS-irrelevant", "comparison-SI-irrelevant"], floors=False, progress=False))
@@ -341,7 +347,10 @@ def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dat
     kind_of = {row["id"]: items[row["id"]].meta["kind"] for row in answered}
     same = [row for row in answered if kind_of[row["id"]] == "same_rhythm"]
     assert same and all(row["output"].endswith("Yes") for row in same), same
-    assert all(row.get("not_applicable") for row in answered if kind_of[row["id"]] not in ("same_rhythm", "higher_rate"))
+    which = [row for row in answered if kind_of[row["id"]] == "which_shows"]
+    known = [row for row in which if items[row["id"]].meta["finding"] in named]  # a finding no train pair named gets no answer
+    assert known and all(row["output"].endswith("both ECGs") for row in known), known
+    assert all(row.get("not_applicable") for row in which if row not in known)
 
 
 def test_asking_about_an_ecg_file_brings_its_finding_tokens(tiny_backbone, gpt_parts):

@@ -96,12 +96,14 @@ def prepare(model, question: Question, number: int = 1, features_of=None):
     features_of(model, ecg, picture): where features come from (default `ecg_features`; a server memoises it).
     """
     from heartcare.bench.prompt import SYSTEM_PROMPT
+    from heartcare.model.comparison_tokens import named_finding
 
     features_of = features_of or ecg_features
     features = [features_of(model, ecg, picture) for ecg, picture in question.ecgs]
     return encode(model.tokenizer, features, question.text, None, question.system or SYSTEM_PROMPT,
                   model.config.image_tokens, model.config.max_length, where=f"question {number}",
-                  finding_tokens=model.config.finding_tokens, comparison_tokens=model.config.comparison_findings)
+                  finding_tokens=model.config.finding_tokens, comparison_tokens=model.config.comparison_tokens,
+                  named_finding=named_finding(question.text, model.config))
 
 
 def finish(model, question: Question, tokens: list[int], seconds: float) -> Answer:
@@ -129,7 +131,7 @@ def ask(model, questions: list[Question], on_token=None, cancelled=None) -> list
 
         for answer, prompt in zip(answers, encoded, strict=True):
             answer.extra["findings"] = read_findings(model, prompt)
-            if prompt.comparison:  # a pair: what its comparison tokens said (same rhythm? which is faster?)
+            if prompt.comparison:  # a pair: what its comparison tokens said (same rhythm? which is faster? which shows X?)
                 answer.extra["comparison"] = read_comparison(model, prompt)
     return answers
 

@@ -93,11 +93,12 @@ def build_model(config: GptConfig, load_encoders: bool = True):
             from heartcare.ecg.recording import WIDTH
 
             pairs = config.comparison_findings  # rate heads on both streams, the pair's tokens beside the signal's
+            named = len(config.named_findings)  # presence heads on both streams for the which-shows token
             finding_projector = FindingProjector(2 * config.signal_dim + WIDTH * config.finding_recording, hidden, counts,
-                                                 rate=pairs, comparison=pairs)
+                                                 rate=pairs, comparison=pairs, presence=named)
             if config.image_findings:
                 width = (2 + config.image_finding_views) * config.image_feature_dim
-                image_finding_projector = FindingProjector(width, hidden, counts, rate=pairs)
+                image_finding_projector = FindingProjector(width, hidden, counts, rate=pairs, presence=named)
         if config.lora_rank:
             from peft import LoraConfig, get_peft_model
 

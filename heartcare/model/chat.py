@@ -24,7 +24,6 @@ SPECIAL_TOKENS = (SIGNAL_START, SIGNAL_END, IMAGE_START, IMAGE_END, PREDICTION, 
 # Added only to models with finding tokens, so the paper's model keeps its vocabulary (and checkpoints their rows).
 FINDING, IMAGE_FINDING = "<finding>", "<image_finding>"
 COMPARISON = "<comparison>"  # a pair's comparison tokens (heartcare.model.comparison_tokens), after its second ECG
-COMPARISON_TOKENS = 2
 IGNORE = -100  # label of tokens the loss skips
 
 
@@ -57,6 +56,7 @@ class Encoded:
     image_finding: list[np.ndarray] = field(default_factory=list)
     # per pair with comparison tokens: where each ECG's finding row is, as (stream, index in that stream's list)
     comparison: list[tuple[tuple[str, int], tuple[str, int]]] = field(default_factory=list)
+    comparison_finding: list[int] = field(default_factory=list)  # per pair, the named finding its question names (-1: none)
     prompt_length: int = 0
 
 
@@ -72,14 +72,13 @@ def ecg_block(ecg: EcgFeatures, image_tokens: int, finding_tokens: int = 0) -> s
     return "".join(parts)
 
 
-def user_content(ecgs: list[EcgFeatures], question: str, image_tokens: int, finding_tokens: int = 0, compared: bool = False) -> str:
-    """The user turn: each ECG's placeholders (numbered when there are several; a `compared` pair's
-    comparison tokens close the second), then the question."""
+def user_content(ecgs: list[EcgFeatures], question: str, image_tokens: int, finding_tokens: int = 0, comparison_tokens: int = 0) -> str:
+    """The user turn: each ECG's placeholders (numbered when there are several; a compared pair's
+    `comparison_tokens` close the second), then the question."""
     if len(ecgs) == 1:
         return f"{ecg_block(ecgs[0], image_tokens, finding_tokens)}\n{question}"
     blocks = [f"ECG {index}: {ecg_block(ecg, image_tokens, finding_tokens)}" for index, ecg in enumerate(ecgs, start=1)]
-    if compared:
-        blocks[-1] += COMPARISON * COMPARISON_TOKENS
+    blocks[-1] += COMPARISON * comparison_tokens
     return "\n".join([*blocks, question])
 
 
@@ -108,16 +107,18 @@ def encode(
     max_length: int,
     where: str = "item",
     finding_tokens: int = 0,
-    comparison_tokens: bool = False,
+    comparison_tokens: int = 0,
+    named_finding: int = -1,
 ) -> Encoded:
-    """Tokenise one item; answer=None gives the generation prompt only (inference). With
-    `comparison_tokens` a pair whose ECGs both bring finding rows gets its comparison placeholders.
+    """Tokenise one item; answer=None gives the generation prompt only (inference). A pair whose ECGs
+    both bring finding rows gets `comparison_tokens` placeholders (and `named_finding`, the index of
+    the finding its question names, heartcare.model.comparison_tokens.named_finding).
 
     Raises PromptTooLongError naming `where` when prompt + answer exceed max_length.
     """
     places = finding_rows(ecgs, finding_tokens)
     pair = [(places[0], places[1])] if comparison_tokens and len(ecgs) == 2 and None not in places else []
-    content = user_content(ecgs, question, image_tokens, finding_tokens, compared=bool(pair))
+    content = user_content(ecgs, question, image_tokens, finding_tokens, comparison_tokens if pair else 0)
     messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -133,6 +134,7 @@ def encode(
         finding=[ecg.finding for ecg in ecgs if ecg.signal is not None and ecg.finding is not None and finding_tokens],
         image_finding=[ecg.image_finding for ecg in ecgs if ecg.image is not None and ecg.image_finding is not None and finding_tokens],
         comparison=pair,
+        comparison_finding=[named_finding] * len(pair),
         prompt_length=len(prompt_ids),
     )
 

@@ -62,6 +62,10 @@ class GptConfig:
     # A pair of ECGs also gets comparison tokens (heartcare.model.comparison_tokens): same rhythm? which is
     # faster? from both ECGs' rhythm beliefs and estimated rates. Needs the rhythm finding kind.
     comparison_findings: bool = False
+    # Findings a comparison question may name ("Which ECG shows left bundle branch block?"), as (SCP code,
+    # the words questions use). With them a pair gets a third comparison token: which of the two shows the
+    # named finding, from a presence head per finding on each ECG's finding input. Empty = two tokens.
+    named_findings: tuple[tuple[str, str], ...] = ()
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
 
@@ -93,6 +97,9 @@ class GptConfig:
             fail("finding_recording feeds the finding tokens: it needs findings")
         if self.comparison_findings and RHYTHM_KIND not in dict(self.findings):
             fail(f"comparison tokens read the rhythm finding: comparison_findings needs the kind {RHYTHM_KIND} in findings")
+        object.__setattr__(self, "named_findings", tuple((str(code), str(words)) for code, words in self.named_findings))
+        if self.named_findings and not self.comparison_findings:
+            fail("named_findings feeds the comparison tokens: it needs comparison_findings")
         if any(len(answers) < 2 for _, answers in self.findings):
             fail("every finding kind needs at least 2 answers")
 
@@ -108,6 +115,11 @@ class GptConfig:
     def finding_tokens(self) -> int:
         """Finding tokens per signal ECG (one per kind; 0 = none)."""
         return len(self.findings)
+
+    @property
+    def comparison_tokens(self) -> int:
+        """Comparison tokens per compared pair (0 = none; 2, or 3 with named findings)."""
+        return 0 if not self.comparison_findings else 3 if self.named_findings else 2
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -115,10 +115,13 @@ def training_answer(item: BenchItem, config: GptConfig) -> str:
 
 def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answer: bool) -> Encoded:
     """The item's prompt (and answer, for training) tokenised with its features."""
+    from heartcare.model.comparison_tokens import named_finding
+
     answer = training_answer(item, config) if with_answer else None
-    return encode(tokenizer, item_features(item, cache, config), user_text(item), answer, SYSTEM_PROMPT,
+    question = user_text(item)
+    return encode(tokenizer, item_features(item, cache, config), question, answer, SYSTEM_PROMPT,
                   config.image_tokens, config.max_length, where=f"item {item.id}", finding_tokens=config.finding_tokens,
-                  comparison_tokens=config.comparison_findings)
+                  comparison_tokens=config.comparison_tokens, named_finding=named_finding(question, config))
 
 
 class ItemDataset:
@@ -157,6 +160,7 @@ def collate(examples: list[Encoded], pad_id: int, left: bool = False) -> dict:
     pairs = comparison_index(examples)
     if pairs is not None:
         batch["comparison_index"] = pairs
+        batch["comparison_finding"] = torch.tensor([named for example in examples for named in example.comparison_finding], dtype=torch.long)
     return batch
 
 

@@ -71,24 +71,31 @@ def finding_vocabulary(items) -> tuple[tuple[str, tuple[str, ...]], ...]:
 class FindingProjector(_Standardised):
     """[N, 2 * signal_dim] -> [N * kinds, hidden]: per kind, softmax(classifier) @ answer embeddings.
 
-    With `rate` it also estimates each ECG's heart rate in bpm, and with `comparison` it holds the
-    comparison tokens of a pair (heartcare.model.comparison_tokens) that read those rates."""
+    With `rate` it also estimates each ECG's heart rate in bpm, with `presence` the probability of
+    each of that many named findings (a logistic output each), and with `comparison` it holds the
+    comparison tokens of a pair (heartcare.model.comparison_tokens) that read those readings."""
 
-    def __init__(self, input_dim: int, hidden: int, answers_per_kind: list[int], rate: bool = False, comparison: bool = False) -> None:
+    def __init__(self, input_dim: int, hidden: int, answers_per_kind: list[int], rate: bool = False, comparison: bool = False,
+                 presence: int = 0) -> None:
         super().__init__(input_dim)
         self.classifiers = nn.ModuleList(nn.Linear(input_dim, count) for count in answers_per_kind)
         self.answers = nn.ParameterList(nn.Parameter(torch.randn(count, hidden) * 0.02) for count in answers_per_kind)
         self.rate = nn.Linear(input_dim, 1) if rate else None
+        self.presence = nn.Linear(input_dim, presence) if presence else None
         if comparison:
             from heartcare.model.comparison_tokens import ComparisonTokens
 
-            self.comparison = ComparisonTokens(hidden)
+            self.comparison = ComparisonTokens(hidden, named=bool(presence))
         else:
             self.comparison = None
 
     def rates(self, rows: torch.Tensor) -> torch.Tensor:
         """[N]: each ECG's estimated heart rate in bpm (a model with comparison tokens)."""
         return self.rate(self.standardise(rows)).squeeze(-1)
+
+    def presences(self, rows: torch.Tensor) -> torch.Tensor:
+        """[N, named findings]: the probability that each ECG shows each named finding."""
+        return torch.sigmoid(self.presence(self.standardise(rows)))
 
     @property
     def tokens(self) -> int:
@@ -164,26 +171,90 @@ def _fit_classifier(inputs: torch.Tensor, targets: torch.Tensor, classes: int) -
 
 
 def fit_findings(model, train_items, cache, target_norm: float, valid_items=(), seed: int = 0,
-                 rates: dict[str, float] | None = None) -> dict[str, Any]:
+                 rates: dict[str, float] | None = None, labels: dict[str, frozenset[str]] | None = None) -> dict[str, Any]:
     """Fit each finding projector of `model` on the train items' records (features from `cache`) and set
     its answer rows to the backbone's embeddings of the answers; return, per projector, each kind's
     train / valid accuracy (top-1 over all the kind's answers). A model with comparison tokens also
-    fits each projector's rate head on `rates` (record id -> measured bpm) and sets the comparison
-    tokens' answer rows."""
+    fits each projector's rate head on `rates` (record id -> measured bpm), its presence head on
+    `labels` (record id -> the codes it shows, implied ones included) when it has named findings, and
+    sets the comparison tokens' answer rows."""
     report = {}
     for stream, (modality, name) in STREAMS.items():
-        if getattr(model, name) is not None:
+        projector = getattr(model, name)
+        if projector is not None:
             report[name] = _fit_stream(model, stream, modality, train_items, cache, target_norm, valid_items, seed)
-            if getattr(model, name).rate is not None:
+            if projector.rate is not None:
                 report[name]["rate"] = _fit_rate_head(model, stream, modality, train_items, valid_items, cache, rates or {}, seed)
+            if projector.presence is not None:
+                report[name]["presence"] = _fit_presence_head(model, stream, modality, train_items, valid_items, cache, labels or {}, seed)
     comparison = model.finding_projector.comparison if model.finding_projector is not None else None
     if comparison is not None:
         from heartcare.model.comparison_tokens import ANSWERS
 
         with torch.no_grad():
-            for rows, (_, words) in zip(comparison.answers, ANSWERS, strict=True):
+            for rows, (_, words) in zip(comparison.answers, ANSWERS, strict=False):  # a model without named findings has two
                 rows.copy_(answer_embeddings(model, words, target_norm).to(rows.dtype))
     return report
+
+
+def _stream_records(items, modality: str, cache, known: dict, seed: int, salt: str) -> list[str]:
+    """The records a stream's finding items read that the cache holds and `known` describes (hash-ranked, capped)."""
+    found = {item.ecgs[0].record_id for item in items if reads_finding(item, modality)}
+    ranked = sorted((record for record in found if record in cache and known.get(record) is not None),
+                    key=lambda record: stable_hash(seed, salt, record))
+    return ranked[:FIT_ITEMS_PER_KIND]
+
+
+@torch.no_grad()
+def _fit_presence_head(model, stream: str, modality: str, train_items, valid_items, cache, labels: dict[str, frozenset[str]],
+                       seed: int) -> dict[str, Any]:
+    """Fit the projector's presence head (one L2-penalised logistic regression per named finding, full-batch
+    L-BFGS) on the train records' labels; report the mean balanced accuracy at 0.5 over the findings."""
+    projector = getattr(model, STREAMS[stream][1])
+    codes = [code for code, _ in model.config.named_findings]
+
+    def table(records: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = np.concatenate([stream_input(cache, record, stream, model.config) for record in records])
+        targets = torch.tensor([[float(code in labels[record]) for code in codes] for record in records])
+        return projector.standardise(torch.from_numpy(rows)).float(), targets
+
+    train = _stream_records(train_items, modality, cache, labels, seed, "presence")
+    if len(train) < 2:
+        raise ValueError(f"the which-shows token needs the labels of at least 2 train records of the {stream} stream")
+    inputs, targets = table(train)
+    head = nn.Linear(inputs.shape[1], len(codes))
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    optimiser = torch.optim.LBFGS(head.parameters(), max_iter=FIT_ITERATIONS, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(head(inputs), targets) + FIT_WEIGHT_DECAY * head.weight.square().sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimiser.step(closure)
+    projector.presence.load_state_dict({key: value.to(projector.input_mean.dtype) for key, value in head.state_dict().items()})
+    report: dict[str, Any] = {"findings": len(codes), "train_records": len(train),
+                              "train_balanced_accuracy": balanced_accuracy(head(inputs) > 0, targets > 0.5)}
+    valid = _stream_records(valid_items, modality, cache, labels, seed, "presence")
+    if valid:
+        valid_inputs, valid_targets = table(valid)
+        report.update(valid_records=len(valid), valid_balanced_accuracy=balanced_accuracy(head(valid_inputs) > 0, valid_targets > 0.5))
+    return report
+
+
+def balanced_accuracy(said: torch.Tensor, truth: torch.Tensor) -> float:
+    """[records, findings] booleans -> the mean over findings (those with both classes present) of the
+    mean of the recall of shown and of not shown."""
+    scores = []
+    for column in range(truth.shape[1]):
+        shown = truth[:, column]
+        if shown.any() and (~shown).any():
+            hit = said[:, column] == shown
+            scores.append((float(hit[shown].float().mean()) + float(hit[~shown].float().mean())) / 2)
+    return round(float(np.mean(scores)), 4) if scores else float("nan")
 
 
 @torch.no_grad()
@@ -195,10 +266,7 @@ def _fit_rate_head(model, stream: str, modality: str, train_items, valid_items, 
     projector = getattr(model, STREAMS[stream][1])
 
     def records(items) -> list[str]:
-        found = {item.ecgs[0].record_id for item in items if reads_finding(item, modality)}
-        ranked = sorted((record for record in found if record in cache and rates.get(record) is not None),
-                        key=lambda record: stable_hash(seed, "rate", record))
-        return ranked[:FIT_ITEMS_PER_KIND]
+        return _stream_records(items, modality, cache, rates, seed, "rate")
 
     def table(chosen: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         rows = np.concatenate([stream_input(cache, record, stream, model.config) for record in chosen])

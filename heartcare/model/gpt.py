@@ -19,7 +19,6 @@ from torch import nn
 from heartcare.errors import ConfigError
 from heartcare.model.chat import (
     COMPARISON,
-    COMPARISON_TOKENS,
     FINDING,
     IMAGE,
     IMAGE_FINDING,
@@ -172,10 +171,11 @@ class HeartcareGPT(nn.Module):
     # ---- embedding and the training contract ----------------------------------------
     def embed(self, input_ids: torch.Tensor, signal: torch.Tensor | None, image: torch.Tensor | None,
               finding: torch.Tensor | None = None, image_finding: torch.Tensor | None = None,
-              comparison_index: torch.Tensor | None = None) -> torch.Tensor:
+              comparison_index: torch.Tensor | None = None, comparison_finding: torch.Tensor | None = None) -> torch.Tensor:
         """input_ids [B, T] with placeholders; signal [Ns, signal_dim]; image [Ni, feature_dim]; finding
         [Nf, 2 * signal_dim]; image_finding [Nj, 2 * feature_dim]; comparison_index [pairs, 2] (rows of
-        finding then image_finding, heartcare.model.examples.comparison_index) -> [B, T, hidden]."""
+        finding then image_finding, heartcare.model.examples.comparison_index) and comparison_finding
+        [pairs] (the named finding each pair's question names, -1 none) -> [B, T, hidden]."""
         embeddings = self.language_model.get_input_embeddings()(input_ids)
         streams = [(SIGNAL, signal, self.signal_projector), (IMAGE, image, self.image_projector)]
         for token, features, projector in ((FINDING, finding, self.finding_projector),
@@ -195,35 +195,46 @@ class HeartcareGPT(nn.Module):
             if projected.shape[0] != slots:
                 raise FeatureCountError("HeartcareGPT", f"{slots} {token} placeholders but {projected.shape[0]} projected tokens")
             embeddings = embeddings.masked_scatter(mask.unsqueeze(-1), projected.to(embeddings.dtype))
-        return self._embed_comparisons(embeddings, input_ids, finding, image_finding, comparison_index)
+        return self._embed_comparisons(embeddings, input_ids, finding, image_finding, comparison_index, comparison_finding)
 
     def _embed_comparisons(self, embeddings: torch.Tensor, input_ids: torch.Tensor, finding: torch.Tensor | None,
-                           image_finding: torch.Tensor | None, comparison_index: torch.Tensor | None) -> torch.Tensor:
+                           image_finding: torch.Tensor | None, comparison_index: torch.Tensor | None,
+                           comparison_finding: torch.Tensor | None) -> torch.Tensor:
         """Write each pair's comparison tokens (heartcare.model.comparison_tokens) over its placeholders."""
         mask = input_ids == self.token_ids.get(COMPARISON, -1)
         slots = int(mask.sum())
         pairs = 0 if comparison_index is None else len(comparison_index)
-        if slots != pairs * COMPARISON_TOKENS:
+        if slots != pairs * self.config.comparison_tokens:
             raise FeatureCountError("HeartcareGPT", f"{slots} {COMPARISON} placeholders but {pairs} compared pairs")
         if not pairs:
             return embeddings
         from heartcare.model.comparison_tokens import rhythm_index
 
         rhythm_kind = rhythm_index(self.config)
-        rhythms, rates = [], []
+        rhythms, rates, presences = [], [], []
         for rows, projector in ((finding, self.finding_projector), (image_finding, self.image_finding_projector)):
             if rows is not None and len(rows) and projector is not None:
                 rows = rows.to(projector.input_mean.dtype)
                 rhythms.append(projector.probabilities(rows)[rhythm_kind])
                 rates.append(projector.rates(rows))
+                if projector.presence is not None:
+                    presences.append(projector.presences(rows))
         rhythm, rate = torch.cat(rhythms)[comparison_index], torch.cat(rates)[comparison_index]
-        tokens = self.finding_projector.comparison(rhythm, rate)
+        presence = named = None
+        if self.config.named_findings:
+            if comparison_finding is None or len(comparison_finding) != pairs:
+                raise FeatureCountError("HeartcareGPT", f"{pairs} compared pairs but no named finding per pair")
+            named = comparison_finding >= 0
+            chosen = comparison_finding.clamp_min(0)[:, None].expand(-1, 2)
+            presence = torch.cat(presences)[comparison_index].gather(2, chosen[..., None]).squeeze(-1)
+        tokens = self.finding_projector.comparison(rhythm, rate, presence, named)
         return embeddings.masked_scatter(mask.unsqueeze(-1), tokens.to(embeddings.dtype))
 
     def embed_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """`embed` of a collated batch (its feature keys: signal, image, finding, image_finding, comparison_index)."""
+        """`embed` of a collated batch (its feature keys: signal, image, finding, image_finding, comparison_index,
+        comparison_finding)."""
         return self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"), batch.get("image_finding"),
-                          batch.get("comparison_index"))
+                          batch.get("comparison_index"), batch.get("comparison_finding"))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """batch: input_ids, attention_mask, labels [B, T]; signal [Ns, dim], image [Ni, D] -> (answer-token loss, logs)."""

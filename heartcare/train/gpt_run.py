@@ -125,8 +125,10 @@ def train_gpt(
             # A pair gets comparison tokens when its ECGs' rhythms and rates can be read (measured rates to fit on).
             rates = measured_rates(bench)
             compared = RHYTHM_KIND in dict(vocabulary) and len(rates) >= 2
+            # ... and a which-shows token when train pairs name findings (their presence fitted on the records' labels)
+            named = named_vocabulary(train_pool) if compared else ()
             config = config.with_changes(findings=vocabulary, image_findings=pictures, finding_recording=recording,
-                                         image_finding_views=views, comparison_findings=compared)
+                                         image_finding_views=views, comparison_findings=compared, named_findings=named)
         if config.uses_image:
             config = config.with_changes(image_feature_dim=_cached_width(cache))
         model = build_model(config, load_encoders=False)
@@ -156,7 +158,8 @@ def train_gpt(
             from heartcare.model.findings import fit_findings
 
             calibration.update(fit_findings(model, all_train, cache, calibration["text_embedding_norm"],
-                                            valid_items=all_valid, seed=stage.seed, rates=measured_rates(bench)))
+                                            valid_items=all_valid, seed=stage.seed, rates=measured_rates(bench),
+                                            labels=record_findings(bench) if model.config.named_findings else None))
     result = train(
         model,
         train_data,
@@ -184,6 +187,27 @@ def measured_rates(bench) -> dict[str, float]:
         if values.get("hr_bpm") is not None:
             rates[record] = float(values["hr_bpm"])
     return rates
+
+
+def named_vocabulary(items) -> tuple[tuple[str, str], ...]:
+    """(SCP code, the words questions use) of every finding a comparison item of `items` names ("which
+    ECG shows X?"), sorted by code."""
+    from heartcare.agent.vocabulary import describe_code
+    from heartcare.sources.scp import statements
+
+    codes = {item.meta.get("finding") for item in items if item.task == "comparison_qa" and item.meta.get("kind") == "which_shows"}
+    return tuple((code, describe_code(code)) for code in sorted(code for code in codes if code in statements()))
+
+
+def record_findings(bench) -> dict[str, frozenset[str]]:
+    """record id -> the SCP codes it shows: its labels and every statement they imply."""
+    from heartcare.agent.hierarchy import implied
+
+    labels = {}
+    for record, row in bench.records.items():
+        codes = row.get("labels") or {}
+        labels[record] = implied(json.loads(codes) if isinstance(codes, str) else codes)
+    return labels
 
 
 def cap_per_answer(items: list, limit: int, seed: int) -> tuple[list, int]:

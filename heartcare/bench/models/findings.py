@@ -4,7 +4,8 @@ A reference beside `heartcare-gpt:CHECKPOINT`: each closed single-ECG item of a 
 has a finding classifier for (signal items; image items too for a model with image finding tokens)
 is answered with the option that classifier believes most (its probabilities over the kind's
 answers, restricted to the item's options); a model with comparison tokens also answers the
-same-rhythm and which-is-faster pairs from those tokens' beliefs. Where HeartcareGPT
+same-rhythm and which-is-faster pairs from those tokens' beliefs, and one with named findings the
+"which ECG shows X?" pairs. Where HeartcareGPT
 scores below this, its language model has not learned to copy what the tokens say; where this
 is near chance, the classifier is the limit. Other items are not applicable.
 """
@@ -53,7 +54,7 @@ class FindingsModel:
             kind = finding_kind(item) if stream else None
             if kind not in self.kinds:
                 outputs.append(Output(not_applicable="no finding classifier reads this item (closed single-ECG items of a fitted kind, "
-                                                     "and same-rhythm / which-is-faster pairs of a model with comparison tokens)"))
+                                                     "and the pairs a model with comparison tokens compares)"))
                 continue
             index, answers = self.kinds[kind]
             projector = getattr(self.model, STREAMS[stream][1])
@@ -70,24 +71,32 @@ class FindingsModel:
 
         comparison = self.model.finding_projector.comparison
         return (comparison is not None and item.task == "comparison_qa" and len(item.ecgs) == 2
-                and item.meta.get("kind") in dict(ANSWERS)
+                and item.meta.get("kind") in dict(ANSWERS[:comparison.kinds])
                 and all(ref.modality == "S" or self.model.image_finding_projector is not None for ref in item.ecgs))
 
     def _compare(self, item: BenchItem) -> Output:
-        """A same-rhythm or which-is-faster pair answered from the comparison tokens' beliefs."""
+        """A same-rhythm, which-is-faster or which-shows pair answered from the comparison tokens' beliefs
+        (a which-shows question naming no finding the model knows gets no answer)."""
         import torch
 
-        from heartcare.model.comparison_tokens import ANSWERS, pair_reading
+        from heartcare.bench.prompt import user_text
+        from heartcare.model.comparison_tokens import ANSWERS, named_finding, pair_reading
         from heartcare.model.findings import stream_input
 
         rows = []
         for ref in item.ecgs:
             stream, projector = ("signal", self.model.finding_projector) if ref.modality == "S" else ("image", self.model.image_finding_projector)
             rows.append((projector, torch.from_numpy(stream_input(self.features, ref.record_id, stream, self.model.config))))
-        beliefs, _ = pair_reading(self.model, rows)
-        belief = beliefs[[kind for kind, _ in ANSWERS].index(item.meta["kind"])]
-        words = dict(ANSWERS)[item.meta["kind"]]
-        known = {words[0]: float(np.log(max(belief, 1e-9))), words[1]: float(np.log(max(1.0 - belief, 1e-9)))}
+        kind = item.meta["kind"]
+        beliefs, _, shown = pair_reading(self.model, rows, named_finding(user_text(item), self.model.config))
+        if kind == "which_shows":
+            if shown is None:
+                return Output(not_applicable="the question names no finding this model's which-shows token knows")
+            probabilities = shown
+        else:
+            belief = beliefs[[name for name, _ in ANSWERS].index(kind)]
+            probabilities = [belief, 1.0 - belief]
+        known = {word: float(np.log(max(value, 1e-9))) for word, value in zip(dict(ANSWERS)[kind], probabilities, strict=True)}
         scores = [known.get(choice, UNSEEN_OPTION) for choice in item.choices]
         return Output(text=choice_text(item, int(np.argmax(scores))), option_logprobs=scores)
 
