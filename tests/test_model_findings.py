@@ -266,9 +266,9 @@ def test_a_finding_model_saves_and_loads_to_the_same_logits(tiny_backbone, tmp_p
 
 
 def test_training_with_finding_tokens_fits_them_first_then_trains_them(built_dataset, gpt_parts, tmp_path):
+    from heartcare.agent.vocabulary import describe_code
     from heartcare.model.build import build_model
     from heartcare.model.checkpoint import from_pretrained, trained_state
-    from heartcare.agent.vocabulary import describe_code
     from heartcare.train.gpt_run import train_gpt
 
     changes = {"backbone": str(gpt_parts["backbone"]), "signal_dim": 32}
