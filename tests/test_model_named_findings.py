@@ -150,6 +150,14 @@ def test_fitting_teaches_each_ecg_which_named_findings_it_shows(tiny_backbone):
                           valid_items=[rhythm_item(index, "valid") for index in range(200, 240)], rates=rates, labels=labels)
     presence = report["finding_projector"]["presence"]
     assert presence["findings"] == 3 and presence["train_records"] == 200 and presence["valid_balanced_accuracy"] > 0.9
+    from heartcare.model.findings import stream_input
+
+    held_out = [f"record-{index}" for index in range(200, 240)]
+    cache = LabelledCache(labels)
+    rows = torch.from_numpy(np.concatenate([stream_input(cache, record, "signal", model.config) for record in held_out]))
+    said = model.finding_projector.presences(rows.to(model.finding_projector.input_mean.dtype)) > 0.5
+    truth = torch.tensor([[code in labels[record] for code, _ in NAMED] for record in held_out])
+    assert float((said == truth).float().mean()) > 0.9  # the head says shown where the record shows it
     from heartcare.model.findings import answer_embeddings
 
     words = answer_embeddings(model, ("the first ECG", "the second ECG", "both ECGs", "neither ECG"), target_norm=1.0)
