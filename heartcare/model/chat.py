@@ -78,7 +78,8 @@ def user_content(ecgs: list[EcgFeatures], question: str, image_tokens: int, find
     if len(ecgs) == 1:
         return f"{ecg_block(ecgs[0], image_tokens, finding_tokens)}\n{question}"
     blocks = [f"ECG {index}: {ecg_block(ecg, image_tokens, finding_tokens)}" for index, ecg in enumerate(ecgs, start=1)]
-    blocks[-1] += COMPARISON * comparison_tokens
+    if comparison_tokens:
+        blocks[-1] += COMPARISON * comparison_tokens
     return "\n".join([*blocks, question])
 
 
