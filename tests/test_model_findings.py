@@ -422,3 +422,42 @@ def test_an_answer_says_what_its_finding_tokens_told_the_model(tiny_backbone, gp
     compared = answer.extra["comparison"]  # the same ECG twice: one rate, so neither is faster; the same rhythm, surely
     assert compared["first_faster"] == pytest.approx(0.5) and compared["rates_bpm"][0] == compared["rates_bpm"][1]
     assert compared["same_rhythm"] == pytest.approx(0.982**2 + 0.018**2, abs=2e-3)
+
+
+def test_a_stage_can_hold_the_fitted_finding_readers_while_the_words_train(built_dataset, gpt_parts, tmp_path):
+    from heartcare.model.checkpoint import from_pretrained
+    from heartcare.train.gpt_run import train_gpt
+
+    changes = {"backbone": str(gpt_parts["backbone"]), "signal_dim": 32}
+    warmup = train_gpt(built_dataset, gpt_parts["features"], "warmup", "tiny", tmp_path / "warmup", model_changes=changes,
+                       progress=False, finding_tokens=True, frozen_parts=("finding_readers",))
+    start = from_pretrained(warmup.out, load_encoders=False)
+    readers = set(map(id, start.part_parameters("finding_readers")))
+    writers = set(map(id, start.part_parameters("finding_projector") + start.part_parameters("image_finding_projector")))
+    everything = {id(parameter) for name in ("finding_projector", "image_finding_projector")
+                  for parameter in getattr(start, name).parameters()}
+    assert readers and writers and not readers & writers and readers | writers == everything
+
+    def state(model) -> dict[str, torch.Tensor]:
+        return {name: tensor.detach().clone() for name, tensor in model.named_parameters()
+                if name.startswith(("finding_projector.", "image_finding_projector.")) or "lora_" in name}
+
+    def read_by_readers(name: str) -> bool:
+        return ".classifiers." in name or ".rate." in name or ".presence." in name
+
+    before = state(start)
+    held = train_gpt(built_dataset, gpt_parts["features"], "joint", "tiny", tmp_path / "held", init=warmup.out,
+                     progress=False, frozen_parts=("finding_readers",))
+    free = train_gpt(built_dataset, gpt_parts["features"], "joint", "tiny", tmp_path / "free", init=warmup.out, progress=False)
+    after_held, after_free = (state(from_pretrained(run.out, load_encoders=False)) for run in (held, free))
+    kept = [name for name in before if read_by_readers(name)]
+    assert kept and all(torch.equal(before[name], after_held[name]) for name in kept)  # held where the fit left them
+    assert any(not torch.equal(before[name], after_free[name]) for name in kept)  # ... which a free stage does not
+    moved = [name for name in before if not read_by_readers(name) and not torch.equal(before[name], after_held[name])]
+    assert any(".answers." in name for name in moved) and any("lora_" in name for name in moved)  # the words and LoRA still train
+    with pytest.raises(ConfigError, match="resume with the original stage"):  # a resume must hold the same parts
+        train_gpt(built_dataset, gpt_parts["features"], "joint", "tiny", tmp_path / "held", init=warmup.out, progress=False,
+                  resume=True, stage_changes={"max_steps": 8})
+    with pytest.raises(ConfigError, match="does not train"):
+        train_gpt(built_dataset, gpt_parts["features"], "joint", "tiny", tmp_path / "typo", init=warmup.out, progress=False,
+                  frozen_parts=("finding_reader",))

@@ -62,6 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="one more token per ECG and closed question kind: a classifier's belief over the kind's answers, "
                             "written in the backbone's own word embeddings (fitted on the train split first, from the Beat "
                             "latents of a signal, from the image features of a picture; a model trained from scratch only)")
+    train.add_argument("--freeze", action="append", default=None, metavar="PART",
+                       help="hold this trained part of the stage where it starts (repeatable; e.g. finding_readers: the "
+                            "finding tokens' fitted classifiers and rate / presence heads, so that only the language "
+                            "model and the words learn)")
     train.add_argument("--lora-targets", default=None, metavar="NAMES",
                        help="comma-separated module names LoRA adapts (default: attention, q_proj,k_proj,v_proj,o_proj; "
                             "add gate_proj,up_proj,down_proj for the MLPs)")
@@ -190,7 +194,8 @@ def run_train(args: argparse.Namespace) -> int:
     run = train_gpt(args.data, args.features, args.stage, args.preset, args.out, args.init, args.resume,
                     model_changes or None, stage_changes or None, progress=not args.quiet, calibrate=not args.no_calibration,
                     bench_tasks=tuple(args.tasks or ()), learning_rate=args.learning_rate,
-                    max_per_answer=args.max_per_answer, finding_tokens=args.finding_tokens)
+                    max_per_answer=args.max_per_answer, finding_tokens=args.finding_tokens,
+                    frozen_parts=tuple(args.freeze or ()))
     logs = {key: round(value, 4) for key, value in run.result.train_logs.items() if key in ("loss", "lr")}
     valid = {key: round(value, 4) for key, value in run.result.valid_logs.items() if key == "loss"}
     print(f"{run.out}: {args.stage} ({args.preset}) {run.result.steps} steps on {run.train_items} items, "

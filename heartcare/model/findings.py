@@ -97,6 +97,12 @@ class FindingProjector(_Standardised):
         """[N, named findings]: the probability that each ECG shows each named finding."""
         return torch.sigmoid(self.presence(self.standardise(rows)))
 
+    def reader_parameters(self) -> list[nn.Parameter]:
+        """What reads the ECG (the classifiers, rate and presence heads, fitted before the first step):
+        the `finding_readers` part of a stage; the rest (answer rows, comparison tokens) writes words."""
+        readers = [self.classifiers, self.rate, self.presence]
+        return [parameter for module in readers if module is not None for parameter in module.parameters()]
+
     @property
     def tokens(self) -> int:
         return len(self.classifiers)

@@ -31,7 +31,10 @@ from heartcare.model.config import PROJECTORS, GptConfig
 from heartcare.model.projectors import ImageProjector, SignalProjector
 from heartcare.model.streaming import RowStops, RowStreamer, TokenCallback
 
-PARTS = (*PROJECTORS, "lora", "token_rows")
+# finding_readers: the finding projectors' fitted classifiers and rate / presence heads, a part of their own
+# so that a stage can hold them at their fit while the rest of those projectors trains.
+FINDING_PROJECTORS = ("finding_projector", "image_finding_projector")
+PARTS = (*PROJECTORS, "finding_readers", "lora", "token_rows")
 
 
 def positions(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -108,7 +111,13 @@ class HeartcareGPT(nn.Module):
     def part_parameters(self, part: str) -> list[nn.Parameter]:
         if part in PROJECTORS:
             projector = getattr(self, part)
-            return list(projector.parameters()) if projector is not None else []
+            if projector is None:
+                return []
+            readers = {id(parameter) for parameter in projector.reader_parameters()} if part in FINDING_PROJECTORS else set()
+            return [parameter for parameter in projector.parameters() if id(parameter) not in readers]
+        if part == "finding_readers":
+            projectors = [getattr(self, name) for name in FINDING_PROJECTORS]
+            return [parameter for projector in projectors if projector is not None for parameter in projector.reader_parameters()]
         if part == "lora":
             return [p for name, p in self.language_model.named_parameters() if "lora_" in name]
         if part == "token_rows":
@@ -122,7 +131,7 @@ class HeartcareGPT(nn.Module):
         for hook in self._row_hooks:
             hook.remove()
         self._row_hooks = []
-        trainable = dict(stage.trainable) or dict.fromkeys(PROJECTORS, stage.learning_rate)
+        trainable = dict(stage.trainable) or dict.fromkeys((*PROJECTORS, "finding_readers"), stage.learning_rate)
         groups = []
         for part, learning_rate in trainable.items():
             parameters = self.part_parameters(part)

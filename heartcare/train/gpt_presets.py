@@ -57,8 +57,8 @@ def _stage(name: str, preset: str, trainable: dict[str, float], **settings: Any)
 
 
 def _paper() -> GptPreset:
-    projectors = {**dict.fromkeys(PROJECTORS, 2e-4), "token_rows": 2e-4}
-    joint = {**dict.fromkeys(PROJECTORS, 2e-5), "lora": 2e-5, "token_rows": 2e-5}
+    projectors = {**dict.fromkeys(PROJECTORS, 2e-4), "finding_readers": 2e-4, "token_rows": 2e-4}
+    joint = {**dict.fromkeys(PROJECTORS, 2e-5), "finding_readers": 2e-5, "lora": 2e-5, "token_rows": 2e-5}
     return GptPreset("paper", {}, {
         "warmup": (_stage("warmup", "paper", projectors, epochs=1, batch_size=16, learning_rate=2e-4, warmup_steps=100,
                           valid_every_steps=500, mixed_precision="bf16"),
@@ -69,8 +69,8 @@ def _paper() -> GptPreset:
 
 
 def _cpu() -> GptPreset:
-    projectors = {**dict.fromkeys(PROJECTORS, 1e-3), "token_rows": 1e-3}
-    joint = {**dict.fromkeys(PROJECTORS, 3e-4), "lora": 3e-4, "token_rows": 3e-4}
+    projectors = {**dict.fromkeys(PROJECTORS, 1e-3), "finding_readers": 1e-3, "token_rows": 1e-3}
+    joint = {**dict.fromkeys(PROJECTORS, 3e-4), "finding_readers": 3e-4, "lora": 3e-4, "token_rows": 3e-4}
     # Reports are long answers (a tenth of the items, half the tokens): left to the paper preset.
     short = StageData(tasks=("closed_qa", "comparison_qa", "open_qa", "signal_prediction"))
     # Text-first answers: with the dataset's "B: text" targets a 135M backbone at this budget learns
@@ -86,7 +86,7 @@ def _cpu() -> GptPreset:
 
 
 def _tiny() -> GptPreset:
-    projectors = {**dict.fromkeys(PROJECTORS, 5e-3), "token_rows": 5e-3}
+    projectors = {**dict.fromkeys(PROJECTORS, 5e-3), "finding_readers": 5e-3, "token_rows": 5e-3}
     joint = {**projectors, "lora": 5e-3}
     return GptPreset("tiny", {"lora_rank": 4, "lora_alpha": 8, "max_length": 1024}, {
         "warmup": (_stage("warmup", "tiny", projectors, epochs=1, batch_size=4, learning_rate=5e-3, warmup_steps=2,

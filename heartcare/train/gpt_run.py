@@ -70,6 +70,7 @@ def train_gpt(
     learning_rate: float | None = None,
     max_per_answer: int | None = None,
     finding_tokens: bool = False,
+    frozen_parts: tuple[str, ...] = (),
 ) -> GptRun:
     """Train one stage; model_changes / stage_changes override preset fields (ablations, tests).
 
@@ -84,7 +85,8 @@ def train_gpt(
     prior, valid and test are balanced. `finding_tokens` gives a model built from scratch finding tokens
     (heartcare.model.findings): one per closed kind of the train split, its classifier fitted before the
     first step on every train record the cache holds (not only the stage's items); pictures get them too
-    when the model has an image stream."""
+    when the model has an image stream. `frozen_parts` takes parts out of the stage's trainable ones,
+    e.g. ("finding_readers",) holds the fitted finding classifiers where they were fitted."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -101,6 +103,8 @@ def train_gpt(
     stage = replace(stage, progress=progress and stage.progress, **(stage_changes or {}))
     if learning_rate is not None:
         stage = replace(stage, learning_rate=learning_rate, trainable={part: learning_rate for part in stage.trainable})
+    if frozen_parts:
+        stage = replace(stage, trainable=_without_parts(stage.trainable, frozen_parts))
     cache = FeatureCache(features)
     bench = BenchDataset(dataset)
     train_pool, valid_pool = bench.items("train"), bench.items("valid")
@@ -176,6 +180,17 @@ def train_gpt(
                                        **({"calibration": calibration} if calibration else {})})
     _plot(out)
     return GptRun(out, len(items), skipped, result)
+
+
+def _without_parts(trainable: dict[str, float], frozen: tuple[str, ...]) -> dict[str, float]:
+    """The stage's trainable parts less `frozen`; a frozen part the stage does not train is a mistake."""
+    unknown = sorted(set(frozen) - set(trainable))
+    if unknown:
+        raise ConfigError("--freeze", f"this stage does not train {', '.join(unknown)}; it trains {', '.join(trainable)}")
+    kept = {part: rate for part, rate in trainable.items() if part not in frozen}
+    if not kept:
+        raise ConfigError("--freeze", "every part of the stage would be frozen")
+    return kept
 
 
 def measured_rates(bench) -> dict[str, float]:
