@@ -100,6 +100,10 @@ def prepare(model, question: Question, number: int = 1, features_of=None):
 
     features_of = features_of or ecg_features
     features = [features_of(model, ecg, picture) for ecg, picture in question.ecgs]
+    if model.config.finding_words:  # the readers' beliefs as words (heartcare.model.finding_words)
+        from heartcare.model.finding_words import FindingWords
+
+        features = FindingWords(model)(features)
     return encode(model.tokenizer, features, question.text, None, question.system or SYSTEM_PROMPT,
                   model.config.image_tokens, model.config.max_length, where=f"question {number}",
                   finding_tokens=model.config.finding_tokens, comparison_tokens=model.config.comparison_tokens,

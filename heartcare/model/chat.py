@@ -42,6 +42,7 @@ class EcgFeatures:
     image: np.ndarray | None = None
     finding: np.ndarray | None = None
     image_finding: np.ndarray | None = None
+    reading: str | None = None  # the finding readers' beliefs as words (heartcare.model.finding_words), after the block
 
 
 @dataclass
@@ -61,7 +62,8 @@ class Encoded:
 
 
 def ecg_block(ecg: EcgFeatures, image_tokens: int, finding_tokens: int = 0) -> str:
-    """The placeholder text of one ECG (its finding tokens close its signal block, or its image block)."""
+    """The placeholder text of one ECG (its finding tokens close its signal block, or its image block),
+    then on its own line what its finding readers read, for a model with finding words."""
     parts = []
     if ecg.signal is not None:
         findings = FINDING * (len(ecg.finding) * finding_tokens) if ecg.finding is not None else ""
@@ -69,6 +71,8 @@ def ecg_block(ecg: EcgFeatures, image_tokens: int, finding_tokens: int = 0) -> s
     if ecg.image is not None:
         findings = IMAGE_FINDING * (len(ecg.image_finding) * finding_tokens) if ecg.image_finding is not None else ""
         parts.append(IMAGE_START + IMAGE * (len(ecg.image) * image_tokens) + findings + IMAGE_END)
+    if ecg.reading is not None:
+        parts.append("\n" + ecg.reading)
     return "".join(parts)
 
 

@@ -66,6 +66,9 @@ class GptConfig:
     # the words questions use). With them a pair gets a third comparison token: which of the two shows the
     # named finding, from a presence head per finding on each ECG's finding input. Empty = two tokens.
     named_findings: tuple[tuple[str, str], ...] = ()
+    # The finding readers' beliefs also written as words in the user turn (heartcare.model.finding_words):
+    # per kind, its most believed answers in order, which the LLM can copy token for token.
+    finding_words: bool = False
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
 
@@ -100,6 +103,8 @@ class GptConfig:
         object.__setattr__(self, "named_findings", tuple((str(code), str(words)) for code, words in self.named_findings))
         if self.named_findings and not self.comparison_findings:
             fail("named_findings feeds the comparison tokens: it needs comparison_findings")
+        if self.finding_words and not self.findings:
+            fail("finding_words writes the finding readers' beliefs: it needs findings")
         if any(len(answers) < 2 for _, answers in self.findings):
             fail("every finding kind needs at least 2 answers")
 

@@ -113,13 +113,19 @@ def training_answer(item: BenchItem, config: GptConfig) -> str:
     return item.answer
 
 
-def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answer: bool) -> Encoded:
-    """The item's prompt (and answer, for training) tokenised with its features."""
+def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answer: bool, reader=None) -> Encoded:
+    """The item's prompt (and answer, for training) tokenised with its features; `reader` (a
+    heartcare.model.finding_words.FindingWords) writes the readings of a model with finding words."""
     from heartcare.model.comparison_tokens import named_finding
 
     answer = training_answer(item, config) if with_answer else None
     question = user_text(item)
-    return encode(tokenizer, item_features(item, cache, config), question, answer, SYSTEM_PROMPT,
+    features = item_features(item, cache, config)
+    if config.finding_words:
+        if reader is None:
+            raise HeartcareError(f"item {item.id}", "this model writes finding words: encoding needs its reader (FindingWords)")
+        features = reader(features)
+    return encode(tokenizer, features, question, answer, SYSTEM_PROMPT,
                   config.image_tokens, config.max_length, where=f"item {item.id}", finding_tokens=config.finding_tokens,
                   comparison_tokens=config.comparison_tokens, named_finding=named_finding(question, config))
 
@@ -127,14 +133,14 @@ def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answe
 class ItemDataset:
     """A map-style dataset of training examples (tokenised lazily: a step reads only its batch)."""
 
-    def __init__(self, items: list[BenchItem], cache, config: GptConfig, tokenizer) -> None:
-        self.items, self.cache, self.config, self.tokenizer = items, cache, config, tokenizer
+    def __init__(self, items: list[BenchItem], cache, config: GptConfig, tokenizer, reader=None) -> None:
+        self.items, self.cache, self.config, self.tokenizer, self.reader = items, cache, config, tokenizer, reader
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> Encoded:
-        return encode_item(self.items[index], self.cache, self.config, self.tokenizer, with_answer=True)
+        return encode_item(self.items[index], self.cache, self.config, self.tokenizer, with_answer=True, reader=self.reader)
 
 
 def collate(examples: list[Encoded], pad_id: int, left: bool = False) -> dict:

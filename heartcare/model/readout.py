@@ -84,10 +84,13 @@ def summaries(model, items: list[BenchItem], cache, layers: list[int], batch_siz
 
     rows: dict[tuple[str, int | None], list[np.ndarray]] = defaultdict(list)
     placeholder_ids = [model.token_ids[token] for token in (SIGNAL, IMAGE) if token in model.token_ids]
+    from heartcare.model.finding_words import reader_of
+
+    reader = reader_of(model)
     model.eval()
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
-        encoded = [encode_item(item, cache, model.config, model.tokenizer, with_answer=False) for item in chunk]
+        encoded = [encode_item(item, cache, model.config, model.tokenizer, with_answer=False, reader=reader) for item in chunk]
         batch = collate(encoded, model.tokenizer.pad_token_id, left=True)  # left: every prompt ends at the last position
         with torch.inference_mode():
             states = model.hidden_states(batch)

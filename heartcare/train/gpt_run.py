@@ -71,6 +71,7 @@ def train_gpt(
     max_per_answer: int | None = None,
     finding_tokens: bool = False,
     frozen_parts: tuple[str, ...] = (),
+    finding_words: bool = False,
 ) -> GptRun:
     """Train one stage; model_changes / stage_changes override preset fields (ablations, tests).
 
@@ -86,7 +87,9 @@ def train_gpt(
     (heartcare.model.findings): one per closed kind of the train split, its classifier fitted before the
     first step on every train record the cache holds (not only the stage's items); pictures get them too
     when the model has an image stream. `frozen_parts` takes parts out of the stage's trainable ones,
-    e.g. ("finding_readers",) holds the fitted finding classifiers where they were fitted."""
+    e.g. ("finding_readers",) holds the fitted finding classifiers where they were fitted. `finding_words`
+    also writes the readers' beliefs as words after each ECG (heartcare.model.finding_words), on a model
+    from `init` or one given finding tokens here; the readers must then be frozen."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -110,8 +113,11 @@ def train_gpt(
     train_pool, valid_pool = bench.items("train"), bench.items("valid")
     if finding_tokens and init is not None:
         raise ConfigError("--finding-tokens", "a model started from --init keeps its own tokens; ask for finding tokens when training from scratch")
+    if finding_words and init is None and not finding_tokens:
+        raise ConfigError("--finding-words", "finding words write what the finding readers read: give --finding-tokens, or --init a model with them")
     if init is not None:
-        model = from_pretrained(init, load_encoders=False, overrides=model_changes)
+        overrides = {**(model_changes or {}), **({"finding_words": True} if finding_words else {})}
+        model = from_pretrained(init, load_encoders=False, overrides=overrides or None)
     else:
         source = cache.source
         streams = {"beat": source.beat, "image_encoder": source.image_encoder, "image_view": source.image_view}
@@ -132,7 +138,8 @@ def train_gpt(
             # ... and a which-shows token when train pairs name findings (their presence fitted on the records' labels)
             named = named_vocabulary(train_pool) if compared else ()
             config = config.with_changes(findings=vocabulary, image_findings=pictures, finding_recording=recording,
-                                         image_finding_views=views, comparison_findings=compared, named_findings=named)
+                                         image_finding_views=views, comparison_findings=compared, named_findings=named,
+                                         finding_words=finding_words)
         if config.uses_image:
             config = config.with_changes(image_feature_dim=_cached_width(cache))
         model = build_model(config, load_encoders=False)
@@ -152,7 +159,8 @@ def train_gpt(
     out = Path(out)
     _pin_items(out, items, bench_tasks, resume)
     _pin_model(out, model.config, resume)
-    train_data = ItemDataset(items, cache, model.config, model.tokenizer)
+    words = _finding_words(model, stage)
+    train_data = ItemDataset(items, cache, model.config, model.tokenizer, reader=words)
     calibration = None
     if init is None and calibrate:
         from heartcare.model.calibration import calibrate_projectors
@@ -164,12 +172,14 @@ def train_gpt(
             calibration.update(fit_findings(model, all_train, cache, calibration["text_embedding_norm"],
                                             valid_items=all_valid, seed=stage.seed, rates=measured_rates(bench),
                                             labels=record_findings(bench) if model.config.named_findings else None))
+            if words is not None:
+                words.forget()  # read again by the fitted readers, not the zeroed ones calibration saw
     result = train(
         model,
         train_data,
         stage,
         out,
-        valid_data=ItemDataset(valid, cache, model.config, model.tokenizer) if valid else None,
+        valid_data=ItemDataset(valid, cache, model.config, model.tokenizer, reader=words) if valid else None,
         resume=resume,
         collate_fn=Collator(pad),
     )
@@ -180,6 +190,17 @@ def train_gpt(
                                        **({"calibration": calibration} if calibration else {})})
     _plot(out)
     return GptRun(out, len(items), skipped, result)
+
+
+def _finding_words(model, stage):
+    """The model's FindingWords (None without finding words). Its readings are remembered per ECG, so
+    the readers they come from must not train in this stage."""
+    from heartcare.model.finding_words import reader_of
+
+    if model.config.finding_words and "finding_readers" in stage.trainable:
+        raise ConfigError("--finding-words", "the words are read once per ECG by the fitted readers: "
+                          "hold them with --freeze finding_readers")
+    return reader_of(model)
 
 
 def _without_parts(trainable: dict[str, float], frozen: tuple[str, ...]) -> dict[str, float]:

@@ -97,6 +97,9 @@ class HeartcareGptModel:
         self.context = context
         self.model = from_pretrained(argument)
         self.features = checkpoint_features(argument, self.model, context.dataset)
+        from heartcare.model.finding_words import reader_of
+
+        self.reader = reader_of(self.model)
 
     def respond(self, items: list[BenchItem]) -> list[Output]:
         from heartcare.model.ask import answer_encoded, predict_next
@@ -106,13 +109,14 @@ class HeartcareGptModel:
         encoded, positions = [], []
         for position, item in enumerate(items):
             try:
-                encoded.append(encode_item(item, self.features, self.model.config, self.model.tokenizer, with_answer=False))
+                encoded.append(encode_item(item, self.features, self.model.config, self.model.tokenizer, with_answer=False,
+                                           reader=self.reader))
                 positions.append(position)
             except StreamMissingError as error:
                 outputs[position] = Output(not_applicable=error.problem)
         answers = answer_encoded(self.model, encoded, [max_new_tokens(items[p]) for p in positions])
         choice_positions = [position for position in positions if items[position].is_multiple_choice]
-        scores = option_logprobs(self.model, [items[position] for position in choice_positions], self.features)
+        scores = option_logprobs(self.model, [items[position] for position in choice_positions], self.features, self.reader)
         option_scores = dict(zip(choice_positions, scores, strict=True))
         for position, tokens in zip(positions, answers, strict=True):
             item = items[position]
@@ -141,7 +145,7 @@ class HeartcareGptModel:
 OPTION_ROWS = 16  # option sequences per forward pass
 
 
-def option_logprobs(model, items: list[BenchItem], features) -> list[list[float]]:
+def option_logprobs(model, items: list[BenchItem], features, reader=None) -> list[list[float]]:
     """Per multiple-choice item, per option: log p(the option written as the model was trained to
     write answers, "B: text" or "text (B)" | prompt and ECGs), end-of-turn included, so `loglik_accuracy` can say whether a
     model ranks the right finding first even where its generated letter follows a prior."""
@@ -152,7 +156,7 @@ def option_logprobs(model, items: list[BenchItem], features) -> list[list[float]
     from heartcare.model.examples import Collator, encode_item
 
     rows = [encode_item(dataclasses.replace(item, answer_index=index, answer=f"{item.letters[index]}: {item.choices[index]}"), features,
-                        model.config, model.tokenizer, with_answer=True)
+                        model.config, model.tokenizer, with_answer=True, reader=reader)
             for item in items for index in range(len(item.choices))]
     collate, scores = Collator(model.tokenizer.pad_token_id), []
     with torch.inference_mode():
