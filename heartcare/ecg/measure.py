@@ -157,26 +157,32 @@ def _axis(
 
 def measure(ecg: Ecg) -> Measurements:
     """Measurements of one ECG; never raises for a readable record (reasons instead)."""
+    return measure_beats(ecg)[0]
+
+
+def measure_beats(ecg: Ecg) -> tuple[Measurements, MedianBeats | None, Boundaries | None]:
+    """`measure` plus the median beats and wave boundaries it took them from (None where it got no
+    beats): what amplitude readers (heartcare.ecg.morphology) need, without detecting twice."""
     try:
         return _measure(ecg)
     except (ValueError, IndexError, FloatingPointError, np.linalg.LinAlgError) as error:
         # A last guard: an unforeseen numerical corner must not stop a 20,000-record batch.
-        return _missing(f"measurement failed: {type(error).__name__}: {error}")
+        return _missing(f"measurement failed: {type(error).__name__}: {error}"), None, None
 
 
-def _measure(ecg: Ecg) -> Measurements:
+def _measure(ecg: Ecg) -> tuple[Measurements, MedianBeats | None, Boundaries | None]:
     if ecg.seconds < 0.5:
-        return _missing(f"record too short ({ecg.seconds:.2f} s) to measure")
+        return _missing(f"record too short ({ecg.seconds:.2f} s) to measure"), None, None
     signal, fs, weights = _working_signal(ecg)
     if not weights.any():
-        return _missing("no usable lead (all flat or missing)")
+        return _missing("no usable lead (all flat or missing)"), None, None
     detection = detect_qrs(signal, fs, weights)
     # Beats are aligned on the energy centroid: the argmax can hop between R up- and
     # down-stroke from beat to beat, which would blur the median beat.
     positions = detection.positions
     peaks = np.round(positions).astype(np.int64)
     if peaks.size == 0:
-        return _missing("no QRS complex detected")
+        return _missing("no QRS complex detected"), None, None
     known: dict[str, Any] = {}
     reasons: dict[str, str] = {}
     if peaks.size >= 2:
@@ -202,7 +208,7 @@ def _measure(ecg: Ecg) -> Measurements:
     for name in FIELDS:
         if known.get(name) is None and name not in reasons:
             reasons[name] = bounds.reasons.get("qrs", "not measurable")
-    return Measurements(**{name: known.get(name) for name in FIELDS}, reasons=reasons)
+    return Measurements(**{name: known.get(name) for name in FIELDS}, reasons=reasons), median, bounds
 
 
 def _intervals(

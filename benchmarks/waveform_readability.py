@@ -1,0 +1,108 @@
+"""Can measured amplitudes lift the finding readers? Their input today vs the same plus morphology.
+
+    python benchmarks/waveform_readability.py DATASET FEATURES [--kinds waveform diagnosis] [--items 5000]
+
+The closed signal items (S) of each question kind; the readers' own fit (multinomial logistic
+regression, `heartcare.model.findings`) on the train split (a hash-ranked sample of `--items`),
+scored on every test item of the kind as the `findings:` bench adapter scores: the most believed of
+the item's own options. Three inputs per kind:
+
+- baseline: what a model with `--finding-tokens` reads today (Beat latents' mean and spread from the
+  feature cache plus the recording descriptors; K's and L's readers);
+- + morphology: the same plus `heartcare.ecg.morphology` of the stored signal (per-lead P, Q, R, S,
+  ST, T in mV, the intervals, voltage and count criteria);
+- morphology alone.
+
+Prints accuracy, train-majority accuracy and the seconds spent measuring; the baseline row is the
+comparison. A gain here is an upper bound of what the readers could pass on to the language model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+KIND_PREFIX = "closed_qa/"
+
+
+def _accuracy(train_x, train_y, test_x, items, answers: list[str]) -> float:
+    import torch
+
+    from heartcare.model.findings import _fit_classifier
+
+    mean, spread = train_x.mean(0), train_x.std(0).clamp_min(1e-6)
+    classifier = _fit_classifier((train_x - mean) / spread, train_y, len(answers))
+    with torch.no_grad():
+        beliefs = classifier((test_x - mean) / spread)
+    position = {answer: index for index, answer in enumerate(answers)}
+    right = 0
+    for belief, item in zip(beliefs, items, strict=True):
+        known = [(float(belief[position[choice]]), index) for index, choice in enumerate(item.choices) if choice in position]
+        right += bool(known) and max(known)[1] == item.answer_index
+    return right / len(items)
+
+
+def readability(dataset: str, features: str, kind: str, items: int) -> dict:
+    import torch
+
+    from heartcare.agent.description import stable_hash
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.ecg.morphology import morphology_features
+    from heartcare.ecg.record import Ecg
+    from heartcare.model.examples import finding_input
+    from heartcare.model.feature_cache import FeatureCache
+    from heartcare.model.findings import finding_kind, reads_finding
+
+    data, cache = BenchDataset(dataset), FeatureCache(features)
+
+    def members(split: str) -> list:
+        return [item for item in data.items(split) if reads_finding(item, "S") and finding_kind(item) == KIND_PREFIX + kind]
+
+    train = sorted(members("train"), key=lambda item: stable_hash(0, kind, item.id))[:items]
+    test = members("test")
+    answers = sorted({item.choices[item.answer_index] for item in train})
+    started, morphology = time.perf_counter(), {}
+    for item in train + test:
+        record = item.ecgs[0].record_id
+        if record not in morphology:
+            morphology[record] = morphology_features(Ecg(*data.signal(record)))
+    measuring = time.perf_counter() - started
+
+    def table(chosen: list, inputs: str) -> torch.Tensor:
+        rows = []
+        for item in chosen:
+            record = item.ecgs[0].record_id
+            parts = [] if inputs == "morphology" else [finding_input(cache.signal(record), cache.recording(record))[0]]
+            parts += [morphology[record]] if inputs != "baseline" else []
+            rows.append(np.concatenate(parts))
+        return torch.from_numpy(np.stack(rows).astype(np.float32))
+
+    train_y = torch.tensor([answers.index(item.choices[item.answer_index]) for item in train])
+    majority = answers[int(torch.bincount(train_y, minlength=len(answers)).argmax())]
+    result = {"train": len(train), "test": len(test), "measuring_s": measuring,
+              "majority": sum(item.choices[item.answer_index] == majority for item in test) / len(test)}
+    for inputs in ("baseline", "+ morphology", "morphology"):
+        result[inputs] = _accuracy(table(train, inputs), train_y, table(test, inputs), test, answers)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", help="a HeartAgent dataset (built as recorded, as DS4)")
+    parser.add_argument("features", help="its feature cache with recording descriptors (`heartcare gpt features`)")
+    parser.add_argument("--kinds", nargs="+", default=["waveform/waveform", "diagnosis/diagnosis", "misc/infarct_stage"])
+    parser.add_argument("--items", type=int, default=5000, help="train items per kind (the readers' fit uses 5,000)")
+    args = parser.parse_args()
+    print("| kind (S, test items) | train / test | majority | baseline (today's readers) | + morphology | morphology alone | measuring |")
+    print("|---|---|---|---|---|---|---|")
+    for kind in args.kinds:
+        result = readability(args.dataset, args.features, kind, args.items)
+        gain = 100 * (result["+ morphology"] - result["baseline"])
+        print(f"| {kind} | {result['train']} / {result['test']} | {100 * result['majority']:.1f} | {100 * result['baseline']:.1f} "
+              f"| {100 * result['+ morphology']:.1f} ({gain:+.1f}) | {100 * result['morphology']:.1f} | {result['measuring_s']:.0f} s |")
+
+
+if __name__ == "__main__":
+    main()
