@@ -1,10 +1,11 @@
 """Can measured amplitudes lift the finding readers? Their input today vs the same plus morphology.
 
-    python benchmarks/waveform_readability.py DATASET FEATURES [--kinds waveform diagnosis] [--items 5000]
+    python benchmarks/waveform_readability.py DATASET FEATURES [--kinds waveform/waveform] [--items 5000]
 
 The closed signal items (S) of each question kind; the readers' own fit (multinomial logistic
 regression, `heartcare.model.findings`) on the train split (a hash-ranked sample of `--items`),
-scored on every test item of the kind as the `findings:` bench adapter scores: the most believed of
+scored on every valid and test item of the kind (both held out of the fit and leak-free; the test
+split alone has 50 waveform items) as the `findings:` bench adapter scores: the most believed of
 the item's own options. Three inputs per kind:
 
 - baseline: what a model with `--finding-tokens` reads today (Beat latents' mean and spread from the
@@ -13,8 +14,8 @@ the item's own options. Three inputs per kind:
   ST, T in mV, the intervals, voltage and count criteria);
 - morphology alone.
 
-Prints accuracy, train-majority accuracy and the seconds spent measuring; the baseline row is the
-comparison. A gain here is an upper bound of what the readers could pass on to the language model.
+Prints accuracy, train-majority accuracy, the paired difference over the baseline with its 95%
+bootstrap interval, and the seconds spent measuring; the baseline column is the comparison. A gain here is an upper bound of what the readers could pass on to the language model.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 KIND_PREFIX = "closed_qa/"
 
 
-def _accuracy(train_x, train_y, test_x, items, answers: list[str]) -> float:
+def _correct(train_x, train_y, test_x, items, answers: list[str]) -> np.ndarray:
     import torch
 
     from heartcare.model.findings import _fit_classifier
@@ -37,17 +38,18 @@ def _accuracy(train_x, train_y, test_x, items, answers: list[str]) -> float:
     with torch.no_grad():
         beliefs = classifier((test_x - mean) / spread)
     position = {answer: index for index, answer in enumerate(answers)}
-    right = 0
+    right = []
     for belief, item in zip(beliefs, items, strict=True):
         known = [(float(belief[position[choice]]), index) for index, choice in enumerate(item.choices) if choice in position]
-        right += bool(known) and max(known)[1] == item.answer_index
-    return right / len(items)
+        right.append(bool(known) and max(known)[1] == item.answer_index)
+    return np.asarray(right, dtype=np.float64)
 
 
-def readability(dataset: str, features: str, kind: str, items: int) -> dict:
+def readability(dataset: str, features: str, kind: str, items: int) -> dict | None:
     import torch
 
     from heartcare.agent.description import stable_hash
+    from heartcare.bench.bootstrap import paired_difference
     from heartcare.bench.dataset import BenchDataset
     from heartcare.ecg.morphology import morphology_features
     from heartcare.ecg.record import Ecg
@@ -61,7 +63,9 @@ def readability(dataset: str, features: str, kind: str, items: int) -> dict:
         return [item for item in data.items(split) if reads_finding(item, "S") and finding_kind(item) == KIND_PREFIX + kind]
 
     train = sorted(members("train"), key=lambda item: stable_hash(0, kind, item.id))[:items]
-    test = members("test")
+    test = members("valid") + members("test")
+    if not train or not test:
+        return None
     answers = sorted({item.choices[item.answer_index] for item in train})
     started, morphology = time.perf_counter(), {}
     for item in train + test:
@@ -83,8 +87,10 @@ def readability(dataset: str, features: str, kind: str, items: int) -> dict:
     majority = answers[int(torch.bincount(train_y, minlength=len(answers)).argmax())]
     result = {"train": len(train), "test": len(test), "measuring_s": measuring,
               "majority": sum(item.choices[item.answer_index] == majority for item in test) / len(test)}
-    for inputs in ("baseline", "+ morphology", "morphology"):
-        result[inputs] = _accuracy(table(train, inputs), train_y, table(test, inputs), test, answers)
+    correct = {inputs: _correct(table(train, inputs), train_y, table(test, inputs), test, answers)
+               for inputs in ("baseline", "+ morphology", "morphology")}
+    result.update({inputs: float(right.mean()) for inputs, right in correct.items()})
+    result["gain"] = paired_difference(correct["+ morphology"], correct["baseline"])
     return result
 
 
@@ -92,16 +98,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", help="a HeartAgent dataset (built as recorded, as DS4)")
     parser.add_argument("features", help="its feature cache with recording descriptors (`heartcare gpt features`)")
-    parser.add_argument("--kinds", nargs="+", default=["waveform/waveform", "diagnosis/diagnosis", "misc/infarct_stage"])
+    parser.add_argument("--kinds", nargs="+", default=["waveform/waveform", "diagnosis/diagnosis", "misc/axis", "misc/ectopy"])
     parser.add_argument("--items", type=int, default=5000, help="train items per kind (the readers' fit uses 5,000)")
     args = parser.parse_args()
-    print("| kind (S, test items) | train / test | majority | baseline (today's readers) | + morphology | morphology alone | measuring |")
+    print("| kind (S) | train / valid + test | majority | baseline (today's readers) | + morphology [paired 95% CI] | morphology alone | measuring |")
     print("|---|---|---|---|---|---|---|")
     for kind in args.kinds:
         result = readability(args.dataset, args.features, kind, args.items)
-        gain = 100 * (result["+ morphology"] - result["baseline"])
+        if result is None:
+            print(f"| {kind} | no train or held-out items of this kind | | | | | |")
+            continue
+        gain = result["gain"]
+        low, high = (100 * bound for bound in gain["ci"])
         print(f"| {kind} | {result['train']} / {result['test']} | {100 * result['majority']:.1f} | {100 * result['baseline']:.1f} "
-              f"| {100 * result['+ morphology']:.1f} ({gain:+.1f}) | {100 * result['morphology']:.1f} | {result['measuring_s']:.0f} s |")
+              f"| {100 * result['+ morphology']:.1f} ({100 * gain['difference']:+.1f} [{low:+.1f}, {high:+.1f}]) "
+              f"| {100 * result['morphology']:.1f} | {result['measuring_s']:.0f} s |")
 
 
 if __name__ == "__main__":

@@ -60,9 +60,11 @@ def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -
         latents = signal_latents(model.beat, ecg)
         signal = signal_tokens(latents, config)
         if config.findings:
+            from heartcare.ecg.morphology import morphology_features
             from heartcare.ecg.recording import recording_features
 
-            finding = finding_input(latents, recording_features(ecg) if config.finding_recording else None)
+            finding = finding_input(latents, recording_features(ecg) if config.finding_recording else None,
+                                    morphology=morphology_features(ecg) if config.finding_morphology else None)
     if config.uses_image:
         if model.image_encoder is None:
             raise ConfigError("HeartcareGPT", "loaded without its image encoder: it cannot read a picture")

@@ -90,11 +90,13 @@ def build_model(config: GptConfig, load_encoders: bool = True):
             from heartcare.model.findings import FindingProjector
 
             counts = [len(answers) for _, answers in config.findings]
+            from heartcare.ecg.morphology import WIDTH as MORPHOLOGY_WIDTH
             from heartcare.ecg.recording import WIDTH
 
             pairs = config.comparison_findings  # rate heads on both streams, the pair's tokens beside the signal's
             named = len(config.named_findings)  # presence heads on both streams for the which-shows token
-            finding_projector = FindingProjector(2 * config.signal_dim + WIDTH * config.finding_recording, hidden, counts,
+            width = 2 * config.signal_dim + WIDTH * config.finding_recording + MORPHOLOGY_WIDTH * config.finding_morphology
+            finding_projector = FindingProjector(width, hidden, counts,
                                                  rate=pairs, comparison=pairs, presence=named)
             if config.image_findings:
                 width = (2 + config.image_finding_views) * config.image_feature_dim

@@ -65,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--finding-words", action="store_true",
                        help="also write the finding readers' beliefs as words after each ECG ('Reading: rhythm: sinus "
                             "bradycardia or sinus rhythm; ...'), which the LLM can copy; needs finding tokens and --freeze finding_readers")
+    train.add_argument("--finding-morphology", action="store_true",
+                       help="the signal finding readers also read the median beats' amplitudes per lead and the intervals "
+                            "(heartcare.ecg.morphology; needs --finding-tokens and a feature cache built with them)")
     train.add_argument("--freeze", action="append", default=None, metavar="PART",
                        help="hold this trained part of the stage where it starts (repeatable; e.g. finding_readers: the "
                             "finding tokens' fitted classifiers and rate / presence heads, so that only the language "
@@ -198,7 +201,8 @@ def run_train(args: argparse.Namespace) -> int:
                     model_changes or None, stage_changes or None, progress=not args.quiet, calibrate=not args.no_calibration,
                     bench_tasks=tuple(args.tasks or ()), learning_rate=args.learning_rate,
                     max_per_answer=args.max_per_answer, finding_tokens=args.finding_tokens,
-                    frozen_parts=tuple(args.freeze or ()), finding_words=args.finding_words)
+                    frozen_parts=tuple(args.freeze or ()), finding_words=args.finding_words,
+                    finding_morphology=args.finding_morphology)
     logs = {key: round(value, 4) for key, value in run.result.train_logs.items() if key in ("loss", "lr")}
     valid = {key: round(value, 4) for key, value in run.result.valid_logs.items() if key == "loss"}
     print(f"{run.out}: {args.stage} ({args.preset}) {run.result.steps} steps on {run.train_items} items, "

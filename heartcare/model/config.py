@@ -56,6 +56,10 @@ class GptConfig:
     # The signal finding tokens also read the recording's own descriptors (heartcare.ecg.recording):
     # noise, drift, hum and absolute amplitude, which Beat's conditioning removes before it encodes.
     finding_recording: bool = False
+    # ... and the median beats' morphology (heartcare.ecg.morphology): per-lead P, Q, R, S, ST and T in mV,
+    # the intervals and voltage criteria that waveform answers name (a linear reader of the latents and the
+    # recording read waveform answers at 60.8%, with these 75.7%: benchmarks/waveform_readability.py).
+    finding_morphology: bool = False
     # The image finding tokens also read the first N views side by side (0 = their mean and spread only):
     # with 12 lead crops, which lead shows a change (an inferior infarct is in II, III and aVF).
     image_finding_views: int = 0
@@ -98,6 +102,8 @@ class GptConfig:
             fail("image_finding_views feeds the image finding tokens: it needs image_findings (and >= 0)")
         if self.finding_recording and not self.findings:
             fail("finding_recording feeds the finding tokens: it needs findings")
+        if self.finding_morphology and not self.findings:
+            fail("finding_morphology feeds the finding tokens: it needs findings")
         if self.comparison_findings and RHYTHM_KIND not in dict(self.findings):
             fail(f"comparison tokens read the rhythm finding: comparison_findings needs the kind {RHYTHM_KIND} in findings")
         object.__setattr__(self, "named_findings", tuple((str(code), str(words)) for code, words in self.named_findings))

@@ -41,15 +41,18 @@ def signal_tokens(latents: np.ndarray, config: GptConfig) -> np.ndarray:
     return np.concatenate([pooled, summary])
 
 
-def finding_input(latents: np.ndarray, recording: np.ndarray | None = None, views: int = 0) -> np.ndarray:
+def finding_input(latents: np.ndarray, recording: np.ndarray | None = None, views: int = 0,
+                  morphology: np.ndarray | None = None) -> np.ndarray:
     """[n, dim] Beat latents (or [views, dim] image features) of one ECG -> [1, 2 * dim]: their mean and
     spread, what a finding projector (heartcare.model.findings) reads (linear readouts of a record's
     latents by mean and spread held 86% of the diagnosis). A fixed width whatever n: a photo gives one
     view where a drawn sheet gives 12 lead crops. `recording` ([156] heartcare.ecg.recording
-    descriptors) is appended when the model reads it (GptConfig.finding_recording), and with `views` the
+    descriptors) is appended when the model reads it (GptConfig.finding_recording), then `morphology`
+    (heartcare.ecg.morphology, GptConfig.finding_morphology), and with `views` the
     first `views` rows side by side (GptConfig.image_finding_views; zeros where a picture has fewer, as a
     photo read whole has one)."""
-    parts = [latents.mean(axis=0), latents.std(axis=0)] + ([] if recording is None else [np.asarray(recording).reshape(-1)])
+    parts = [latents.mean(axis=0), latents.std(axis=0)] + [np.asarray(extra).reshape(-1) for extra in (recording, morphology)
+                                                           if extra is not None]
     if views:
         side_by_side = np.zeros((views, latents.shape[1]), dtype=np.float32)
         side_by_side[: min(views, len(latents))] = latents[:views]
@@ -74,7 +77,8 @@ def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures
                 signal = signal_tokens(latents, config)
                 if config.findings:
                     recording = cache.recording(ref.record_id, context=prediction) if config.finding_recording else None
-                    finding = finding_input(latents, recording)
+                    morphology = cache.morphology(ref.record_id, context=prediction) if config.finding_morphology else None
+                    finding = finding_input(latents, recording, morphology=morphology)
             if sees_drawing(config):
                 image = cache.context_image(ref.record_id) if prediction else cache.image(ref.record_id, 0)
         else:
@@ -99,6 +103,8 @@ def needed_keys(item: BenchItem, config: GptConfig) -> list[tuple[str, str]]:
                 keys.append((record, f"context/{record}" if prediction else f"signal/{record}"))
                 if config.finding_recording:
                     keys.append((record, f"context_recording/{record}" if prediction else f"recording/{record}"))
+                if config.finding_morphology:
+                    keys.append((record, f"context_morphology/{record}" if prediction else f"morphology/{record}"))
             if sees_drawing(config):
                 keys.append((record, image))
         elif config.uses_image:

@@ -101,6 +101,7 @@ def _context_of(row: dict[str, Any], signal: np.ndarray) -> np.ndarray | None:
 def _record_tensors(dataset: Path, row: dict[str, Any], beat, encoder, view: str, context_images: bool = True) -> dict[str, np.ndarray]:
     from heartcare.agent.writer import load_signal
     from heartcare.ecg.leads import STANDARD_LEADS
+    from heartcare.ecg.morphology import morphology_features
     from heartcare.ecg.record import Ecg
     from heartcare.ecg.recording import recording_features
     from heartcare.model.features import context_latents, image_views, read_picture, signal_latents
@@ -112,11 +113,13 @@ def _record_tensors(dataset: Path, row: dict[str, Any], beat, encoder, view: str
         whole = Ecg(signal, fs, list(STANDARD_LEADS))
         tensors[f"signal/{record_id}"] = signal_latents(beat, whole)
         tensors[f"recording/{record_id}"] = recording_features(whole)
+        tensors[f"morphology/{record_id}"] = morphology_features(whole)
         context = _context_of(row, signal)
         if context is not None:
             window = Ecg(np.ascontiguousarray(context), fs, list(STANDARD_LEADS))
             tensors[f"context/{record_id}"] = context_latents(beat, window)[0]
             tensors[f"context_recording/{record_id}"] = recording_features(window)
+            tensors[f"context_morphology/{record_id}"] = morphology_features(window)
     if encoder is not None:
         parameters = json.loads(row["image_parameters"]) if row.get("image_parameters") else []
         for index, relative in enumerate(row.get("images") or []):
@@ -307,6 +310,12 @@ class FeatureCache:
         first = next((record for shard in self.manifest["shards"] for record in shard["records"]), None)
         return first is not None and self.has(first, f"recording/{first}")
 
+    @property
+    def holds_morphology(self) -> bool:
+        """Whether this cache has the median beats' morphology (caches made before it do not: rebuild them)."""
+        first = next((record for shard in self.manifest["shards"] for record in shard["records"]), None)
+        return first is not None and self.has(first, f"morphology/{first}")
+
     def has(self, record_id: str, key: str) -> bool:
         shard = self._shard_of.get(record_id)
         if shard is None:
@@ -343,6 +352,10 @@ class FeatureCache:
     def recording(self, record_id: str, context: bool = False) -> np.ndarray:
         """[156] heartcare.ecg.recording descriptors of the record (or of its prediction context)."""
         return self._get(record_id, f"{'context_' if context else ''}recording/{record_id}")
+
+    def morphology(self, record_id: str, context: bool = False) -> np.ndarray:
+        """[heartcare.ecg.morphology.WIDTH] median-beat amplitudes and intervals of the record (or of its prediction context)."""
+        return self._get(record_id, f"{'context_' if context else ''}morphology/{record_id}")
 
     def image(self, record_id: str, index: int = 0) -> np.ndarray:
         return self._get(record_id, f"image/{record_id}/{index}")

@@ -54,7 +54,8 @@ def reads_finding(item, modality: str = "S") -> bool:
 def stream_input(cache, record_id: str, stream: str, config) -> np.ndarray:
     """[1, width]: what the stream's finding projector of a model with `config` (a GptConfig) reads of a record."""
     if stream == "signal":
-        return finding_input(cache.signal(record_id), cache.recording(record_id) if config.finding_recording else None)
+        return finding_input(cache.signal(record_id), cache.recording(record_id) if config.finding_recording else None,
+                             morphology=cache.morphology(record_id) if config.finding_morphology else None)
     return finding_input(cache.image(record_id, 0), views=config.image_finding_views)
 
 

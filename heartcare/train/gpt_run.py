@@ -72,6 +72,7 @@ def train_gpt(
     finding_tokens: bool = False,
     frozen_parts: tuple[str, ...] = (),
     finding_words: bool = False,
+    finding_morphology: bool = False,
 ) -> GptRun:
     """Train one stage; model_changes / stage_changes override preset fields (ablations, tests).
 
@@ -89,7 +90,9 @@ def train_gpt(
     when the model has an image stream. `frozen_parts` takes parts out of the stage's trainable ones,
     e.g. ("finding_readers",) holds the fitted finding classifiers where they were fitted. `finding_words`
     also writes the readers' beliefs as words after each ECG (heartcare.model.finding_words), on a model
-    from `init` or one given finding tokens here; the readers must then be frozen."""
+    from `init` or one given finding tokens here; the readers must then be frozen. `finding_morphology`
+    has the signal readers of new finding tokens also read the median beats' morphology
+    (heartcare.ecg.morphology), which the feature cache must hold."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -115,6 +118,12 @@ def train_gpt(
         raise ConfigError("--finding-tokens", "a model started from --init keeps its own tokens; ask for finding tokens when training from scratch")
     if finding_words and init is None and not finding_tokens:
         raise ConfigError("--finding-words", "finding words write what the finding readers read: give --finding-tokens, or --init a model with them")
+    if finding_morphology and (init is not None or not finding_tokens):
+        raise ConfigError("--finding-morphology", "the morphology is read by new finding readers: give --finding-tokens "
+                          "on a model trained from scratch (a model from --init keeps what its readers read)")
+    if finding_morphology and not cache.holds_morphology:
+        raise ConfigError(features, "this feature cache has no morphology (built before heartcare.ecg.morphology): "
+                          "build it again with `heartcare gpt features` to train with --finding-morphology")
     if init is not None:
         overrides = {**(model_changes or {}), **({"finding_words": True} if finding_words else {})}
         model = from_pretrained(init, load_encoders=False, overrides=overrides or None)
@@ -138,6 +147,7 @@ def train_gpt(
             # ... and a which-shows token when train pairs name findings (their presence fitted on the records' labels)
             named = named_vocabulary(train_pool) if compared else ()
             config = config.with_changes(findings=vocabulary, image_findings=pictures, finding_recording=recording,
+                                         finding_morphology=finding_morphology,
                                          image_finding_views=views, comparison_findings=compared, named_findings=named,
                                          finding_words=finding_words)
         if config.uses_image:

@@ -57,6 +57,10 @@ class DatasetFeatures:
         key = f"{'context_' if context else ''}recording/{record_id}"
         return self._get(record_id, key, lambda r: self.cache.recording(r, context))
 
+    def morphology(self, record_id: str, context: bool = False) -> np.ndarray:
+        key = f"{'context_' if context else ''}morphology/{record_id}"
+        return self._get(record_id, key, lambda r: self.cache.morphology(r, context))
+
     def image(self, record_id: str, index: int = 0) -> np.ndarray:
         return self._get(record_id, f"image/{record_id}/{index}", lambda r: self.cache.image(r, index))
 
