@@ -20,6 +20,7 @@ boundaries:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -112,24 +113,48 @@ def _criteria(table: dict[str, np.ndarray], present: dict[str, bool]) -> list[fl
     ]
 
 
-def morphology_features(ecg: Ecg) -> np.ndarray:
-    """[WIDTH] float32 descriptors of `ecg` in the order of NAMES; all zeros (and every "measured"
-    flag 0) for a record in which no beat could be found: a reader then learns "unmeasurable"."""
-    measurements, median, bounds = measure_beats(ecg)
-    values = measurements.to_dict()
+def _lead_rows(ecg: Ecg, median: MedianBeats | None, bounds: Boundaries | None) -> dict[str, np.ndarray]:
+    """{standard lead: its PER_LEAD row} for every recorded lead of `ecg` (none without beats)."""
+    if median is None or bounds is None:
+        return {}
+    rows = _per_lead(median, bounds)
+    usable = ecg.lead_mask
+    return {lead: rows[index] for index, lead in enumerate(ecg.leads) if lead in STANDARD_LEADS and usable[index]}
+
+
+def _assemble(values: dict, table: dict[str, np.ndarray]) -> np.ndarray:
     record = [values[name] / scale if values[name] is not None else 0.0 for name, scale in SCALES.items()]
     axis = values["axis_deg"]
     record += [math.cos(math.radians(axis)), math.sin(math.radians(axis))] if axis is not None else [0.0, 0.0]
     record += [float(values[name] is not None) for name in FIELDS]
     per_lead = np.zeros((len(STANDARD_LEADS), len(PER_LEAD)))
-    table: dict[str, np.ndarray] = {}
-    present: dict[str, bool] = {}
-    if median is not None and bounds is not None:
-        rows = _per_lead(median, bounds)
-        usable = ecg.lead_mask
-        for index, lead in enumerate(ecg.leads):
-            if lead in STANDARD_LEADS and usable[index]:
-                table[lead], present[lead] = rows[index], True
-                per_lead[STANDARD_LEADS.index(lead)] = rows[index]
+    for lead, row in table.items():
+        per_lead[STANDARD_LEADS.index(lead)] = row
+    present = {lead: True for lead in table}
     criteria = _criteria(table, present) if table else [0.0] * len(CRITERIA)
     return np.concatenate([per_lead.reshape(-1), np.asarray(record), np.asarray(criteria)]).astype(np.float32)
+
+
+def morphology_features(ecg: Ecg) -> np.ndarray:
+    """[WIDTH] float32 descriptors of `ecg` in the order of NAMES; all zeros (and every "measured"
+    flag 0) for a record in which no beat could be found: a reader then learns "unmeasurable"."""
+    measurements, median, bounds = measure_beats(ecg)
+    return _assemble(measurements.to_dict(), _lead_rows(ecg, median, bounds))
+
+
+def combined_morphology(record: Ecg, parts: Sequence[Ecg]) -> np.ndarray:
+    """`morphology_features` of a recording seen in pieces, as a paper sheet shows it: 3 leads at a
+    time for 2.5 s each, beside one lead for the whole 10 s. The record-level values come from
+    `record` (the rhythm strip: the most beats), any it could not measure (the axis needs limb
+    leads) from the first part that could; each lead's amplitudes from the first part holding it."""
+    measurements, median, bounds = measure_beats(record)
+    values = measurements.to_dict()
+    table = _lead_rows(record, median, bounds)
+    for part in parts:
+        part_measurements, part_median, part_bounds = measure_beats(part)
+        for name, value in part_measurements.to_dict().items():
+            if name in FIELDS and values.get(name) is None and value is not None:
+                values[name] = value
+        for lead, row in _lead_rows(part, part_median, part_bounds).items():
+            table.setdefault(lead, row)
+    return _assemble(values, table)

@@ -1,0 +1,145 @@
+"""Reading a drawn page back into millivolts: heartcare draws a known record, the digitiser reads the
+pixels alone, and each lead must come back where, when and how tall it was drawn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from heartcare.ecg.leads import STANDARD_LEADS
+from heartcare.ecg.morphology import NAMES, PER_LEAD, morphology_features
+from heartcare.ecg.record import Ecg
+from heartcare.render import PaperSpec, render
+from heartcare.render.digitize import DigitizeError, digitize
+
+SPEC = PaperSpec(dpi=100.0)  # the dataset's resolution: 3.9 px per mm, a 1 px trace
+
+
+@pytest.fixture(scope="module")
+def record() -> Ecg:
+    from heartcare.sim.simulate import SimulationSpec, simulate
+
+    spec = SimulationSpec(conditions={"left_ventricular_hypertrophy": 0.8}, age=60, sex="M")
+    return simulate(spec, fs=500.0, seconds=10.0, seed=3).ecg
+
+
+@pytest.fixture(scope="module")
+def page(record):
+    return digitize(render(record, "3x4+II", SPEC), source="sheet.png")
+
+
+def _truth(record: Ecg, lead: str, start_s: float, samples: int, fs: float) -> np.ndarray:
+    times = start_s + np.arange(samples) / fs
+    return np.interp(times, np.arange(record.samples) / record.fs, record.lead(lead))
+
+
+def _aligned(trace, record: Ecg, lead: str | None = None) -> float:
+    """Correlation with the drawn lead, best within +-20 ms: a page is read to its pixels (10 ms at
+    100 dpi), and the ink's first column sits a line-cap before the first sample."""
+    return max(float(np.corrcoef(trace.signal, _truth(record, lead or trace.lead, trace.start_s + shift,
+                                                       trace.signal.size, trace.fs))[0, 1])
+               for shift in np.arange(-0.02, 0.021, 0.004))
+
+
+def _correlations(page, record: Ecg) -> dict[tuple[str, float], float]:
+    return {(trace.lead, trace.start_s): _aligned(trace, record) for trace in page.traces}
+
+
+def test_every_lead_comes_back_in_its_own_window(page, record):
+    correlations = _correlations(page, record)
+    assert {lead for lead, _ in correlations} == set(STANDARD_LEADS)
+    assert len(page.traces) == 13  # 12 panels and the lead II rhythm strip
+    assert min(correlations.values()) > 0.88 and np.median(list(correlations.values())) > 0.93, correlations
+    rhythm = page.longest("II")
+    assert rhythm.signal.size == pytest.approx(10.0 * rhythm.fs, abs=2)
+
+
+def test_each_reading_matches_its_own_lead_better_than_any_other(page, record):
+    """A layout slip (V1 read as V2, a column shifted by one, rows swapped) matches the wrong truth:
+    by the millivolt error, against every lead drawn differently enough to tell (V4 and V5 of one
+    heart can be near twins)."""
+    def error(trace, lead: str) -> float:
+        return min(float(np.sqrt(np.mean((trace.signal - _truth(record, lead, trace.start_s + shift,
+                                                                  trace.signal.size, trace.fs)) ** 2)))
+                   for shift in np.arange(-0.02, 0.021, 0.004))
+
+    for trace in page.traces:
+        own = _truth(record, trace.lead, trace.start_s, trace.signal.size, trace.fs)
+        for other in STANDARD_LEADS:
+            theirs = _truth(record, other, trace.start_s, trace.signal.size, trace.fs)
+            if other != trace.lead and np.sqrt(np.mean((own - theirs) ** 2)) > 0.15:
+                assert error(trace, trace.lead) < error(trace, other), (trace.lead, other)
+
+
+def test_amplitudes_and_time_scale_are_those_drawn(page, record):
+    assert page.px_per_mv == pytest.approx(SPEC.px_per_mm * SPEC.gain_mm_mv, rel=0.03)
+    assert page.px_per_second == pytest.approx(SPEC.px_per_mm * SPEC.speed_mm_s, rel=0.01)
+    for trace in page.traces:
+        truth = _truth(record, trace.lead, trace.start_s, trace.signal.size, trace.fs)
+        assert np.ptp(trace.signal) == pytest.approx(np.ptp(truth), rel=0.08, abs=0.04), trace.lead
+        assert abs(np.median(trace.signal - truth)) < 0.05  # baseline where it was drawn, not flipped
+
+
+def test_morphology_of_the_page_matches_the_signals(page, record):
+    """What picture readers would get: R and T amplitudes per lead and the heart rate within what a
+    1-px trace at 100 dpi resolves (0.026 mV per pixel)."""
+    read, measured = page.morphology(), morphology_features(record)
+    for lead in ("I", "V2", "V5", "aVF"):
+        for wave in ("r_mv", "t_mv"):
+            index = NAMES.index(f"{lead}_{wave}")
+            truth = float(measured[index])
+            assert float(read[index]) == pytest.approx(truth, abs=0.1 + 0.1 * abs(truth)), (lead, wave)
+    rate = NAMES.index("hr_bpm_scaled")
+    assert float(read[rate]) * 100 == pytest.approx(float(measured[rate]) * 100, abs=2.0)
+    assert len(PER_LEAD) * len(STANDARD_LEADS) < len(read)
+
+
+def test_a_turned_scan_is_straightened(record):
+    from scipy import ndimage
+
+    image = render(record, "3x4+II", SPEC)
+    turned = np.stack([ndimage.rotate(image[..., channel], 1.5, reshape=False, order=1, cval=255)
+                       for channel in range(3)], axis=-1).astype(np.uint8)
+    page = digitize(turned)
+    assert page.rotation_deg == pytest.approx(-1.5, abs=0.3) or page.rotation_deg == pytest.approx(1.5, abs=0.3)
+    assert np.median(list(_correlations(page, record).values())) > 0.85
+
+
+def test_a_greyscale_grid_is_not_read_as_trace(record):
+    grey = render(record, "3x4+II", SPEC).astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    page = digitize(np.repeat(grey[..., None], 3, axis=2).astype(np.uint8))
+    assert np.median(list(_correlations(page, record).values())) > 0.9
+
+
+def test_pages_that_cannot_be_read_say_why(record):
+    blank = np.full((850, 1100, 3), 255, dtype=np.uint8)
+    with pytest.raises(DigitizeError, match="blank.png: .*trace rows"):
+        digitize(blank, source="blank.png")
+    image = render(record, "3x4+II", SPEC)
+    no_pulse = image.copy()
+    no_pulse[:, : int(SPEC.grid_origin_mm[0] + 9) * 4] = 255  # the calibration zone painted over
+    with pytest.raises(DigitizeError, match="calibration pulse"):
+        digitize(no_pulse, source="cut.png")
+
+
+def test_rows_on_different_time_axes_are_refused(record):
+    """A photo's perspective stretches one row more than another; the rows' beats then disagree with
+    the rhythm strip, and the reading is refused rather than passed on misaligned."""
+    from PIL import Image
+
+    image = render(record, "3x4+II", SPEC)
+    height, width = image.shape[:2]
+    top = np.asarray(Image.fromarray(image[: height // 2]).resize((int(width * 1.06), height // 2)))[:, :width]
+    distorted = np.concatenate([top, image[height // 2:]], axis=0)
+    with pytest.raises(DigitizeError, match="beat timing"):
+        digitize(distorted, source="photo.jpg")
+
+
+def test_a_blurred_scan_keeps_its_scale(record):
+    """Blur thickens every line both ways; the pulse is measured centre to centre, so 1 mV stays 1 mV."""
+    from PIL import Image, ImageFilter
+
+    blurred = np.asarray(Image.fromarray(render(record, "3x4+II", SPEC)).filter(ImageFilter.GaussianBlur(1.2)))
+    page = digitize(blurred)
+    assert page.px_per_mv == pytest.approx(SPEC.px_per_mm * SPEC.gain_mm_mv, rel=0.03)
+    assert np.median(list(_correlations(page, record).values())) > 0.85
