@@ -1,6 +1,7 @@
 """Can measured amplitudes lift the finding readers? Their input today vs the same plus morphology.
 
     python benchmarks/waveform_readability.py DATASET FEATURES [--kinds waveform/waveform] [--items 5000]
+    python benchmarks/waveform_readability.py DATASET FEATURES --modality I --pages PAGES [--workers 2]
 
 The closed signal items (S) of each question kind; the readers' own fit (multinomial logistic
 regression, `heartcare.model.findings`) on the train split (a hash-ranked sample of `--items`),
@@ -14,6 +15,13 @@ the item's own options. Three inputs per kind:
   ST, T in mV, the intervals, voltage and count criteria);
 - morphology alone.
 
+With `--modality I` the same for the closed picture items: the baseline is what the picture readers
+read (image features of the item's page, `image_finding_views` 12 as K's and M's), and morphology
+is read off the page itself by the digitiser (heartcare.render.digitize; zeros and a 0 flag for a
+page it cannot read, so no item is dropped). Digitised pages are kept under PAGES (one .npy per
+record, read back without pickle) so a rerun measures nothing twice; the table says how many of
+the pages were read.
+
 Prints accuracy, train-majority accuracy, the paired difference over the baseline with its 95%
 bootstrap interval, and the seconds spent measuring; the baseline column is the comparison. A gain here is an upper bound of what the readers could pass on to the language model.
 """
@@ -21,11 +29,13 @@ bootstrap interval, and the seconds spent measuring; the baseline column is the 
 from __future__ import annotations
 
 import argparse
+import io
 import time
 
 import numpy as np
 
 KIND_PREFIX = "closed_qa/"
+PICTURE_VIEWS = 12  # image_finding_views of the picture readers measured in the README (K, L, M)
 
 
 def _correct(train_x, train_y, test_x, items, answers: list[str]) -> np.ndarray:
@@ -45,7 +55,48 @@ def _correct(train_x, train_y, test_x, items, answers: list[str]) -> np.ndarray:
     return np.asarray(right, dtype=np.float64)
 
 
-def readability(dataset: str, features: str, kind: str, items: int) -> dict | None:
+def digitized_pages(data, records: list[str], pages: str, workers: int) -> dict[str, np.ndarray]:
+    """{record: page_morphology of its first picture}, from PAGES or digitised now (and stored)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from pathlib import Path
+
+    from heartcare.atomic import write_atomic
+    from heartcare.render.digitize import page_morphology_of_file
+
+    folder = Path(pages)
+    folder.mkdir(parents=True, exist_ok=True)
+    result, jobs = {}, []
+    for record in sorted(set(records)):
+        stored = folder / f"{record}.npy"
+        if stored.exists():
+            result[record] = np.load(stored, allow_pickle=False)
+        else:
+            jobs.append((record, str(data.image_paths(record)[0]), str(stored)))
+    paths = [image for _, image, _ in jobs]
+
+    def keep(rows) -> None:  # each page stored as it is read: an interrupted run resumes where it stopped
+        for (record, _, stored), (row, _) in zip(jobs, rows, strict=True):
+            buffer = io.BytesIO()
+            np.save(buffer, row, allow_pickle=False)
+            write_atomic(stored, buffer.getvalue())
+            result[record] = row
+
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            keep(pool.map(page_morphology_of_file, paths, chunksize=8))
+    else:
+        keep(page_morphology_of_file(path) for path in paths)
+    return result
+
+
+def _picture_input(cache, record: str) -> np.ndarray:
+    from heartcare.model.examples import finding_input
+
+    return finding_input(cache.image(record, 0), views=PICTURE_VIEWS)[0]
+
+
+def readability(dataset: str, features: str, kind: str, items: int, modality: str = "S",
+                pages: str | None = None, workers: int = 1) -> dict | None:
     import torch
 
     from heartcare.agent.description import stable_hash
@@ -60,7 +111,7 @@ def readability(dataset: str, features: str, kind: str, items: int) -> dict | No
     data, cache = BenchDataset(dataset), FeatureCache(features)
 
     def members(split: str) -> list:
-        return [item for item in data.items(split) if reads_finding(item, "S") and finding_kind(item) == KIND_PREFIX + kind]
+        return [item for item in data.items(split) if reads_finding(item, modality) and finding_kind(item) == KIND_PREFIX + kind]
 
     train = sorted(members("train"), key=lambda item: stable_hash(0, kind, item.id))[:items]
     test = members("valid") + members("test")
@@ -68,6 +119,8 @@ def readability(dataset: str, features: str, kind: str, items: int) -> dict | No
         return None
     answers = sorted({item.choices[item.answer_index] for item in train})
     started, morphology = time.perf_counter(), {}
+    if modality == "I":
+        morphology = digitized_pages(data, [item.ecgs[0].record_id for item in train + test], pages, workers)
     for item in train + test:
         record = item.ecgs[0].record_id
         if record not in morphology:
@@ -78,14 +131,17 @@ def readability(dataset: str, features: str, kind: str, items: int) -> dict | No
         rows = []
         for item in chosen:
             record = item.ecgs[0].record_id
-            parts = [] if inputs == "morphology" else [finding_input(cache.signal(record), cache.recording(record))[0]]
+            today = (_picture_input(cache, record) if modality == "I"
+                     else finding_input(cache.signal(record), cache.recording(record))[0])
+            parts = [] if inputs == "morphology" else [today]
             parts += [morphology[record]] if inputs != "baseline" else []
             rows.append(np.concatenate(parts))
         return torch.from_numpy(np.stack(rows).astype(np.float32))
 
     train_y = torch.tensor([answers.index(item.choices[item.answer_index]) for item in train])
     majority = answers[int(torch.bincount(train_y, minlength=len(answers)).argmax())]
-    result = {"train": len(train), "test": len(test), "measuring_s": measuring,
+    read = [float(morphology[item.ecgs[0].record_id][-1]) for item in train + test] if modality == "I" else [1.0]
+    result = {"train": len(train), "test": len(test), "measuring_s": measuring, "pages_read": float(np.mean(read)),
               "majority": sum(item.choices[item.answer_index] == majority for item in test) / len(test)}
     correct = {inputs: _correct(table(train, inputs), train_y, table(test, inputs), test, answers)
                for inputs in ("baseline", "+ morphology", "morphology")}
@@ -100,19 +156,25 @@ def main() -> None:
     parser.add_argument("features", help="its feature cache with recording descriptors (`heartcare gpt features`)")
     parser.add_argument("--kinds", nargs="+", default=["waveform/waveform", "diagnosis/diagnosis", "misc/axis", "misc/ectopy"])
     parser.add_argument("--items", type=int, default=5000, help="train items per kind (the readers' fit uses 5,000)")
+    parser.add_argument("--modality", choices=("S", "I"), default="S", help="signal items, or picture items read by the digitiser")
+    parser.add_argument("--pages", help="with --modality I: folder keeping each record's digitised page")
+    parser.add_argument("--workers", type=int, default=1, help="processes digitising pages")
     args = parser.parse_args()
-    print("| kind (S) | train / valid + test | majority | baseline (today's readers) | + morphology [paired 95% CI] | morphology alone | measuring |")
-    print("|---|---|---|---|---|---|---|")
+    if args.modality == "I" and not args.pages:
+        parser.error("--modality I needs --pages FOLDER to keep the digitised pages in")
+    print(f"| kind ({args.modality}) | train / valid + test | majority | baseline (today's readers) "
+          "| + morphology [paired 95% CI] | morphology alone | measuring | pages read |")
+    print("|---|---|---|---|---|---|---|---|")
     for kind in args.kinds:
-        result = readability(args.dataset, args.features, kind, args.items)
+        result = readability(args.dataset, args.features, kind, args.items, args.modality, args.pages, args.workers)
         if result is None:
-            print(f"| {kind} | no train or held-out items of this kind | | | | | |")
+            print(f"| {kind} | no train or held-out items of this kind | | | | | | |")
             continue
         gain = result["gain"]
         low, high = (100 * bound for bound in gain["ci"])
         print(f"| {kind} | {result['train']} / {result['test']} | {100 * result['majority']:.1f} | {100 * result['baseline']:.1f} "
               f"| {100 * result['+ morphology']:.1f} ({100 * gain['difference']:+.1f} [{low:+.1f}, {high:+.1f}]) "
-              f"| {100 * result['morphology']:.1f} | {result['measuring_s']:.0f} s |")
+              f"| {100 * result['morphology']:.1f} | {result['measuring_s']:.0f} s | {100 * result['pages_read']:.0f}% |")
 
 
 if __name__ == "__main__":

@@ -143,3 +143,39 @@ def test_a_blurred_scan_keeps_its_scale(record):
     page = digitize(blurred)
     assert page.px_per_mv == pytest.approx(SPEC.px_per_mm * SPEC.gain_mm_mv, rel=0.03)
     assert np.median(list(_correlations(page, record).values())) > 0.85
+
+
+def test_page_morphology_marks_what_it_could_not_read(record):
+    from heartcare.ecg.morphology import WIDTH
+    from heartcare.render.digitize import page_morphology
+
+    read, reason = page_morphology(render(record, "3x4+II", SPEC), source="sheet.png")
+    assert reason is None and read.shape == (WIDTH + 1,) and read[-1] == 1.0 and np.abs(read[:-1]).sum() > 0
+    blank, reason = page_morphology(np.full((850, 1100, 3), 255, dtype=np.uint8), source="blank.png")
+    assert blank.shape == (WIDTH + 1,) and not blank.any() and "blank.png" in reason
+
+
+def test_the_command_reads_pictures_and_lists_the_ones_it_cannot(record, tmp_path, capsys):
+    """`heartcare digitize`: a drawn page comes back as 13 traces and the record's own measurements;
+    a file that is no picture is listed with its reason and the batch goes on."""
+    import json
+
+    from PIL import Image
+
+    from heartcare.cli import main
+    from heartcare.ecg.measure import measure
+
+    picture = tmp_path / "page.png"
+    Image.fromarray(render(record, "3x4+II", SPEC)).save(picture)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    assert main(["digitize", str(broken), str(picture), "-o", str(tmp_path / "read")]) == 0
+    reading = json.loads((tmp_path / "read" / "page.json").read_text())
+    assert len(reading["traces"]) == 13 and {trace["lead"] for trace in reading["traces"]} == set(STANDARD_LEADS)
+    truth = measure(record).to_dict()
+    assert reading["measurements"]["hr_bpm"] == pytest.approx(truth["hr_bpm"], abs=2.0)
+    assert reading["measurements"]["qt_ms"] == pytest.approx(truth["qt_ms"], abs=30.0)
+    failures = json.loads((tmp_path / "read" / "failures.json").read_text())
+    assert [failure["picture"] for failure in failures] == [str(broken)] and "decode" in failures[0]["reason"]
+    assert "page.png" in capsys.readouterr().out
+    assert main(["digitize", str(broken)]) == 1  # nothing read at all

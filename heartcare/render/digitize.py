@@ -197,7 +197,7 @@ def _calibration(band: np.ndarray, baseline: int) -> tuple[float, int, int] | No
     # the top line's centre, not its upper edge: blur thickens a line both ways, and the baseline is
     # a centre too (the ink histogram's peak row)
     centres = [_first_run_centre(column) for column in cluster.T if column.any() and abs(np.flatnonzero(column)[0] - top) <= 2]
-    height = baseline - float(np.median(centres))
+    height = baseline - float(np.median(centres)) if centres else 0.0
     width = last - first
     flat = np.mean(np.abs(tops - top) <= 2)
     # The pulse is 10 mm tall and 7 mm wide with its baseline stubs (0.2 s at 25 mm/s + 2 mm).
@@ -370,3 +370,31 @@ def _trace_starts(bands: list[np.ndarray], pulses: list[tuple[float, int, int] |
         after = inked[inked > pulse[2] + 1] if pulse is not None else inked[inked >= common]
         starts.append(int(after[0]) if after.size and (pulse is not None or after[0] - common < 3) else common)
     return starts
+
+
+def page_morphology(image: np.ndarray, source: str | None = None) -> tuple[np.ndarray, str | None]:
+    """([morphology WIDTH + 1] float32, None) for a readable page: its `DigitizedPage.morphology()`
+    and a last 1.0 saying it was read; (zeros, the reason) for one that is not, so that a reader of
+    many pictures learns "unreadable" instead of losing the item."""
+    from heartcare.ecg.morphology import WIDTH
+
+    try:
+        page = digitize(image, source=source)
+    except DigitizeError as error:
+        return np.zeros(WIDTH + 1, dtype=np.float32), str(error)
+    return np.concatenate([page.morphology(), [1.0]]).astype(np.float32), None
+
+
+def page_morphology_of_file(path: str) -> tuple[np.ndarray, str | None]:
+    """`page_morphology` of a picture file (PNG/JPEG); a file that cannot be decoded is a page that
+    cannot be read, with the decoder's reason. Module-level so process pools can call it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as error:
+        from heartcare.ecg.morphology import WIDTH
+
+        return np.zeros(WIDTH + 1, dtype=np.float32), f"{path}: cannot decode the picture ({error})"
+    return page_morphology(pixels, source=path)
