@@ -138,3 +138,23 @@ def test_a_lead_marked_missing_reads_zero_whatever_its_row_holds():
     masked = morphology_features(Ecg(ecg.signal, ecg.fs, meta={"lead_mask": mask}))
     assert all(lead(masked, "V3", name) == 0.0 for name in PER_LEAD)
     assert lead(morphology_features(ecg), "V3", "qrs_peak_to_peak_mv") > 0.3
+
+
+def test_a_recording_seen_in_pieces_takes_each_lead_from_where_it_is_shown():
+    """combined_morphology (a paper sheet's pieces): the whole-record strip's leads and record-level
+    values first, each other lead from the first piece holding it, the axis from a piece with limb leads."""
+    from heartcare.ecg.morphology import combined_morphology
+
+    ecg = simulate(SimulationSpec(conditions={"normal": 0.0}, noise=QUIET), fs=500.0, seconds=10.0, seed=2).ecg
+    rhythm = Ecg(ecg.signal[[1]], ecg.fs, ("II",))
+    first = ecg.crop(0.0, 2.5)
+    halved = Ecg(first.signal[[0, 1, 2]] * np.array([[1.0], [0.5], [1.0]], dtype=np.float32), ecg.fs, ("I", "II", "III"))
+    louder = Ecg(first.signal[[0]] * 2.0, ecg.fs, ("I",))
+    combined = combined_morphology(rhythm, [halved, louder])
+    whole = morphology_features(ecg)
+    r_of = {lead: NAMES.index(f"{lead}_r_mv") for lead in ("I", "II", "III", "V1")}
+    assert combined[r_of["II"]] == pytest.approx(whole[r_of["II"]], rel=0.05)  # the strip's II, not the halved one
+    assert combined[r_of["I"]] == pytest.approx(whole[r_of["I"]], rel=0.1)  # the first piece's I, not the louder one
+    assert combined[r_of["V1"]] == 0.0  # shown nowhere
+    assert combined[NAMES.index("axis_deg_measured")] == 1.0
+    assert combined[NAMES.index("hr_bpm_scaled")] == pytest.approx(whole[NAMES.index("hr_bpm_scaled")], rel=0.02)

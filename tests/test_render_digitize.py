@@ -91,6 +91,11 @@ def test_morphology_of_the_page_matches_the_signals(page, record):
             assert float(read[index]) == pytest.approx(truth, abs=0.1 + 0.1 * abs(truth)), (lead, wave)
     rate = NAMES.index("hr_bpm_scaled")
     assert float(read[rate]) * 100 == pytest.approx(float(measured[rate]) * 100, abs=2.0)
+    # the axis needs limb leads the rhythm strip lacks: it comes from the first column (I, II, III)
+    axis = [NAMES.index("axis_cos"), NAMES.index("axis_sin")]
+    assert read[NAMES.index("axis_deg_measured")] == 1.0
+    assert np.degrees(np.arctan2(read[axis[1]], read[axis[0]])) == pytest.approx(
+        np.degrees(np.arctan2(measured[axis[1]], measured[axis[0]])), abs=15.0)
     assert len(PER_LEAD) * len(STANDARD_LEADS) < len(read)
 
 
