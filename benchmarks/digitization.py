@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from collections import Counter, defaultdict
 
@@ -61,7 +62,7 @@ def measure(dataset: str, split: str, limit: int) -> dict[str, dict]:
         try:
             page = digitize(pixels, source=str(path))
         except DigitizeError as error:
-            entry["reasons"][error.problem.split(":")[0][:60]] += 1
+            entry["reasons"][re.sub(r"\d+", "N", error.problem.split(":")[0])[:60]] += 1  # one line per kind of refusal
             continue
         read = page.morphology()
         entry["seconds"].append(time.perf_counter() - started)
