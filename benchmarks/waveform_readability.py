@@ -89,14 +89,14 @@ def digitized_pages(data, records: list[str], pages: str, workers: int) -> dict[
     return result
 
 
-def _picture_input(cache, record: str) -> np.ndarray:
+def _picture_input(cache, record: str, views: int = PICTURE_VIEWS) -> np.ndarray:
     from heartcare.model.examples import finding_input
 
-    return finding_input(cache.image(record, 0), views=PICTURE_VIEWS)[0]
+    return finding_input(cache.image(record, 0), views=views)[0]
 
 
 def readability(dataset: str, features: str, kind: str, items: int, modality: str = "S",
-                pages: str | None = None, workers: int = 1) -> dict | None:
+                pages: str | None = None, workers: int = 1, views: int = PICTURE_VIEWS) -> dict | None:
     import torch
 
     from heartcare.agent.description import stable_hash
@@ -131,7 +131,7 @@ def readability(dataset: str, features: str, kind: str, items: int, modality: st
         rows = []
         for item in chosen:
             record = item.ecgs[0].record_id
-            today = (_picture_input(cache, record) if modality == "I"
+            today = (_picture_input(cache, record, views) if modality == "I"
                      else finding_input(cache.signal(record), cache.recording(record))[0])
             parts = [] if inputs == "morphology" else [today]
             parts += [morphology[record]] if inputs != "baseline" else []
@@ -159,6 +159,8 @@ def main() -> None:
     parser.add_argument("--modality", choices=("S", "I"), default="S", help="signal items, or picture items read by the digitiser")
     parser.add_argument("--pages", help="with --modality I: folder keeping each record's digitised page")
     parser.add_argument("--workers", type=int, default=1, help="processes digitising pages")
+    parser.add_argument("--views", type=int, default=PICTURE_VIEWS,
+                        help="with --modality I: image views side by side in the baseline (0: their mean and spread only)")
     args = parser.parse_args()
     if args.modality == "I" and not args.pages:
         parser.error("--modality I needs --pages FOLDER to keep the digitised pages in")
@@ -166,7 +168,8 @@ def main() -> None:
           "| + morphology [paired 95% CI] | morphology alone | measuring | pages read |")
     print("|---|---|---|---|---|---|---|---|")
     for kind in args.kinds:
-        result = readability(args.dataset, args.features, kind, args.items, args.modality, args.pages, args.workers)
+        result = readability(args.dataset, args.features, kind, args.items, args.modality, args.pages, args.workers,
+                             args.views)
         if result is None:
             print(f"| {kind} | no train or held-out items of this kind | | | | | | |")
             continue
