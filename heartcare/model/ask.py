@@ -99,6 +99,7 @@ def prepare(model, question: Question, number: int = 1, features_of=None):
     """
     from heartcare.bench.prompt import SYSTEM_PROMPT
     from heartcare.model.comparison_tokens import named_finding
+    from heartcare.model.offered_answers import offered_answers
 
     features_of = features_of or ecg_features
     features = [features_of(model, ecg, picture) for ecg, picture in question.ecgs]
@@ -109,7 +110,8 @@ def prepare(model, question: Question, number: int = 1, features_of=None):
     return encode(model.tokenizer, features, question.text, None, question.system or SYSTEM_PROMPT,
                   model.config.image_tokens, model.config.max_length, where=f"question {number}",
                   finding_tokens=model.config.finding_tokens, comparison_tokens=model.config.comparison_tokens,
-                  named_finding=named_finding(question.text, model.config))
+                  named_finding=named_finding(question.text, model.config),
+                  offered=offered_answers(question.text, model.config.findings) if model.config.finding_choices else None)
 
 
 def finish(model, question: Question, tokens: list[int], seconds: float) -> Answer:

@@ -59,6 +59,8 @@ class Encoded:
     comparison: list[tuple[tuple[str, int], tuple[str, int]]] = field(default_factory=list)
     comparison_finding: list[int] = field(default_factory=list)  # per pair, the named finding its question names (-1: none)
     prompt_length: int = 0
+    # the answers the question offers, per kind (heartcare.model.offered_answers), for each of its finding rows
+    offered: np.ndarray | None = None
 
 
 def ecg_block(ecg: EcgFeatures, image_tokens: int, finding_tokens: int = 0) -> str:
@@ -114,10 +116,12 @@ def encode(
     finding_tokens: int = 0,
     comparison_tokens: int = 0,
     named_finding: int = -1,
+    offered: np.ndarray | None = None,
 ) -> Encoded:
     """Tokenise one item; answer=None gives the generation prompt only (inference). A pair whose ECGs
     both bring finding rows gets `comparison_tokens` placeholders (and `named_finding`, the index of
-    the finding its question names, heartcare.model.comparison_tokens.named_finding).
+    the finding its question names, heartcare.model.comparison_tokens.named_finding). `offered`
+    (heartcare.model.offered_answers) travels with the item to restrict its finding tokens.
 
     Raises PromptTooLongError naming `where` when prompt + answer exceed max_length.
     """
@@ -141,6 +145,7 @@ def encode(
         comparison=pair,
         comparison_finding=[named_finding] * len(pair),
         prompt_length=len(prompt_ids),
+        offered=offered,
     )
 
 

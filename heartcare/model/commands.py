@@ -68,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--finding-morphology", action="store_true",
                        help="the signal finding readers also read the median beats' amplitudes per lead and the intervals "
                             "(heartcare.ecg.morphology; needs --finding-tokens and a feature cache built with them)")
+    train.add_argument("--finding-choices", action="store_true",
+                       help="each finding token believes only the answers its question offers (its options), renormalised; "
+                            "needs finding tokens (a model from --init may take it on)")
     train.add_argument("--freeze", action="append", default=None, metavar="PART",
                        help="hold this trained part of the stage where it starts (repeatable; e.g. finding_readers: the "
                             "finding tokens' fitted classifiers and rate / presence heads, so that only the language "
@@ -202,7 +205,7 @@ def run_train(args: argparse.Namespace) -> int:
                     bench_tasks=tuple(args.tasks or ()), learning_rate=args.learning_rate,
                     max_per_answer=args.max_per_answer, finding_tokens=args.finding_tokens,
                     frozen_parts=tuple(args.freeze or ()), finding_words=args.finding_words,
-                    finding_morphology=args.finding_morphology)
+                    finding_morphology=args.finding_morphology, finding_choices=args.finding_choices)
     logs = {key: round(value, 4) for key, value in run.result.train_logs.items() if key in ("loss", "lr")}
     valid = {key: round(value, 4) for key, value in run.result.valid_logs.items() if key == "loss"}
     print(f"{run.out}: {args.stage} ({args.preset}) {run.result.steps} steps on {run.train_items} items, "

@@ -73,6 +73,10 @@ class GptConfig:
     # The finding readers' beliefs also written as words in the user turn (heartcare.model.finding_words):
     # per kind, its most believed answers in order, which the LLM can copy token for token.
     finding_words: bool = False
+    # Each finding token believes only the answers its question offers (heartcare.model.offered_answers):
+    # the reader's belief renormalised over the named options, so the LLM copies one word instead of
+    # narrowing a blend of all the kind's answers to the four it was offered.
+    finding_choices: bool = False
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
 
@@ -109,6 +113,8 @@ class GptConfig:
         object.__setattr__(self, "named_findings", tuple((str(code), str(words)) for code, words in self.named_findings))
         if self.named_findings and not self.comparison_findings:
             fail("named_findings feeds the comparison tokens: it needs comparison_findings")
+        if self.finding_choices and not self.findings:
+            fail("finding_choices restricts the finding tokens: it needs findings")
         if self.finding_words and not self.findings:
             fail("finding_words writes the finding readers' beliefs: it needs findings")
         if any(len(answers) < 2 for _, answers in self.findings):

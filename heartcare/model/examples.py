@@ -123,6 +123,7 @@ def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answe
     """The item's prompt (and answer, for training) tokenised with its features; `reader` (a
     heartcare.model.finding_words.FindingWords) writes the readings of a model with finding words."""
     from heartcare.model.comparison_tokens import named_finding
+    from heartcare.model.offered_answers import offered_answers
 
     answer = training_answer(item, config) if with_answer else None
     question = user_text(item)
@@ -133,7 +134,8 @@ def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answe
         features = reader(features)
     return encode(tokenizer, features, question, answer, SYSTEM_PROMPT,
                   config.image_tokens, config.max_length, where=f"item {item.id}", finding_tokens=config.finding_tokens,
-                  comparison_tokens=config.comparison_tokens, named_finding=named_finding(question, config))
+                  comparison_tokens=config.comparison_tokens, named_finding=named_finding(question, config),
+                  offered=offered_answers(question, config.findings) if config.finding_choices else None)
 
 
 class ItemDataset:
@@ -169,6 +171,12 @@ def collate(examples: list[Encoded], pad_id: int, left: bool = False) -> dict:
         parts = [part for example in examples for part in getattr(example, name)]
         if parts:
             batch[name] = torch.from_numpy(np.concatenate(parts).astype(np.float32))
+    for name in ("finding", "image_finding"):  # each finding row with its question's offered answers
+        offers = [example.offered for example in examples for _ in getattr(example, name) if example.offered is not None]
+        if offers and len(offers) == len(batch.get(name, ())):
+            batch[f"{name}_offered"] = torch.from_numpy(np.stack(offers).astype(np.float32))
+        elif offers:
+            raise HeartcareError("batch", "some examples carry offered answers and some do not: encode them with one config")
     pairs = comparison_index(examples)
     if pairs is not None:
         batch["comparison_index"] = pairs

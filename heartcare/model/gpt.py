@@ -180,17 +180,21 @@ class HeartcareGPT(nn.Module):
     # ---- embedding and the training contract ----------------------------------------
     def embed(self, input_ids: torch.Tensor, signal: torch.Tensor | None, image: torch.Tensor | None,
               finding: torch.Tensor | None = None, image_finding: torch.Tensor | None = None,
-              comparison_index: torch.Tensor | None = None, comparison_finding: torch.Tensor | None = None) -> torch.Tensor:
+              comparison_index: torch.Tensor | None = None, comparison_finding: torch.Tensor | None = None,
+              finding_offered: torch.Tensor | None = None, image_finding_offered: torch.Tensor | None = None) -> torch.Tensor:
         """input_ids [B, T] with placeholders; signal [Ns, signal_dim]; image [Ni, feature_dim]; finding
         [Nf, 2 * signal_dim]; image_finding [Nj, 2 * feature_dim]; comparison_index [pairs, 2] (rows of
         finding then image_finding, heartcare.model.examples.comparison_index) and comparison_finding
-        [pairs] (the named finding each pair's question names, -1 none) -> [B, T, hidden]."""
+        [pairs] (the named finding each pair's question names, -1 none); finding_offered [Nf, answers]
+        and image_finding_offered [Nj, answers] (a model with finding_choices) -> [B, T, hidden]."""
         embeddings = self.language_model.get_input_embeddings()(input_ids)
         streams = [(SIGNAL, signal, self.signal_projector), (IMAGE, image, self.image_projector)]
-        for token, features, projector in ((FINDING, finding, self.finding_projector),
-                                           (IMAGE_FINDING, image_finding, self.image_finding_projector)):
+        offers = {}
+        for token, features, projector, offered in ((FINDING, finding, self.finding_projector, finding_offered),
+                                                    (IMAGE_FINDING, image_finding, self.image_finding_projector, image_finding_offered)):
             if projector is not None or features is not None:
                 streams.append((token, features, projector))
+                offers[token] = offered
         for token, features, projector in streams:
             mask = input_ids == self.token_ids.get(token, -1)
             slots = int(mask.sum())
@@ -200,7 +204,9 @@ class HeartcareGPT(nn.Module):
                 continue
             if projector is None:
                 raise FeatureCountError("HeartcareGPT", f"{token} features given but this model has no such stream")
-            projected = projector(features.to(embeddings.dtype))  # (slots, hidden)
+            offered = offers.get(token)
+            projected = (projector(features.to(embeddings.dtype)) if offered is None  # (slots, hidden)
+                         else projector(features.to(embeddings.dtype), offered))
             if projected.shape[0] != slots:
                 raise FeatureCountError("HeartcareGPT", f"{slots} {token} placeholders but {projected.shape[0]} projected tokens")
             embeddings = embeddings.masked_scatter(mask.unsqueeze(-1), projected.to(embeddings.dtype))
@@ -243,7 +249,8 @@ class HeartcareGPT(nn.Module):
         """`embed` of a collated batch (its feature keys: signal, image, finding, image_finding, comparison_index,
         comparison_finding)."""
         return self.embed(batch["input_ids"], batch.get("signal"), batch.get("image"), batch.get("finding"), batch.get("image_finding"),
-                          batch.get("comparison_index"), batch.get("comparison_finding"))
+                          batch.get("comparison_index"), batch.get("comparison_finding"),
+                          batch.get("finding_offered"), batch.get("image_finding_offered"))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """batch: input_ids, attention_mask, labels [B, T]; signal [Ns, dim], image [Ni, D] -> (answer-token loss, logs)."""

@@ -73,6 +73,7 @@ def train_gpt(
     frozen_parts: tuple[str, ...] = (),
     finding_words: bool = False,
     finding_morphology: bool = False,
+    finding_choices: bool = False,
 ) -> GptRun:
     """Train one stage; model_changes / stage_changes override preset fields (ablations, tests).
 
@@ -92,7 +93,9 @@ def train_gpt(
     also writes the readers' beliefs as words after each ECG (heartcare.model.finding_words), on a model
     from `init` or one given finding tokens here; the readers must then be frozen. `finding_morphology`
     has the signal readers of new finding tokens also read the median beats' morphology
-    (heartcare.ecg.morphology), which the feature cache must hold."""
+    (heartcare.ecg.morphology), which the feature cache must hold. `finding_choices` restricts each
+    finding token's belief to the answers its question offers (heartcare.model.offered_answers), on a
+    model from `init` with finding tokens or one given them here."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -124,8 +127,11 @@ def train_gpt(
     if finding_morphology and not cache.holds_morphology:
         raise ConfigError(features, "this feature cache has no morphology (built before heartcare.ecg.morphology): "
                           "build it again with `heartcare gpt features` to train with --finding-morphology")
+    if finding_choices and init is None and not finding_tokens:
+        raise ConfigError("--finding-choices", "it restricts the finding tokens: give --finding-tokens, or --init a model with them")
     if init is not None:
-        overrides = {**(model_changes or {}), **({"finding_words": True} if finding_words else {})}
+        overrides = {**(model_changes or {}), **({"finding_words": True} if finding_words else {}),
+                     **({"finding_choices": True} if finding_choices else {})}
         model = from_pretrained(init, load_encoders=False, overrides=overrides or None)
     else:
         source = cache.source
@@ -149,7 +155,7 @@ def train_gpt(
             config = config.with_changes(findings=vocabulary, image_findings=pictures, finding_recording=recording,
                                          finding_morphology=finding_morphology,
                                          image_finding_views=views, comparison_findings=compared, named_findings=named,
-                                         finding_words=finding_words)
+                                         finding_words=finding_words, finding_choices=finding_choices)
         if config.uses_image:
             config = config.with_changes(image_feature_dim=_cached_width(cache))
         model = build_model(config, load_encoders=False)
