@@ -118,3 +118,31 @@ def test_a_question_put_through_ask_carries_its_offer(tiny_backbone, gpt_parts):
     assert free.offered.tolist() == [1] * 7
     model.config = config.with_changes(finding_choices=False)
     assert prepare(model, Question("Options: A: normal ECG; B: atrial fibrillation.", [(None, photo)])).offered is None
+
+
+def test_a_trained_checkpoint_takes_the_offer_on_without_training_and_nothing_else(tiny_backbone, tmp_path):
+    from heartcare.errors import ConfigError
+    from heartcare.model.chat import EcgFeatures, encode
+    from heartcare.model.checkpoint import from_pretrained, with_settings
+    from heartcare.model.offered_answers import offered_answers
+
+    model = finding_model(tiny_backbone, findings=KINDS)
+    with torch.no_grad():
+        for parameter in model.finding_projector.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    model.save_pretrained(tmp_path / "plain")
+    with_settings(tmp_path / "plain", tmp_path / "offered", {"finding_choices": True})
+    loaded = from_pretrained(tmp_path / "offered", load_encoders=False)
+    assert loaded.config.finding_choices and not from_pretrained(tmp_path / "plain", load_encoders=False).config.finding_choices
+    ecg = EcgFeatures(signal=np.ones((5, 8), dtype=np.float32), finding=np.linspace(-1, 1, 16, dtype=np.float32)[None])
+    question = "Options: A: normal ECG; B: atrial fibrillation."
+    encoded = encode(model.tokenizer, [ecg], question, None, "You read ECGs.", 2, 1024, finding_tokens=2,
+                     offered=offered_answers(question, KINDS))
+    batch = collate([encoded], model.tokenizer.pad_token_id)
+    whole = {key: value for key, value in batch.items() if key != "finding_offered"}
+    assert torch.equal(model.logits(whole), loaded.logits(whole))  # the same weights
+    assert not torch.allclose(loaded.logits(whole), loaded.logits(batch), atol=1e-5)  # the offer changes the tokens
+    with pytest.raises(ConfigError, match="cannot change without training"):
+        with_settings(tmp_path / "plain", tmp_path / "other", {"lora_rank": 8})
+    with pytest.raises(ConfigError, match="new folder"):
+        with_settings(tmp_path / "plain", tmp_path / "plain", {"finding_choices": True})

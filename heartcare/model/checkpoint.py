@@ -163,3 +163,37 @@ def merge(directory: str | Path, out: str | Path) -> Path:
     merged_language_model.save_pretrained(out / MERGED_BACKBONE)
     model.tokenizer.save_pretrained(out / MERGED_BACKBONE)
     return out
+
+
+# Settings that shape a model's inputs without parameters of their own: a trained checkpoint can take
+# them on or drop them without training (e.g. to measure what the offered answers add to a model).
+SETTABLE = frozenset({"finding_choices"})
+
+
+def with_settings(source: str | Path, out: str | Path, changes: dict[str, Any]) -> Path:
+    """Copy checkpoint `source` (its weights, not its training state or logs) to `out` with config
+    settings in SETTABLE changed; the new config.json names its source. Refuses other settings."""
+    import shutil
+
+    from heartcare.atomic import write_atomic
+
+    source, out = Path(source), Path(out)
+    refused = sorted(set(changes) - SETTABLE)
+    if refused:
+        raise ConfigError("heartcare gpt set", f"{', '.join(refused)} cannot change without training (settable: {', '.join(sorted(SETTABLE))})")
+    if out.resolve() == source.resolve():
+        raise ConfigError(out, "write the changed model to a new folder: the source is its record")
+    document = read_document(source)
+    model = GptConfig.from_dict({**document["model"], **changes})  # validated: e.g. finding_choices needs findings
+    out.mkdir(parents=True, exist_ok=True)
+    for name in FILES.values():
+        if (source / name).is_file():
+            temporary = out / f".{name}.tmp"
+            shutil.copyfile(source / name, temporary)
+            os.replace(temporary, out / name)
+    merged = source / MERGED_BACKBONE
+    if merged.is_dir():
+        shutil.copytree(merged, out / MERGED_BACKBONE, dirs_exist_ok=True)
+    document = {**document, "model": model.to_dict(), "derived_from": {"checkpoint": str(source.resolve()), "changes": changes}}
+    write_atomic(out / CONFIG_FILE, json.dumps(document, indent=2, sort_keys=True))
+    return out

@@ -1,4 +1,4 @@
-"""`heartcare gpt features|train|ask|merge|curve|ablate|readout`: thin wrappers over the HeartcareGPT library functions."""
+"""`heartcare gpt features|train|ask|merge|set|curve|ablate|readout`: thin wrappers over the HeartcareGPT library functions."""
 
 from __future__ import annotations
 
@@ -99,6 +99,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     merge.add_argument("model", type=Path)
     merge.add_argument("--out", type=Path, required=True)
     merge.set_defaults(handler=run_merge)
+
+    settings = commands.add_parser("set", help="copy a trained checkpoint with an input setting changed (no training)")
+    settings.add_argument("model", type=Path)
+    settings.add_argument("--finding-choices", choices=("on", "off"), required=True,
+                          help="finding tokens believe only the answers the question offers (on) or all of a kind's (off)")
+    settings.add_argument("--out", type=Path, required=True)
+    settings.set_defaults(handler=run_set)
 
     curve = commands.add_parser("curve", help="learning curves of consecutive runs (warmup, joint, continuations) end to end")
     curve.add_argument("runs", type=Path, nargs="+", help="checkpoint folders in training order (each has logs/)")
@@ -251,6 +258,13 @@ def run_merge(args: argparse.Namespace) -> int:
     from heartcare.model.checkpoint import merge
 
     print(merge(args.model, args.out))
+    return 0
+
+
+def run_set(args: argparse.Namespace) -> int:
+    from heartcare.model.checkpoint import with_settings
+
+    print(with_settings(args.model, args.out, {"finding_choices": args.finding_choices == "on"}))
     return 0
 
 
