@@ -20,7 +20,8 @@ read (image features of the item's page, `image_finding_views` 12 as K's and M's
 is read off the page itself by the digitiser (heartcare.render.digitize; zeros and a 0 flag for a
 page it cannot read, so no item is dropped). Digitised pages are kept under PAGES (one .npy per
 record, read back without pickle) so a rerun measures nothing twice; the table says how many of
-the pages were read.
+the pages were read. `--strip-recording` adds the rhythm strip's recording descriptors (noise,
+drift, hum, bursts: `DigitizedPage.strip_recording`) to what is read off the page, for the noise kind.
 
 Prints accuracy, train-majority accuracy, the paired difference over the baseline with its 95%
 bootstrap interval, and the seconds spent measuring; the baseline column is the comparison. A gain here is an upper bound of what the readers could pass on to the language model.
@@ -55,9 +56,11 @@ def _correct(train_x, train_y, test_x, items, answers: list[str]) -> np.ndarray:
     return np.asarray(right, dtype=np.float64)
 
 
-def digitized_pages(data, records: list[str], pages: str, workers: int) -> dict[str, np.ndarray]:
-    """{record: page_morphology of its first picture}, from PAGES or digitised now (and stored)."""
+def digitized_pages(data, records: list[str], pages: str, workers: int, strip_recording: bool = False) -> dict[str, np.ndarray]:
+    """{record: page_morphology of its first picture}, from PAGES or digitised now (and stored);
+    with `strip_recording` the rhythm strip's recording descriptors too (keep those in their own PAGES)."""
     from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
     from pathlib import Path
 
     from heartcare.atomic import write_atomic
@@ -73,6 +76,7 @@ def digitized_pages(data, records: list[str], pages: str, workers: int) -> dict[
         else:
             jobs.append((record, str(data.image_paths(record)[0]), str(stored)))
     paths = [image for _, image, _ in jobs]
+    read = partial(page_morphology_of_file, strip_recording=strip_recording)
 
     def keep(rows) -> None:  # each page stored as it is read: an interrupted run resumes where it stopped
         for (record, _, stored), (row, _) in zip(jobs, rows, strict=True):
@@ -83,9 +87,9 @@ def digitized_pages(data, records: list[str], pages: str, workers: int) -> dict[
 
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            keep(pool.map(page_morphology_of_file, paths, chunksize=8))
+            keep(pool.map(read, paths, chunksize=8))
     else:
-        keep(page_morphology_of_file(path) for path in paths)
+        keep(read(path) for path in paths)
     return result
 
 
@@ -96,7 +100,7 @@ def _picture_input(cache, record: str, views: int = PICTURE_VIEWS) -> np.ndarray
 
 
 def readability(dataset: str, features: str, kind: str, items: int, modality: str = "S",
-                pages: str | None = None, workers: int = 1, views: int = PICTURE_VIEWS) -> dict | None:
+                pages: str | None = None, workers: int = 1, views: int = PICTURE_VIEWS, strip_recording: bool = False) -> dict | None:
     import torch
 
     from heartcare.agent.description import stable_hash
@@ -120,7 +124,7 @@ def readability(dataset: str, features: str, kind: str, items: int, modality: st
     answers = sorted({item.choices[item.answer_index] for item in train})
     started, morphology = time.perf_counter(), {}
     if modality == "I":
-        morphology = digitized_pages(data, [item.ecgs[0].record_id for item in train + test], pages, workers)
+        morphology = digitized_pages(data, [item.ecgs[0].record_id for item in train + test], pages, workers, strip_recording)
     for item in train + test:
         record = item.ecgs[0].record_id
         if record not in morphology:
@@ -161,6 +165,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes digitising pages")
     parser.add_argument("--views", type=int, default=PICTURE_VIEWS,
                         help="with --modality I: image views side by side in the baseline (0: their mean and spread only)")
+    parser.add_argument("--strip-recording", action="store_true",
+                        help="with --modality I: the page readings also hold the rhythm strip's recording descriptors "
+                             "(noise, drift, hum, bursts; give them their own --pages folder)")
     args = parser.parse_args()
     if args.modality == "I" and not args.pages:
         parser.error("--modality I needs --pages FOLDER to keep the digitised pages in")
@@ -169,7 +176,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for kind in args.kinds:
         result = readability(args.dataset, args.features, kind, args.items, args.modality, args.pages, args.workers,
-                             args.views)
+                             args.views, args.strip_recording)
         if result is None:
             print(f"| {kind} | no train or held-out items of this kind | | | | | | |")
             continue

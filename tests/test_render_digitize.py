@@ -184,3 +184,21 @@ def test_the_command_reads_pictures_and_lists_the_ones_it_cannot(record, tmp_pat
     assert [failure["picture"] for failure in failures] == [str(broken)] and "decode" in failures[0]["reason"]
     assert "page.png" in capsys.readouterr().out
     assert main(["digitize", str(broken)]) == 1  # nothing read at all
+
+
+def test_the_rhythm_strip_tells_how_the_recording_was_taken(record, page):
+    from heartcare.ecg.recording import PER_LEAD, lead_descriptors
+
+    column = {name: index for index, name in enumerate(PER_LEAD)}
+    clean = page.strip_recording()
+    truth = lead_descriptors(Ecg(record.lead("II")[None], record.fs, ("II",)))[0]
+    assert clean.shape == (len(PER_LEAD),)
+    assert abs(clean[column["log_amplitude_mv"]] - truth[column["log_amplitude_mv"]]) < 0.05  # within 12%
+    for band in ("log_power_0_0.5_hz", "log_power_0.5_5_hz", "log_power_5_15_hz"):  # the drawn lead II's, 10 s of it
+        assert abs(clean[column[band]] - truth[column[band]]) < 0.1, band
+    times = np.arange(record.samples) / record.fs
+    wander = Ecg(record.signal + 0.25 * np.sin(2 * np.pi * 0.3 * times)[None], record.fs, record.leads)
+    drifting = digitize(render(wander, "3x4+II", SPEC), source="drift.png").strip_recording()
+    assert drifting[column["log_power_0_0.5_hz"]] > clean[column["log_power_0_0.5_hz"]] + 1.0  # 10x the slow power
+    # the beats barely change (a 0.3 Hz wander leaks a little past the 0.5 Hz edge of the amplitude band)
+    assert abs(drifting[column["log_amplitude_mv"]] - clean[column["log_amplitude_mv"]]) < 0.15

@@ -39,11 +39,16 @@ def _band_limited(spectrum: np.ndarray, frequencies: np.ndarray, low: float, hig
 
 def recording_features(ecg: Ecg) -> np.ndarray:
     """[12 * 13] float32: the descriptors above, lead by lead (leads in the record's order, 12 of them)."""
+    if ecg.signal.shape[0] != LEADS:
+        raise InvalidSignalError(ecg.name, f"recording descriptors need the 12 standard leads, got {ecg.signal.shape[0]}")
+    return lead_descriptors(ecg).reshape(-1)
+
+
+def lead_descriptors(ecg: Ecg) -> np.ndarray:
+    """[leads, 13] float32: the descriptors above for each lead of `ecg`, however many (a page's rhythm strip is one)."""
     from heartcare.ecg.preprocess import resample
     from heartcare.ecg.quality import assess
 
-    if ecg.signal.shape[0] != LEADS:
-        raise InvalidSignalError(ecg.name, f"recording descriptors need the 12 standard leads, got {ecg.signal.shape[0]}")
     ecg = resample(ecg, RATE)
     signal = np.nan_to_num(ecg.signal.astype(np.float64) * ecg.lead_mask[:, None])
     samples = signal.shape[1]
@@ -65,4 +70,4 @@ def recording_features(ecg: Ecg) -> np.ndarray:
     columns = [quality.flatline, quality.clipping, quality.noise, quality.baseline, quality.kurtosis,
                *(np.log10(band + TINY) for band in bands), np.log10(mains + TINY),
                np.log10(bursts + TINY), np.log10(amplitude + TINY)]
-    return np.stack(columns, axis=1).reshape(-1).astype(np.float32)
+    return np.stack(columns, axis=1).astype(np.float32)

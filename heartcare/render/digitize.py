@@ -86,6 +86,16 @@ class DigitizedPage:
             parts.append(self.window(start, start + duration))
         return combined_morphology(record, parts)
 
+    def strip_recording(self) -> np.ndarray:
+        """[13] heartcare.ecg.recording descriptors (noise, drift, hum, bursts, amplitude) of the rhythm
+        strip, the page's one 10-s trace: what a sheet shows of how the recording was taken. The bands
+        under 15 Hz and the amplitude are the drawn lead's; above 15 Hz the pixel steps of the reading add
+        power of their own (on a clean 100-dpi page 40-125 Hz reads about 100x the signal's)."""
+        from heartcare.ecg.recording import lead_descriptors
+
+        longest = max(self.traces, key=lambda trace: trace.signal.size)
+        return lead_descriptors(Ecg(longest.signal[None], longest.fs, (longest.lead,), meta={**self.meta}))[0]
+
     def agreement(self) -> float | None:
         """Correlation of the two readings of one lead over the same seconds (lead II in its panel and
         at the start of the rhythm strip, on a 3x4+II sheet): a check that needs no reference signal.
@@ -372,20 +382,23 @@ def _trace_starts(bands: list[np.ndarray], pulses: list[tuple[float, int, int] |
     return starts
 
 
-def page_morphology(image: np.ndarray, source: str | None = None) -> tuple[np.ndarray, str | None]:
+def page_morphology(image: np.ndarray, source: str | None = None, strip_recording: bool = False) -> tuple[np.ndarray, str | None]:
     """([morphology WIDTH + 1] float32, None) for a readable page: its `DigitizedPage.morphology()`
-    and a last 1.0 saying it was read; (zeros, the reason) for one that is not, so that a reader of
-    many pictures learns "unreadable" instead of losing the item."""
+    (then with `strip_recording` its `strip_recording()`, 13 more) and a last 1.0 saying it was read;
+    (zeros, the reason) for one that is not, so that a reader of many pictures learns "unreadable"
+    instead of losing the item."""
     from heartcare.ecg.morphology import WIDTH
+    from heartcare.ecg.recording import PER_LEAD
 
     try:
         page = digitize(image, source=source)
     except DigitizeError as error:
-        return np.zeros(WIDTH + 1, dtype=np.float32), str(error)
-    return np.concatenate([page.morphology(), [1.0]]).astype(np.float32), None
+        return np.zeros(WIDTH + len(PER_LEAD) * strip_recording + 1, dtype=np.float32), str(error)
+    parts = [page.morphology(), *([page.strip_recording()] if strip_recording else []), [1.0]]
+    return np.concatenate(parts).astype(np.float32), None
 
 
-def page_morphology_of_file(path: str) -> tuple[np.ndarray, str | None]:
+def page_morphology_of_file(path: str, strip_recording: bool = False) -> tuple[np.ndarray, str | None]:
     """`page_morphology` of a picture file (PNG/JPEG); a file that cannot be decoded is a page that
     cannot be read, with the decoder's reason. Module-level so process pools can call it."""
     from PIL import Image, UnidentifiedImageError
@@ -395,6 +408,8 @@ def page_morphology_of_file(path: str) -> tuple[np.ndarray, str | None]:
             pixels = np.asarray(image.convert("RGB"))
     except (OSError, UnidentifiedImageError) as error:
         from heartcare.ecg.morphology import WIDTH
+        from heartcare.ecg.recording import PER_LEAD
 
-        return np.zeros(WIDTH + 1, dtype=np.float32), f"{path}: cannot decode the picture ({error})"
-    return page_morphology(pixels, source=path)
+        return (np.zeros(WIDTH + len(PER_LEAD) * strip_recording + 1, dtype=np.float32),
+                f"{path}: cannot decode the picture ({error})")
+    return page_morphology(pixels, source=path, strip_recording=strip_recording)
