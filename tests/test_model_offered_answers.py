@@ -142,6 +142,11 @@ def test_a_trained_checkpoint_takes_the_offer_on_without_training_and_nothing_el
     whole = {key: value for key, value in batch.items() if key != "finding_offered"}
     assert torch.equal(model.logits(whole), loaded.logits(whole))  # the same weights
     assert not torch.allclose(loaded.logits(whole), loaded.logits(batch), atol=1e-5)  # the offer changes the tokens
+    from heartcare.cli import main
+
+    assert main(["gpt", "set", str(tmp_path / "offered"), "--finding-choices", "off", "--out", str(tmp_path / "back")]) == 0
+    assert not from_pretrained(tmp_path / "back", load_encoders=False).config.finding_choices
+    assert torch.equal(from_pretrained(tmp_path / "back", load_encoders=False).logits(whole), model.logits(whole))
     with pytest.raises(ConfigError, match="cannot change without training"):
         with_settings(tmp_path / "plain", tmp_path / "other", {"lora_rank": 8})
     with pytest.raises(ConfigError, match="new folder"):
