@@ -113,18 +113,23 @@ class FindingProjector(_Standardised):
         standardised = self.standardise(rows)
         return [classifier(standardised).softmax(dim=-1) for classifier in self.classifiers]
 
-    def forward(self, rows: torch.Tensor, offered: torch.Tensor | None = None) -> torch.Tensor:
-        """rows [N, input] -> [N * kinds, hidden]; `offered` [N, all kinds' answers] 0/1 renormalises each
-        kind's belief over the answers its question offers (heartcare.model.offered_answers)."""
+    def beliefs(self, rows: torch.Tensor, offered: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """`probabilities`, each kind's renormalised over the answers its question offers when `offered`
+        ([N, all kinds' answers] 0/1, heartcare.model.offered_answers) is given."""
         beliefs = self.probabilities(rows)
-        if offered is not None:
-            from heartcare.model.offered_answers import restricted
+        if offered is None:
+            return beliefs
+        from heartcare.model.offered_answers import restricted
 
-            widths = [belief.shape[-1] for belief in beliefs]
-            if tuple(offered.shape) != (rows.shape[0], sum(widths)):
-                raise ValueError(f"offered answers {tuple(offered.shape)} for {rows.shape[0]} rows of {sum(widths)} answers")
-            masks = offered.to(beliefs[0].dtype).split(widths, dim=-1)
-            beliefs = [restricted(belief, mask) for belief, mask in zip(beliefs, masks, strict=True)]
+        widths = [belief.shape[-1] for belief in beliefs]
+        if tuple(offered.shape) != (rows.shape[0], sum(widths)):
+            raise ValueError(f"offered answers {tuple(offered.shape)} for {rows.shape[0]} rows of {sum(widths)} answers")
+        masks = offered.to(beliefs[0].dtype).split(widths, dim=-1)
+        return [restricted(belief, mask) for belief, mask in zip(beliefs, masks, strict=True)]
+
+    def forward(self, rows: torch.Tensor, offered: torch.Tensor | None = None) -> torch.Tensor:
+        """rows [N, input] -> [N * kinds, hidden]: each kind's belief (over the offered answers, with `offered`) @ its answer rows."""
+        beliefs = self.beliefs(rows, offered)
         tokens = [belief @ answers.to(belief.dtype) for belief, answers in zip(beliefs, self.answers, strict=True)]
         return torch.stack(tokens, dim=1).reshape(rows.shape[0] * self.tokens, -1)
 
@@ -137,17 +142,14 @@ def read_findings(model, encoded) -> list[dict[str, dict[str, float]]]:
     """Per ECG of a tokenised question that carries finding rows (signals first, then pictures), per
     kind, the classifier's most believed answers and their probabilities: what the tokens told the LLM
     (over the question's offered answers, for a model with finding_choices)."""
-    from heartcare.model.offered_answers import restricted
-
     readings = []
     for rows, projector in ((encoded.finding, model.finding_projector), (encoded.image_finding, model.image_finding_projector)):
         if projector is None:
             continue
         for row in rows:
-            beliefs = projector.probabilities(torch.from_numpy(np.asarray(row)).to(projector.input_mean.dtype))
-            if getattr(encoded, "offered", None) is not None:
-                masks = torch.from_numpy(encoded.offered).to(beliefs[0].dtype)[None].split([b.shape[-1] for b in beliefs], dim=-1)
-                beliefs = [restricted(belief, mask) for belief, mask in zip(beliefs, masks, strict=True)]
+            row = torch.from_numpy(np.asarray(row)).to(projector.input_mean.dtype)
+            offered = None if encoded.offered is None else torch.from_numpy(encoded.offered)[None]
+            beliefs = projector.beliefs(row, offered)
             reading = {}
             for (kind, answers), belief in zip(model.config.findings, beliefs, strict=True):
                 top = torch.topk(belief[0].float(), min(SHOWN_ANSWERS, len(answers)))

@@ -205,8 +205,8 @@ class HeartcareGPT(nn.Module):
             if projector is None:
                 raise FeatureCountError("HeartcareGPT", f"{token} features given but this model has no such stream")
             offered = offers.get(token)
-            projected = (projector(features.to(embeddings.dtype)) if offered is None  # (slots, hidden)
-                         else projector(features.to(embeddings.dtype), offered))
+            # (slots, hidden); only finding projectors take the question's offered answers
+            projected = projector(features.to(embeddings.dtype)) if offered is None else projector(features.to(embeddings.dtype), offered)
             if projected.shape[0] != slots:
                 raise FeatureCountError("HeartcareGPT", f"{slots} {token} placeholders but {projected.shape[0]} projected tokens")
             embeddings = embeddings.masked_scatter(mask.unsqueeze(-1), projected.to(embeddings.dtype))
