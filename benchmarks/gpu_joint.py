@@ -1,11 +1,11 @@
 """Stage 3 (joint LoRA) of HeartcareGPT through `accelerate launch` on a GPU, with a backbone larger than the CPU default.
 
     python benchmarks/gpu_joint.py --data DATASET --features CACHE [--tokenizer FOLDER] [--steps 60]
-                                   [--resume-steps 20] [--shapes smollm2-135m,llama-1b] [--out DIR] [--json FILE]
+                                   [--resume-steps 20] [--shapes smollm2-135m,llama-1b,qwen2.5-7b] [--out DIR] [--json FILE]
 
 Needs a CUDA GPU (it refuses to run without one: nothing here is a CPU figure). Model weights
 cannot be downloaded on the machines this was written for, so each backbone is a randomly
-initialised Llama of a given shape that speaks SmolLM2's tokenizer (--tokenizer: any HF folder
+initialised Llama (or Qwen2, the paper's 7B family) of a given shape that speaks SmolLM2's tokenizer (--tokenizer: any HF folder
 with a tokenizer; default the converted SmolLM2 in the heartcare cache). The figures are about
 the code path and its cost, not about answers: a random backbone learns only the answer format.
 
@@ -26,6 +26,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,30 +35,41 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 ITEMS_PER_STEP = 16  # the paper preset's joint stage: batch 4, accumulation 4
 SHAPES = {
-    # name: (hidden, intermediate, layers, attention heads, key-value heads)
-    "smollm2-135m": (576, 1536, 30, 9, 3),
-    "llama-1b": (2048, 5632, 22, 32, 4),  # TinyLlama-1.1B's shape
-    "tiny": (64, 128, 2, 4, 2),  # the test of this script, on a CPU
+    # name: (family, hidden, intermediate, layers, attention heads, key-value heads, tied embeddings)
+    "smollm2-135m": ("llama", 576, 1536, 30, 9, 3, True),
+    "llama-1b": ("llama", 2048, 5632, 22, 32, 4, True),  # TinyLlama-1.1B's shape
+    "qwen2.5-7b": ("qwen2", 3584, 18944, 28, 28, 4, False),  # the paper's backbone's shape (SmolLM2's 49k vocabulary)
+    "tiny": ("llama", 64, 128, 2, 4, 2, True),  # the test of this script, on a CPU
+    "tiny-qwen2": ("qwen2", 64, 128, 2, 4, 2, False),
 }
 RESULT_LINE = re.compile(r": joint \((\w+)\) (\d+) steps on (\d+) items, ([\d.]+) s")
 
 
 def random_backbone(folder: Path, shape: str, tokenizer_folder: Path, seed: int = 0, device: str = "cuda") -> tuple[Path, int]:
-    """A randomly initialised Llama of `shape` with the tokenizer of `tokenizer_folder` -> (folder, parameters)."""
+    """A randomly initialised Llama or Qwen2 of `shape` with the tokenizer of `tokenizer_folder` -> (folder, parameters)."""
     import torch
-    from transformers import AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers import (
+        AutoTokenizer,
+        GenerationConfig,
+        LlamaConfig,
+        LlamaForCausalLM,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
-    hidden, intermediate, layers, heads, kv_heads = SHAPES[shape]
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=intermediate,
-                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
-                         max_position_embeddings=8192, rope_theta=100000.0, tie_word_embeddings=True,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    family, hidden, intermediate, layers, heads, kv_heads, tied = SHAPES[shape]
+    config_class, model_class = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[family]
+    config = config_class(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=intermediate,
+                          num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                          max_position_embeddings=8192, rope_theta=100000.0, tie_word_embeddings=tied,
+                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(seed)
     with torch.device(device):  # initialising a billion parameters is minutes on a CPU, seconds on a GPU
-        model = LlamaForCausalLM(config)
+        model = model_class(config)
     model.generation_config = GenerationConfig(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id)
-    model.save_pretrained(folder)
+    # Saved in bf16 (half the disk and load time of a 7B folder); the loop loads it in the config's dtype.
+    model.to(torch.bfloat16).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     parameters = sum(parameter.numel() for parameter in model.parameters())
     del model
@@ -125,7 +137,7 @@ def main() -> int:
     parser.add_argument("--tokenizer", type=Path, default=None, help="HF folder with a tokenizer (default: the cached SmolLM2)")
     parser.add_argument("--steps", type=int, default=60, help="optimiser steps of the first run")
     parser.add_argument("--resume-steps", type=int, default=20, help="steps added by the resumed run (0: no resume)")
-    parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated; the first is the baseline")
+    parser.add_argument("--shapes", default="smollm2-135m,llama-1b,qwen2.5-7b", help="comma-separated; the first is the baseline")
     parser.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
@@ -150,9 +162,10 @@ def main() -> int:
         for shape in shapes:
             results.append(run_shape(shape, args, work))
             print(json.dumps(results[-1]), flush=True)
+            if args.json:  # after every shape: a later one running out of time keeps the earlier figures
+                args.json.write_text(json.dumps(results, indent=2))
+            shutil.rmtree(work / f"backbone-{shape}", ignore_errors=True)  # a 7B folder is 15 GB of disk
     print_table(results)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
     return 0
 
 

@@ -49,3 +49,19 @@ def test_a_launched_joint_run_trains_resumes_and_is_reported(built_dataset, tmp_
     assert result["logged_steps"] == [2, 3]  # the resumed run appended to the same log
     assert result["precision"] in ("bf16", "no") and result["parameters"] > 0
     assert 0 < result["seconds_per_step"] and all(map(torch.isfinite, torch.tensor([result["first_loss"], result["last_loss"]])))
+
+
+def test_the_qwen2_shape_is_a_qwen2_that_heartcare_loads(tmp_path):
+    """The 7B row's family, built at the tiny size: a Qwen2 with untied embeddings and the given tokenizer."""
+    from heartcare.model.backbone import load_causal_lm, tiny_causal_lm
+
+    script = load_script()
+    tokenizer_folder = tiny_causal_lm(tmp_path / "lm")
+    folder, parameters = script.random_backbone(tmp_path / "qwen", "tiny-qwen2", tokenizer_folder, device="cpu")
+    model, tokenizer = load_causal_lm(folder)
+    family, hidden, _, layers, heads, kv_heads, tied = script.SHAPES["tiny-qwen2"]
+    assert family == model.config.model_type == "qwen2" and not tied and not model.config.tie_word_embeddings
+    assert (model.config.hidden_size, model.config.num_hidden_layers, model.config.num_key_value_heads) == (hidden, layers, kv_heads)
+    assert parameters == sum(parameter.numel() for parameter in model.parameters())
+    assert model.get_input_embeddings().weight.data_ptr() != model.get_output_embeddings().weight.data_ptr()
+    assert model.dtype == torch.float32  # saved in bf16, loaded in the config's dtype
