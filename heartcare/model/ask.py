@@ -50,10 +50,11 @@ class Answer:
 
 def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -> EcgFeatures:
     """What the model reads of one ECG (see the module docstring)."""
-    from heartcare.model.features import drawn_views, image_views, signal_latents
+    from heartcare.model.features import drawn_page, drawn_views, image_views, signal_latents
+    from heartcare.render.texture import trace_texture
 
     config = model.config
-    signal = image = finding = None
+    signal = image = finding = texture = None
     if ecg is not None and config.uses_signal:
         if model.beat is None:
             raise ConfigError("HeartcareGPT", "loaded without its Beat (load_encoders=False): it cannot read a signal")
@@ -72,12 +73,18 @@ def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -
             picture = picture if isinstance(picture, Picture) else Picture(np.asarray(picture))
             views = image_views(picture.pixels[..., :3], picture.render_parameters, config.image_view)
             image = model.image_encoder.encode_images(views)
+            page = picture.pixels[..., :3]
         elif ecg is not None and (signal is None or config.signal_items_see_image):
             image = model.image_encoder.encode_images(drawn_views(ecg, config.image_view))
+            page = None
     if signal is None and image is None:
         raise ConfigError("HeartcareGPT", "nothing this model can read: give an ECG file (signal stream) or a picture (image stream)")
-    image_finding = (finding_input(image, views=config.image_finding_views)
-                     if config.image_findings and signal is None and image is not None else None)
+    image_finding = None
+    if config.image_findings and signal is None and image is not None:
+        if config.image_finding_texture:
+            # an ECG file's texture is read off the dataset's own sheet (3 x 4 + II), the rows the readers were fitted on
+            texture = trace_texture(page if page is not None else drawn_page(ecg, "3x4+II"))
+        image_finding = finding_input(image, views=config.image_finding_views, texture=texture)
     return EcgFeatures(signal=signal, image=image, finding=finding, image_finding=image_finding)
 
 

@@ -99,8 +99,7 @@ def build_model(config: GptConfig, load_encoders: bool = True):
             finding_projector = FindingProjector(width, hidden, counts,
                                                  rate=pairs, comparison=pairs, presence=named)
             if config.image_findings:
-                width = (2 + config.image_finding_views) * config.image_feature_dim
-                image_finding_projector = FindingProjector(width, hidden, counts, rate=pairs, presence=named)
+                image_finding_projector = build_image_finding_projector(config, hidden)
         if config.lora_rank:
             from peft import LoraConfig, get_peft_model
 
@@ -128,3 +127,13 @@ def _embedding_matrices(language_model):
     if output is not None and output.weight is not matrices[0]:
         matrices.append(output.weight)
     return matrices
+
+
+def build_image_finding_projector(config: GptConfig, hidden: int):
+    """The image stream's FindingProjector of a model with `config` (image_findings), unfitted."""
+    from heartcare.model.findings import FindingProjector
+    from heartcare.render.texture import texture_width
+
+    width = (2 + config.image_finding_views) * config.image_feature_dim + texture_width() * config.image_finding_texture
+    counts = [len(answers) for _, answers in config.findings]
+    return FindingProjector(width, hidden, counts, rate=config.comparison_findings, presence=len(config.named_findings))

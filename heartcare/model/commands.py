@@ -1,4 +1,4 @@
-"""`heartcare gpt features|train|ask|merge|set|curve|ablate|readout`: thin wrappers over the HeartcareGPT library functions."""
+"""`heartcare gpt features|train|ask|merge|set|refit|curve|ablate|readout`: thin wrappers over the HeartcareGPT library functions."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     features.add_argument("--skip-context-images", action="store_true",
                           help="skip the drawn 4-s prediction contexts (read only by image signal-prediction items)")
     features.add_argument("--resume", action="store_true", help="finish an interrupted cache")
+    features.add_argument("--add-texture", action="store_true",
+                          help="give the cache at --out, made before trace texture was cached, its pictures' texture (resumable)")
     features.add_argument("--quiet", action="store_true")
     features.set_defaults(handler=run_features)
 
@@ -107,6 +109,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     settings.add_argument("--out", type=Path, required=True)
     settings.set_defaults(handler=run_set)
 
+    refit = commands.add_parser("refit", help="copy a trained checkpoint with its picture finding readers fitted again on a wider input")
+    refit.add_argument("model", type=Path)
+    refit.add_argument("--data", type=Path, required=True, help="the HeartAgent dataset it was trained on (train records fit the readers)")
+    refit.add_argument("--features", type=Path, required=True, help="its feature cache (with texture: `gpt features --add-texture`)")
+    refit.add_argument("--image-finding-texture", choices=("on", "off"), required=True,
+                       help="the picture readers also read the page's trace texture (on) or not (off)")
+    refit.add_argument("--out", type=Path, required=True)
+    refit.set_defaults(handler=run_refit)
+
     curve = commands.add_parser("curve", help="learning curves of consecutive runs (warmup, joint, continuations) end to end")
     curve.add_argument("runs", type=Path, nargs="+", help="checkpoint folders in training order (each has logs/)")
     curve.add_argument("--out", type=Path, required=True, help="PNG to write")
@@ -176,6 +187,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_features(args: argparse.Namespace) -> int:
     from heartcare.model.feature_cache import build_feature_cache
 
+    if args.add_texture:
+        from heartcare.model.texture_cache import add_texture
+
+        if args.out is None:
+            raise SystemExit("--add-texture needs --out: the cache folder to add to")
+        written = add_texture(args.out, args.dataset, progress=not args.quiet)
+        print(f"{args.out}: texture written for {written} shard(s)")
+        return 0
     encoder = None if args.image_encoder in ("none", "") else args.image_encoder
     folder = build_feature_cache(args.dataset, str(args.beat) if args.beat else None, encoder, args.image_view, args.out,
                                  args.shard_size, args.limit, args.resume, progress=not args.quiet,
@@ -265,6 +284,18 @@ def run_set(args: argparse.Namespace) -> int:
     from heartcare.model.checkpoint import with_settings
 
     print(with_settings(args.model, args.out, {"finding_choices": args.finding_choices == "on"}))
+    return 0
+
+
+def run_refit(args: argparse.Namespace) -> int:
+    from heartcare.model.refit import refit_image_readers
+
+    report = refit_image_readers(args.model, args.data, args.features, args.out,
+                                 {"image_finding_texture": args.image_finding_texture == "on"})
+    for kind, entry in report.get("image_finding_projector", {}).items():
+        if isinstance(entry, dict) and "train_items" in entry:
+            print(f"{kind:40} train {entry.get('train_accuracy', float('nan')):.3f}  valid {entry.get('valid_accuracy', float('nan')):.3f}")
+    print(args.out)
     return 0
 
 

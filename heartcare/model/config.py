@@ -63,6 +63,10 @@ class GptConfig:
     # The image finding tokens also read the first N views side by side (0 = their mean and spread only):
     # with 12 lead crops, which lead shows a change (an inferior infarct is in II, III and aVF).
     image_finding_views: int = 0
+    # ... and the page's trace texture (heartcare.render.texture): line thickness, wander and jitter per
+    # trace row, read from the ink. Noise on paper is in how the line is drawn, which the pooled crops
+    # keep little of (benchmarks/texture_readability.py).
+    image_finding_texture: bool = False
     # A pair of ECGs also gets comparison tokens (heartcare.model.comparison_tokens): same rhythm? which is
     # faster? from both ECGs' rhythm beliefs and estimated rates. Needs the rhythm finding kind.
     comparison_findings: bool = False
@@ -104,6 +108,8 @@ class GptConfig:
             fail("image finding tokens need findings and an image stream")
         if self.image_finding_views < 0 or (self.image_finding_views and not self.image_findings):
             fail("image_finding_views feeds the image finding tokens: it needs image_findings (and >= 0)")
+        if self.image_finding_texture and not self.image_findings:
+            fail("image_finding_texture feeds the image finding tokens: it needs image_findings")
         if self.finding_recording and not self.findings:
             fail("finding_recording feeds the finding tokens: it needs findings")
         if self.finding_morphology and not self.findings:

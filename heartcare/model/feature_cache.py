@@ -10,7 +10,11 @@ folder (default DATASET/features/NAME):
                              "recording/<id>", "context_recording/<id>" [156] (what the
                              recording shows before Beat's conditioning, heartcare.ecg.recording;
                              caches made before it lack them),
-                             "image/<id>/<k>" [views, D] (k-th paper image), "context_image/<id>"
+                             "image/<id>/<k>" [views, D] (k-th paper image), "context_image/<id>",
+                             "texture/<id>/<k>", "context_texture/<id>" [29] (the picture's trace
+                             texture, heartcare.render.texture)
+    texture-00000.safetensors  the texture of a cache made before it (heartcare.model.texture_cache),
+                             listed in the manifest's "texture_shards" beside its shard
 
 A shard is written to a temporary name and renamed, then listed in the manifest, so an
 interrupted build resumes at the first unlisted shard and never reads half a file.
@@ -128,6 +132,20 @@ def _record_tensors(dataset: Path, row: dict[str, Any], beat, encoder, view: str
         if context_images and row.get("context_image"):
             views = image_views(read_picture(dataset / row["context_image"]), row.get("context_image_parameters"), view)
             tensors[f"context_image/{record_id}"] = encoder.encode_images(views)
+        tensors.update(picture_textures(dataset, row, context_images))
+    return tensors
+
+
+def picture_textures(dataset: Path, row: dict[str, Any], context_images: bool = True) -> dict[str, np.ndarray]:
+    """The trace texture (heartcare.render.texture) of each paper image of a record row, and of its drawn context."""
+    from heartcare.model.features import read_picture
+    from heartcare.render.texture import trace_texture
+
+    record_id, tensors = row["record_id"], {}
+    for index, relative in enumerate(row.get("images") or []):
+        tensors[f"texture/{record_id}/{index}"] = trace_texture(read_picture(dataset / relative))
+    if context_images and row.get("context_image"):
+        tensors[f"context_texture/{record_id}"] = trace_texture(read_picture(dataset / row["context_image"]))
     return tensors
 
 
@@ -285,6 +303,7 @@ class FeatureCache:
         self.manifest = json.loads(path.read_text())
         self.source = CacheSource(**self.manifest["source"])
         self._shard_of = {record: shard["file"] for shard in self.manifest["shards"] for record in shard["records"]}
+        self._texture_of = self.manifest.get("texture_shards", {})  # shard -> its texture shard, for caches made before texture
         self._open: dict[str, Any] = {}
         self._keys: dict[str, set[str]] = {}
 
@@ -320,6 +339,11 @@ class FeatureCache:
         shard = self._shard_of.get(record_id)
         if shard is None:
             return False
+        if "texture/" in key and shard in self._texture_of and self._holds(self._texture_of[shard], key):
+            return True
+        return self._holds(shard, key)
+
+    def _holds(self, shard: str, key: str) -> bool:
         if shard not in self._keys:
             self._keys[shard] = set(self._handle(shard).keys())
         return key in self._keys[shard]
@@ -338,10 +362,11 @@ class FeatureCache:
         shard = self._shard_of.get(record_id)
         if shard is None:
             raise DatasetLayoutError(self.folder, f"record {record_id!r} is not in the feature cache (build it further with --resume)")
-        handle = self._handle(shard)
         if not self.has(record_id, key):
             raise DatasetLayoutError(self.folder / shard, f"no {key!r} in the cache (was the stream it belongs to cached?)")
-        return handle.get_tensor(key).astype(np.float32)
+        if not self._holds(shard, key):
+            shard = self._texture_of[shard]
+        return self._handle(shard).get_tensor(key).astype(np.float32)
 
     def signal(self, record_id: str) -> np.ndarray:
         return self._get(record_id, f"signal/{record_id}")
@@ -362,3 +387,7 @@ class FeatureCache:
 
     def context_image(self, record_id: str) -> np.ndarray:
         return self._get(record_id, f"context_image/{record_id}")
+
+    def texture(self, record_id: str, index: int = 0, context: bool = False) -> np.ndarray:
+        """[heartcare.render.texture.texture_width()] trace texture of the record's k-th paper image (or drawn context)."""
+        return self._get(record_id, f"context_texture/{record_id}" if context else f"texture/{record_id}/{index}")

@@ -59,12 +59,19 @@ def image_views(image: np.ndarray, parameters: dict[str, Any] | str | None, view
 def drawn_views(ecg: Ecg, view: str) -> list[np.ndarray]:
     """An ECG drawn on clean paper in the 6 x 2 layout, as views (what `ask` shows the image stream for a signal file)."""
     from heartcare.render.crops import lead_crops
-    from heartcare.render.output import render
     from heartcare.render.paper import PaperSpec
 
     if view == "whole":
-        return [render(ecg, "6x2", PaperSpec(), format="array")]
+        return [drawn_page(ecg)]
     return lead_crops(ecg, PaperSpec(), "6x2")
+
+
+def drawn_page(ecg: Ecg, layout: str = "6x2") -> np.ndarray:
+    """[H, W, 3] uint8: the ECG on clean paper (in the 6 x 2 layout, as `drawn_views` draws it)."""
+    from heartcare.render.output import render
+    from heartcare.render.paper import PaperSpec
+
+    return render(ecg, layout, PaperSpec(), format="array")
 
 
 def read_picture(path) -> np.ndarray:

@@ -1,0 +1,157 @@
+"""Picture finding readers that also read the page's trace texture: cached, added to old caches, refitted into a trained model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+from heartcare.errors import ConfigError  # noqa: E402
+from heartcare.render.texture import texture_width, trace_texture  # noqa: E402
+
+
+def _old_cache(built_dataset, beat, out, monkeypatch):
+    """A feature cache as built before texture was cached (same layout, no texture keys)."""
+    from heartcare.model import feature_cache
+
+    with monkeypatch.context() as patch:
+        patch.setattr(feature_cache, "picture_textures", lambda *args, **kwargs: {})
+        return feature_cache.build_feature_cache(built_dataset, str(beat), "tiny", out=out, shard_size=8, progress=False)
+
+
+def test_an_old_cache_gets_each_pictures_texture_shard_by_shard_and_resumes(built_dataset, gpt_parts, tmp_path, monkeypatch):
+    import json
+
+    from heartcare.model import feature_cache
+    from heartcare.model.feature_cache import FeatureCache
+    from heartcare.model.features import read_picture
+    from heartcare.model.texture_cache import add_texture
+
+    folder = _old_cache(built_dataset, gpt_parts["beat"], tmp_path / "old", monkeypatch)
+    record = next(iter(FeatureCache(folder)._shard_of))
+    assert not FeatureCache(folder).has(record, f"texture/{record}/0")
+    real, calls = feature_cache.picture_textures, []
+
+    def failing_on_the_ninth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 9:  # the first record of the second shard: the session ends there
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(feature_cache, "picture_textures", failing_on_the_ninth)
+        add_texture(folder, built_dataset, progress=False)
+    listed = json.loads((folder / "manifest.json").read_text())["texture_shards"]
+    assert list(listed) == ["shard-00000.safetensors"] and not list(folder.glob(".*.tmp*"))[1:]
+    shards = len(json.loads((folder / "manifest.json").read_text())["shards"])
+    assert add_texture(folder, built_dataset, progress=False) == shards - 1  # resumed past the finished shard
+    assert add_texture(folder, built_dataset, progress=False) == 0
+    cache, fresh = FeatureCache(folder), FeatureCache(gpt_parts["features"])  # built since: texture in its own shards
+    from heartcare.bench.dataset import BenchDataset
+
+    bench = BenchDataset(built_dataset)
+    for record in list(cache._shard_of)[::5]:
+        expected = trace_texture(read_picture(bench.image_paths(record)[0]))
+        assert np.allclose(cache.texture(record), expected, rtol=2e-3, atol=2e-3)
+        assert np.array_equal(cache.texture(record), fresh.texture(record))
+    from heartcare.errors import DatasetLayoutError
+
+    with pytest.raises(DatasetLayoutError, match="not a HeartAgent dataset"):
+        add_texture(folder, tmp_path, progress=False)
+
+
+def test_each_kind_reads_the_column_group_that_reads_it_best_on_valid():
+    from heartcare.model.findings import _fit_on_chosen_columns
+
+    generator = torch.Generator().manual_seed(0)
+    targets = torch.randint(0, 3, (300,), generator=generator)
+    informative = torch.nn.functional.one_hot(targets, 3).float() + 0.3 * torch.randn(300, 3, generator=generator)
+    many = torch.randn(300, 400, generator=generator)  # the wide group says nothing
+    inputs = torch.cat([many, informative], dim=1)
+    groups = {"views": slice(0, 400), "texture": slice(400, 403), "all": slice(0, 403)}
+    classifier, chosen = _fit_on_chosen_columns(inputs[:200], targets[:200], 3, groups, inputs[200:], targets[200:])
+    assert chosen == "texture" and not classifier.weight[:, :400].any() and classifier.weight[:, 400:].abs().sum() > 0
+    assert (classifier(inputs[200:]).argmax(-1) == targets[200:]).float().mean() > 0.9
+    swapped = torch.cat([informative, many], dim=1)  # the same data with the groups the other way round
+    _, chosen = _fit_on_chosen_columns(swapped[:200], targets[:200], 3, {"views": slice(0, 3), "texture": slice(3, 403),
+                                                                          "all": slice(0, 403)}, swapped[200:], targets[200:])
+    assert chosen == "views"
+    _, chosen = _fit_on_chosen_columns(inputs[:200], targets[:200], 3, groups, None, None)
+    assert chosen == "all"  # nothing to choose on
+
+
+@pytest.fixture(scope="module")
+def refitted(built_dataset, gpt_parts, tmp_path_factory):
+    from heartcare.model.refit import refit_image_readers
+    from heartcare.train.gpt_run import train_gpt
+
+    root = tmp_path_factory.mktemp("refit")
+    changes = {"backbone": str(gpt_parts["backbone"]), "signal_dim": 32}
+    run = train_gpt(built_dataset, gpt_parts["features"], "warmup", "tiny", root / "warmup", model_changes=changes,
+                    progress=False, finding_tokens=True)
+    report = refit_image_readers(run.out, built_dataset, gpt_parts["features"], root / "texture", {"image_finding_texture": True})
+    return run.out, root / "texture", report
+
+
+def test_a_refit_widens_only_the_picture_readers_and_keeps_what_the_language_model_learned(refitted):
+    from heartcare.model.checkpoint import from_pretrained, trained_state
+
+    source, out, report = refitted
+    before, after = from_pretrained(source, load_encoders=False), from_pretrained(out, load_encoders=False)
+    assert after.config.image_finding_texture and not before.config.image_finding_texture
+    old, new = before.image_finding_projector, after.image_finding_projector
+    assert new.classifiers[0].in_features == old.classifiers[0].in_features + texture_width()
+    assert all(torch.equal(kept, rows) for kept, rows in zip(old.answers, new.answers, strict=True))  # trained rows carried over
+    state_before, state_after = trained_state(before), trained_state(after)
+    for key in ("lora", "token_rows"):
+        assert state_before[key].keys() == state_after[key].keys()
+        assert all(torch.equal(state_before[key][name], state_after[key][name]) for name in state_before[key])
+    untouched = [name for name in state_before["projectors"] if not name.startswith("image_finding_projector.")]
+    assert untouched and all(torch.equal(state_before["projectors"][name], state_after["projectors"][name]) for name in untouched)
+    kinds = {kind: entry for kind, entry in report["image_finding_projector"].items() if isinstance(entry, dict) and "columns" in entry}
+    assert kinds
+    width = new.classifiers[0].in_features
+    views = width - texture_width()
+    for index, (kind, _) in enumerate(after.config.findings):
+        weight = new.classifiers[index].weight
+        if kind in kinds and kinds[kind]["columns"] == "views":
+            assert not weight[:, views:].any()
+        if kind in kinds and kinds[kind]["columns"] == "texture":
+            assert not weight[:, :views].any()
+
+
+def test_a_refitted_model_reads_each_pictures_texture_from_the_cache_and_from_a_picture(refitted, built_dataset, gpt_parts):
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.model.ask import ecg_features
+    from heartcare.model.checkpoint import from_pretrained
+    from heartcare.model.examples import item_features, needed_keys
+    from heartcare.model.feature_cache import FeatureCache
+    from heartcare.model.features import read_picture
+    from heartcare.model.findings import reads_finding
+
+    _, out, _ = refitted
+    model = from_pretrained(out)
+    cache = FeatureCache(gpt_parts["features"])
+    bench = BenchDataset(built_dataset)
+    picture = next(item for item in bench.items("test") if reads_finding(item, "I"))
+    record = picture.ecgs[0].record_id
+    row = item_features(picture, cache, model.config)[0].image_finding
+    assert row.shape == (1, model.image_finding_projector.classifiers[0].in_features)
+    assert np.array_equal(row[0, -texture_width():], cache.texture(record))
+    assert (record, f"texture/{record}/0") in needed_keys(picture, model.config)
+    page = read_picture(bench.image_paths(record)[0])
+    asked = ecg_features(model, None, page).image_finding
+    assert np.allclose(asked[0, -texture_width():], trace_texture(page))  # `ask` reads the page it is given
+
+
+def test_a_refit_refuses_other_settings_and_its_own_folder(refitted, built_dataset, gpt_parts, tmp_path):
+    from heartcare.model.refit import refit_image_readers
+
+    source, _, _ = refitted
+    with pytest.raises(ConfigError, match="cannot be refitted"):
+        refit_image_readers(source, built_dataset, gpt_parts["features"], tmp_path / "x", {"lora_rank": 8})
+    with pytest.raises(ConfigError, match="new folder"):
+        refit_image_readers(source, built_dataset, gpt_parts["features"], source, {"image_finding_texture": True})
