@@ -85,15 +85,26 @@ def test_each_kind_reads_the_column_group_that_reads_it_best_on_valid():
 
 @pytest.fixture(scope="module")
 def refitted(built_dataset, gpt_parts, tmp_path_factory):
-    from heartcare.model.refit import refit_image_readers
+    from heartcare.model.refit import refit_readers
     from heartcare.train.gpt_run import train_gpt
 
     root = tmp_path_factory.mktemp("refit")
     changes = {"backbone": str(gpt_parts["backbone"]), "signal_dim": 32}
     run = train_gpt(built_dataset, gpt_parts["features"], "warmup", "tiny", root / "warmup", model_changes=changes,
                     progress=False, finding_tokens=True)
-    report = refit_image_readers(run.out, built_dataset, gpt_parts["features"], root / "texture", {"image_finding_texture": True})
+    with pytest.MonkeyPatch.context() as patch:
+        _test_items_as_valid(patch)
+        report = refit_readers(run.out, built_dataset, gpt_parts["features"], root / "texture", {"image_finding_texture": True})
     return run.out, root / "texture", report
+
+
+def _test_items_as_valid(patch) -> None:
+    """The 24-record build's one valid patient has no closed items; its test items stand in for valid here,
+    so that the choices made on valid (columns, prior share) are made at all."""
+    from heartcare.bench.dataset import BenchDataset
+
+    items = BenchDataset.items
+    patch.setattr(BenchDataset, "items", lambda self, split: items(self, "test" if split == "valid" else split))
 
 
 def test_a_refit_widens_only_the_picture_readers_and_keeps_what_the_language_model_learned(refitted):
@@ -112,7 +123,7 @@ def test_a_refit_widens_only_the_picture_readers_and_keeps_what_the_language_mod
     untouched = [name for name in state_before["projectors"] if not name.startswith("image_finding_projector.")]
     assert untouched and all(torch.equal(state_before["projectors"][name], state_after["projectors"][name]) for name in untouched)
     kinds = {kind: entry for kind, entry in report["image_finding_projector"].items() if isinstance(entry, dict) and "columns" in entry}
-    assert kinds
+    assert kinds and {entry["columns"] for entry in kinds.values()} - {"all"}  # chosen on (stand-in) valid items
     width = new.classifiers[0].in_features
     views = width - texture_width()
     for index, (kind, _) in enumerate(after.config.findings):
@@ -148,10 +159,50 @@ def test_a_refitted_model_reads_each_pictures_texture_from_the_cache_and_from_a_
 
 
 def test_a_refit_refuses_other_settings_and_its_own_folder(refitted, built_dataset, gpt_parts, tmp_path):
-    from heartcare.model.refit import refit_image_readers
+    from heartcare.model.refit import refit_readers
 
     source, _, _ = refitted
     with pytest.raises(ConfigError, match="cannot be refitted"):
-        refit_image_readers(source, built_dataset, gpt_parts["features"], tmp_path / "x", {"lora_rank": 8})
+        refit_readers(source, built_dataset, gpt_parts["features"], tmp_path / "x", {"lora_rank": 8})
     with pytest.raises(ConfigError, match="new folder"):
-        refit_image_readers(source, built_dataset, gpt_parts["features"], source, {"image_finding_texture": True})
+        refit_readers(source, built_dataset, gpt_parts["features"], source, {"image_finding_texture": True})
+
+
+def test_a_refit_for_balanced_questions_takes_the_chosen_share_of_the_train_prior_out_of_each_reader(refitted, built_dataset, gpt_parts,
+                                                                                                   tmp_path):
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.model.answer_prior import log_prior
+    from heartcare.model.checkpoint import from_pretrained
+    from heartcare.model.feature_cache import FeatureCache
+    from heartcare.model.findings import STREAMS, _sample
+    from heartcare.model.refit import refit_readers
+
+    source, kept_prior, _ = refitted
+    from heartcare.model import answer_prior
+
+    with pytest.MonkeyPatch.context() as patch:
+        _test_items_as_valid(patch)
+        # on 5 stand-in valid items the best share is often 0, which would leave nothing to see: 0.75 is taken here
+        # (the choice itself: tests/test_model_answer_prior.py)
+        patch.setattr(answer_prior, "chosen_share", lambda *args: 0.75)
+        report = refit_readers(source, built_dataset, gpt_parts["features"], tmp_path / "balanced", {"image_finding_texture": True},
+                               answer_prior="valid")
+    assert set(report) == {"finding_projector", "image_finding_projector"}  # both streams refitted
+    plain, balanced = from_pretrained(kept_prior, load_encoders=False), from_pretrained(tmp_path / "balanced", load_encoders=False)
+    bench, cache = BenchDataset(built_dataset), FeatureCache(gpt_parts["features"])
+    checked = 0
+    for stream, (modality, name) in STREAMS.items():
+        train = _sample(bench.items("train"), 0, modality)
+        for index, (kind, answers) in enumerate(balanced.config.findings):
+            entry = report[name].get(kind, {})
+            if "prior_share" not in entry:
+                continue
+            targets = torch.tensor([answers.index(item.choices[item.answer_index]) for item in train[kind]
+                                    if item.choices[item.answer_index] in answers and item.ecgs[0].record_id in cache])
+            assert entry["prior_share"] == 0.75
+            ours, theirs = getattr(balanced, name).classifiers[index], getattr(plain, name).classifiers[index]
+            if stream == "image":  # the same fit as the refit that keeps the prior, bias moved by the chosen share
+                assert torch.allclose(ours.weight, theirs.weight)
+                assert torch.allclose(ours.bias, theirs.bias - entry["prior_share"] * log_prior(targets, len(answers)), atol=1e-5)
+            checked += 1
+    assert checked > 0

@@ -115,6 +115,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     refit.add_argument("--features", type=Path, required=True, help="its feature cache (with texture: `gpt features --add-texture`)")
     refit.add_argument("--image-finding-texture", choices=("on", "off"), required=True,
                        help="the picture readers also read the page's trace texture (on) or not (off)")
+    refit.add_argument("--answer-prior", choices=("train", "valid"), default="train",
+                       help="keep the train split's answer frequencies in the readers (train), or take out the share "
+                            "chosen on the balanced valid items, signal readers refitted too (valid)")
     refit.add_argument("--out", type=Path, required=True)
     refit.set_defaults(handler=run_refit)
 
@@ -288,13 +291,16 @@ def run_set(args: argparse.Namespace) -> int:
 
 
 def run_refit(args: argparse.Namespace) -> int:
-    from heartcare.model.refit import refit_image_readers
+    from heartcare.model.refit import refit_readers
 
-    report = refit_image_readers(args.model, args.data, args.features, args.out,
-                                 {"image_finding_texture": args.image_finding_texture == "on"})
-    for kind, entry in report.get("image_finding_projector", {}).items():
-        if isinstance(entry, dict) and "train_items" in entry:
-            print(f"{kind:40} train {entry.get('train_accuracy', float('nan')):.3f}  valid {entry.get('valid_accuracy', float('nan')):.3f}")
+    report = refit_readers(args.model, args.data, args.features, args.out,
+                           {"image_finding_texture": args.image_finding_texture == "on"}, answer_prior=args.answer_prior)
+    for projector, kinds in report.items():
+        for kind, entry in kinds.items():
+            if isinstance(entry, dict) and "train_items" in entry:
+                print(f"{projector:24} {kind:34} train {entry.get('train_accuracy', float('nan')):.3f} "
+                      f"valid {entry.get('valid_accuracy', float('nan')):.3f} columns {entry.get('columns', '-'):8} "
+                      f"prior share {entry.get('prior_share', 0.0)}")
     print(args.out)
     return 0
 

@@ -235,19 +235,24 @@ def _fit_on_chosen_columns(inputs: torch.Tensor, targets: torch.Tensor, classes:
 
 def fit_findings(model, train_items, cache, target_norm: float, valid_items=(), seed: int = 0,
                  rates: dict[str, float] | None = None, labels: dict[str, frozenset[str]] | None = None,
-                 streams: tuple[str, ...] = tuple(STREAMS), answer_rows: bool = True) -> dict[str, Any]:
+                 streams: tuple[str, ...] = tuple(STREAMS), answer_rows: bool = True, answer_prior: str = "train") -> dict[str, Any]:
     """Fit each finding projector of `model` on the train items' records (features from `cache`) and set
     its answer rows to the backbone's embeddings of the answers; return, per projector, each kind's
     train / valid accuracy (top-1 over all the kind's answers). A model with comparison tokens also
     fits each projector's rate head on `rates` (record id -> measured bpm), its presence head on
     `labels` (record id -> the codes it shows, implied ones included) when it has named findings, and
     sets the comparison tokens' answer rows. Only the `streams` named are fitted; with answer_rows=False
-    every answer row is left as it is (heartcare.model.refit keeps rows trained with the language model)."""
+    every answer row is left as it is (heartcare.model.refit keeps rows trained with the language model).
+    answer_prior "valid" takes out of each classifier the share of the train split's answer frequencies
+    chosen on the valid items (heartcare.model.answer_prior); "train" keeps the fit as it is."""
+    if answer_prior not in ("train", "valid"):
+        raise ValueError(f"answer_prior must be 'train' or 'valid', got {answer_prior!r}")
     report = {}
     for stream, (modality, name) in STREAMS.items():
         projector = getattr(model, name)
         if projector is not None and stream in streams:
-            report[name] = _fit_stream(model, stream, modality, train_items, cache, target_norm, valid_items, seed, answer_rows)
+            report[name] = _fit_stream(model, stream, modality, train_items, cache, target_norm, valid_items, seed, answer_rows,
+                                       answer_prior)
             if projector.rate is not None:
                 report[name]["rate"] = _fit_rate_head(model, stream, modality, train_items, valid_items, cache, rates or {}, seed)
             if projector.presence is not None:
@@ -356,7 +361,7 @@ def _fit_rate_head(model, stream: str, modality: str, train_items, valid_items, 
 
 @torch.no_grad()
 def _fit_stream(model, stream: str, modality: str, train_items, cache, target_norm: float, valid_items, seed: int,
-                answer_rows: bool = True) -> dict[str, Any]:
+                answer_rows: bool = True, answer_prior: str = "train") -> dict[str, Any]:
     projector = getattr(model, STREAMS[stream][1])
     vocabulary = model.config.findings
     train, valid = _sample(train_items, seed, modality), _sample(valid_items, seed, modality)
@@ -378,22 +383,28 @@ def _fit_stream(model, stream: str, modality: str, train_items, cache, target_no
                 if item.ecgs[0].record_id not in memo:
                     memo[item.ecgs[0].record_id] = read(item.ecgs[0].record_id)
             if not usable:
-                return None, None
+                return None, None, []
             inputs = projector.standardise(torch.from_numpy(np.concatenate([memo[item.ecgs[0].record_id] for item in usable])))
-            return inputs, torch.tensor([position[item.choices[item.answer_index]] for item in usable])
+            return inputs, torch.tensor([position[item.choices[item.answer_index]] for item in usable]), usable
 
-        inputs, targets = table(train.get(kind, []))
+        inputs, targets, _ = table(train.get(kind, []))
         if answer_rows:
             projector.answers[index].copy_(answer_embeddings(model, answers, target_norm).to(projector.answers[index].dtype))
         if inputs is None:
             report[kind] = {"train_items": 0}
             continue
-        valid_inputs, valid_targets = table(valid.get(kind, []))
+        valid_inputs, valid_targets, valid_usable = table(valid.get(kind, []))
         fitted, columns = _fit_on_chosen_columns(inputs.float(), targets, len(answers), input_groups(model.config, stream),
                                                  valid_inputs, valid_targets)
-        projector.classifiers[index].load_state_dict({key: value.to(projector.answers[index].dtype) for key, value in fitted.state_dict().items()})
         entry = {"answers": len(answers), "train_items": len(targets), "columns": columns,
                  "train_accuracy": round(float((fitted(inputs.float()).argmax(-1) == targets).float().mean()), 4)}
+        if answer_prior == "valid" and valid_inputs is not None:
+            from heartcare.model.answer_prior import chosen_share, log_prior
+
+            prior = log_prior(targets, len(answers))
+            entry["prior_share"] = share = chosen_share(fitted(valid_inputs.float()), prior, valid_usable, position)
+            fitted.bias.sub_(share * prior)
+        projector.classifiers[index].load_state_dict({key: value.to(projector.answers[index].dtype) for key, value in fitted.state_dict().items()})
         if valid_inputs is not None:
             entry["valid_items"] = len(valid_targets)
             entry["valid_accuracy"] = round(float((fitted(valid_inputs.float()).argmax(-1) == valid_targets).float().mean()), 4)

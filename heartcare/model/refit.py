@@ -9,6 +9,11 @@ with comparison tokens) are fitted exactly as `heartcare gpt train` fits them fr
 every train record of the dataset; what writes words (each kind's answer rows, trained with the
 language model) is carried over unchanged, as are the LoRA adapters, the other projectors and the
 new token rows.
+
+With `answer_prior="valid"` the readers of both streams are fitted again and each kind's classifier
+gives up the share of the train split's answer frequencies chosen on the valid items
+(heartcare.model.answer_prior): Heartcare-Bench's valid and test items are balanced where train
+follows the label prior.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from heartcare.errors import ConfigError
 REFITTABLE = frozenset({"image_finding_texture"})
 
 
-def refit_image_readers(source: str | Path, dataset: str | Path, features: str | Path, out: str | Path,
-                        changes: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+def refit_readers(source: str | Path, dataset: str | Path, features: str | Path, out: str | Path,
+                  changes: dict[str, Any], answer_prior: str = "train", seed: int = 0) -> dict[str, Any]:
     """Write to `out` the checkpoint `source` with `changes` (settings in REFITTABLE) and its picture
-    readers fitted again; -> the fit's report (per kind, train and valid accuracy)."""
+    readers (with answer_prior "valid": the signal readers too) fitted again; -> the fit's report
+    (per stream and kind: train and valid accuracy, the columns read, the prior share taken out)."""
     import torch
 
     from heartcare.atomic import write_atomic
@@ -38,7 +44,7 @@ def refit_image_readers(source: str | Path, dataset: str | Path, features: str |
         save_pretrained,
     )
     from heartcare.model.feature_cache import FeatureCache
-    from heartcare.model.findings import fit_findings
+    from heartcare.model.findings import STREAMS, fit_findings
     from heartcare.train.gpt_run import measured_rates, record_findings
 
     source, out = Path(source), Path(out)
@@ -61,16 +67,18 @@ def refit_image_readers(source: str | Path, dataset: str | Path, features: str |
         new = build_image_finding_projector(config, hidden).to(old.answers[0].dtype)
     model.config, model.image_finding_projector = config, new
     bench = BenchDataset(dataset)
+    streams = ("image", "signal") if answer_prior == "valid" else ("image",)
     report = fit_findings(model, bench.items("train"), cache, target_norm=0.0, valid_items=bench.items("valid"), seed=seed,
                           rates=measured_rates(bench), labels=record_findings(bench) if config.named_findings else None,
-                          streams=("image",), answer_rows=False)
+                          streams=streams, answer_rows=False, answer_prior=answer_prior)
     with torch.no_grad():  # the answer rows were trained with the language model: they are what it copies
         for kept, rows in zip(old.answers, new.answers, strict=True):
             rows.copy_(kept)
     document = read_document(source)
     save_pretrained(model, out, extra={key: value for key, value in document.items() if key not in ("format", "version", "model", "base_vocabulary")})
     document = read_document(out)
-    document["derived_from"] = {"checkpoint": str(source.resolve()), "changes": changes, "refitted": "image_finding_projector readers",
+    document["derived_from"] = {"checkpoint": str(source.resolve()), "changes": changes, "answer_prior": answer_prior,
+                                "refitted": [STREAMS[stream][1] + " readers" for stream in streams],
                                 "data": str(Path(dataset).resolve()), "features": str(Path(features).resolve())}
     write_atomic(out / CONFIG_FILE, json.dumps(document, indent=2, sort_keys=True))
     write_atomic(out / "refit_report.json", json.dumps(report, indent=2, sort_keys=True))
