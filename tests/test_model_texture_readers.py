@@ -206,3 +206,16 @@ def test_a_refit_for_balanced_questions_takes_the_chosen_share_of_the_train_prio
                 assert torch.allclose(ours.bias, theirs.bias - entry["prior_share"] * log_prior(targets, len(answers)), atol=1e-5)
             checked += 1
     assert checked > 0
+
+
+def test_a_bench_run_without_a_cache_reads_each_pictures_texture_from_the_page(built_dataset):
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.bench.models.heartcare_gpt import DatasetFeatures
+    from heartcare.model.features import read_picture
+    from heartcare.model.image_encoders import build_image_encoder
+
+    bench = BenchDataset(built_dataset)
+    features = DatasetFeatures(bench, None, build_image_encoder("tiny").eval(), "crops")
+    record = next(item.ecgs[0].record_id for item in bench.items("test") if item.ecgs[0].modality == "I")
+    expected = trace_texture(read_picture(bench.image_paths(record)[0]))
+    assert np.allclose(features.texture(record), expected, rtol=2e-3, atol=2e-3) and expected[-1] == 1.0

@@ -75,7 +75,8 @@ def refit_readers(source: str | Path, dataset: str | Path, features: str | Path,
         for kept, rows in zip(old.answers, new.answers, strict=True):
             rows.copy_(kept)
     document = read_document(source)
-    save_pretrained(model, out, extra={key: value for key, value in document.items() if key not in ("format", "version", "model", "base_vocabulary")})
+    kept = {key: value for key, value in document.items() if key not in ("format", "version", "model", "base_vocabulary")}
+    save_pretrained(model, out, extra={**kept, "features": str(Path(features).resolve())})  # the cache its readers read
     document = read_document(out)
     document["derived_from"] = {"checkpoint": str(source.resolve()), "changes": changes, "answer_prior": answer_prior,
                                 "refitted": [STREAMS[stream][1] + " readers" for stream in streams],

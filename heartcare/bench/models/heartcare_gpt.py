@@ -42,7 +42,7 @@ class DatasetFeatures:
     def _get(self, record_id: str, key: str, cached) -> np.ndarray:
         if self.cache is not None and self.cache.has(record_id, key):
             return cached(record_id)
-        context_image = key.startswith("context_image/")
+        context_image = key.startswith(("context_image/", "context_texture/"))
         if not context_image and (record_id, True) in self._tensors:
             return self._tensors[(record_id, True)][key]
         return self._record(record_id, context_image)[key]
@@ -66,6 +66,10 @@ class DatasetFeatures:
 
     def context_image(self, record_id: str) -> np.ndarray:
         return self._get(record_id, f"context_image/{record_id}", lambda r: self.cache.context_image(r))
+
+    def texture(self, record_id: str, index: int = 0, context: bool = False) -> np.ndarray:
+        key = f"context_texture/{record_id}" if context else f"texture/{record_id}/{index}"
+        return self._get(record_id, key, lambda r: self.cache.texture(r, index, context))
 
 
 def checkpoint_features(argument: str, model, dataset) -> DatasetFeatures:
