@@ -41,7 +41,6 @@ ROW_MEASURES = (
 )
 CYCLES_PER_ROW = (0.0, 7.0, 30.0, 100.0, 250.0, float("inf"))  # the five spectrum bands
 BAND_ABOVE, BAND_BELOW = 0.55, 0.45  # a row's band around its baseline, in row spacings: QRS peaks rise higher than they fall
-MIN_SPECK_PIXELS = 12  # grid crossings and dust, not traces (heartcare.render.ink.without_specks)
 MIN_INKED_COLUMNS = 20  # fewer and the row's measures are noise
 DEFAULT_ROWS = 4  # the renderer's standard 3 x 4 + rhythm strip
 
@@ -53,7 +52,7 @@ def texture_width(rows: int = DEFAULT_ROWS) -> int:
 
 def trace_texture(image: np.ndarray, rows: int = DEFAULT_ROWS) -> np.ndarray:
     """[H, W, 3] uint8 page picture (or [H, W] grey) -> [rows * 19 + 1] float32 texture, top row first (module docstring)."""
-    from heartcare.render.digitize import DigitizeError, _row_baselines
+    from heartcare.render.digitize import SPECK_PIXELS, DigitizeError, _row_baselines
     from heartcare.render.ink import (
         darkness,
         ink_mask,
@@ -65,7 +64,7 @@ def trace_texture(image: np.ndarray, rows: int = DEFAULT_ROWS) -> np.ndarray:
 
     dark = darkness(np.asarray(image))
     level = straighten(dark, skew_degrees(ink_mask(dark)))
-    mask = without_specks(without_grid_columns(ink_mask(level)), MIN_SPECK_PIXELS)
+    mask = without_specks(without_grid_columns(ink_mask(level)), SPECK_PIXELS)
     try:
         baselines = _row_baselines(mask, rows)
     except DigitizeError:
