@@ -167,7 +167,7 @@ def merge(directory: str | Path, out: str | Path) -> Path:
 
 # Settings that shape a model's inputs without parameters of their own: a trained checkpoint can take
 # them on or drop them without training (e.g. to measure what the offered answers add to a model).
-SETTABLE = frozenset({"finding_choices"})
+SETTABLE = frozenset({"finding_choices", "finding_temperature"})
 
 
 def with_settings(source: str | Path, out: str | Path, changes: dict[str, Any]) -> Path:

@@ -104,8 +104,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     settings = commands.add_parser("set", help="copy a trained checkpoint with an input setting changed (no training)")
     settings.add_argument("model", type=Path)
-    settings.add_argument("--finding-choices", choices=("on", "off"), required=True,
+    settings.add_argument("--finding-choices", choices=("on", "off"), default=None,
                           help="finding tokens believe only the answers the question offers (on) or all of a kind's (off)")
+    settings.add_argument("--finding-temperature", type=float, default=None, metavar="T",
+                          help="sharpen each finding token's belief to belief ** (1 / T) (0 = the believed answer alone, 1 = as trained)")
     settings.add_argument("--out", type=Path, required=True)
     settings.set_defaults(handler=run_set)
 
@@ -284,9 +286,17 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_set(args: argparse.Namespace) -> int:
+    from heartcare.errors import ConfigError
     from heartcare.model.checkpoint import with_settings
 
-    print(with_settings(args.model, args.out, {"finding_choices": args.finding_choices == "on"}))
+    changes: dict[str, object] = {}
+    if args.finding_choices is not None:
+        changes["finding_choices"] = args.finding_choices == "on"
+    if args.finding_temperature is not None:
+        changes["finding_temperature"] = args.finding_temperature
+    if not changes:
+        raise ConfigError("heartcare gpt set", "name a setting to change: --finding-choices and/or --finding-temperature")
+    print(with_settings(args.model, args.out, changes))
     return 0
 
 

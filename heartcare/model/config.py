@@ -81,6 +81,11 @@ class GptConfig:
     # the reader's belief renormalised over the named options, so the LLM copies one word instead of
     # narrowing a blend of all the kind's answers to the four it was offered.
     finding_choices: bool = False
+    # Each finding token's belief sharpened to belief ** (1 / T), renormalised (0 = the believed answer
+    # alone; heartcare.model.belief_temperature). The LLM learned to copy tokens from train records,
+    # where the fitted readers are nearly certain; on unseen ECGs they are not, and a blend of answers
+    # is a token it never saw in training. An inference setting (`heartcare gpt set`), 1 = as trained.
+    finding_temperature: float = 1.0
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
 
@@ -121,6 +126,8 @@ class GptConfig:
             fail("named_findings feeds the comparison tokens: it needs comparison_findings")
         if self.finding_choices and not self.findings:
             fail("finding_choices restricts the finding tokens: it needs findings")
+        if not 0.0 <= self.finding_temperature <= 10.0 or (self.finding_temperature != 1.0 and not self.findings):
+            fail(f"finding_temperature sharpens the finding tokens: it needs findings and lies in [0, 10], got {self.finding_temperature}")
         if self.finding_words and not self.findings:
             fail("finding_words writes the finding readers' beliefs: it needs findings")
         if any(len(answers) < 2 for _, answers in self.findings):

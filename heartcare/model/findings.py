@@ -114,23 +114,27 @@ class FindingProjector(_Standardised):
         standardised = self.standardise(rows)
         return [classifier(standardised).softmax(dim=-1) for classifier in self.classifiers]
 
-    def beliefs(self, rows: torch.Tensor, offered: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def beliefs(self, rows: torch.Tensor, offered: torch.Tensor | None = None, temperature: float = 1.0) -> list[torch.Tensor]:
         """`probabilities`, each kind's renormalised over the answers its question offers when `offered`
-        ([N, all kinds' answers] 0/1, heartcare.model.offered_answers) is given."""
+        ([N, all kinds' answers] 0/1, heartcare.model.offered_answers) is given, then sharpened by
+        `temperature` (heartcare.model.belief_temperature; 1 keeps it)."""
+        from heartcare.model.belief_temperature import sharpened
+
         beliefs = self.probabilities(rows)
-        if offered is None:
-            return beliefs
-        from heartcare.model.offered_answers import restricted
+        if offered is not None:
+            from heartcare.model.offered_answers import restricted
 
-        widths = [belief.shape[-1] for belief in beliefs]
-        if tuple(offered.shape) != (rows.shape[0], sum(widths)):
-            raise ValueError(f"offered answers {tuple(offered.shape)} for {rows.shape[0]} rows of {sum(widths)} answers")
-        masks = offered.to(beliefs[0].dtype).split(widths, dim=-1)
-        return [restricted(belief, mask) for belief, mask in zip(beliefs, masks, strict=True)]
+            widths = [belief.shape[-1] for belief in beliefs]
+            if tuple(offered.shape) != (rows.shape[0], sum(widths)):
+                raise ValueError(f"offered answers {tuple(offered.shape)} for {rows.shape[0]} rows of {sum(widths)} answers")
+            masks = offered.to(beliefs[0].dtype).split(widths, dim=-1)
+            beliefs = [restricted(belief, mask) for belief, mask in zip(beliefs, masks, strict=True)]
+        return [sharpened(belief, temperature) for belief in beliefs]
 
-    def forward(self, rows: torch.Tensor, offered: torch.Tensor | None = None) -> torch.Tensor:
-        """rows [N, input] -> [N * kinds, hidden]: each kind's belief (over the offered answers, with `offered`) @ its answer rows."""
-        beliefs = self.beliefs(rows, offered)
+    def forward(self, rows: torch.Tensor, offered: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """rows [N, input] -> [N * kinds, hidden]: each kind's belief (over the offered answers, with
+        `offered`; sharpened by `temperature`) @ its answer rows."""
+        beliefs = self.beliefs(rows, offered, temperature)
         tokens = [belief @ answers.to(belief.dtype) for belief, answers in zip(beliefs, self.answers, strict=True)]
         return torch.stack(tokens, dim=1).reshape(rows.shape[0] * self.tokens, -1)
 
@@ -142,7 +146,7 @@ SHOWN_ANSWERS = 3  # per kind, the classifier's most believed answers a reader i
 def read_findings(model, encoded) -> list[dict[str, dict[str, float]]]:
     """Per ECG of a tokenised question that carries finding rows (signals first, then pictures), per
     kind, the classifier's most believed answers and their probabilities: what the tokens told the LLM
-    (over the question's offered answers, for a model with finding_choices)."""
+    (over the question's offered answers, for a model with finding_choices; at its finding_temperature)."""
     readings = []
     for rows, projector in ((encoded.finding, model.finding_projector), (encoded.image_finding, model.image_finding_projector)):
         if projector is None:
@@ -150,7 +154,7 @@ def read_findings(model, encoded) -> list[dict[str, dict[str, float]]]:
         for row in rows:
             row = torch.from_numpy(np.asarray(row)).to(projector.input_mean.dtype)
             offered = None if encoded.offered is None else torch.from_numpy(encoded.offered)[None]
-            beliefs = projector.beliefs(row, offered)
+            beliefs = projector.beliefs(row, offered, model.config.finding_temperature)
             reading = {}
             for (kind, answers), belief in zip(model.config.findings, beliefs, strict=True):
                 top = torch.topk(belief[0].float(), min(SHOWN_ANSWERS, len(answers)))

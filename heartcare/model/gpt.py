@@ -205,8 +205,10 @@ class HeartcareGPT(nn.Module):
             if projector is None:
                 raise FeatureCountError("HeartcareGPT", f"{token} features given but this model has no such stream")
             offered = offers.get(token)
-            # (slots, hidden); only finding projectors take the question's offered answers
-            projected = projector(features.to(embeddings.dtype)) if offered is None else projector(features.to(embeddings.dtype), offered)
+            if token in offers:  # a finding projector: the question's offered answers, the setting's sharpness
+                projected = projector(features.to(embeddings.dtype), offered, self.config.finding_temperature)
+            else:
+                projected = projector(features.to(embeddings.dtype))
             if projected.shape[0] != slots:
                 raise FeatureCountError("HeartcareGPT", f"{slots} {token} placeholders but {projected.shape[0]} projected tokens")
             embeddings = embeddings.masked_scatter(mask.unsqueeze(-1), projected.to(embeddings.dtype))
