@@ -35,6 +35,7 @@ def test_sharpening_keeps_the_order_and_the_unoffered_zeros_and_zero_gives_the_f
     assert torch.allclose(half[2], belief[2])  # an even belief has nothing to sharpen
     hot = sharpened(belief, 0.0)
     assert hot.tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [1, 0, 0, 0]]  # ties: the first
+    assert torch.allclose(sharpened(belief[:2], 1e-40), hot[:2])  # a tiny temperature is the limit, not NaN
     flatter = sharpened(belief, 2.0)
     assert bool((flatter.max(dim=-1).values <= belief.max(dim=-1).values + 1e-6).all())
 
@@ -50,6 +51,16 @@ def test_a_cold_projector_writes_the_believed_answers_row_and_a_warm_one_a_blend
     assert not torch.allclose(blend, projector.answers[0][0], atol=1e-3)
     closer = projector(rows, None, 0.3)[0]
     assert (closer - projector.answers[0][0]).norm() < (blend - projector.answers[0][0]).norm()
+
+
+def test_the_offer_is_applied_before_sharpening_so_a_cold_token_is_the_best_offered_answer():
+    projector = FindingProjector(4, 6, [3])
+    with torch.no_grad():
+        projector.classifiers[0].weight.zero_()
+        projector.classifiers[0].bias.copy_(torch.tensor([6.0, 1.0, 2.0]))  # favourite 0, then 2, then 1
+    offered = torch.tensor([[0.0, 1.0, 1.0]])  # the favourite is not offered
+    assert torch.allclose(projector(torch.ones(1, 4), offered, 0.0)[0], projector.answers[0][2])
+    assert projector.beliefs(torch.ones(1, 4), offered, 0.0)[0].tolist() == [[0.0, 0.0, 1.0]]
 
 
 def test_a_trained_checkpoint_takes_a_temperature_without_training_and_the_tokens_follow_it(tiny_backbone, tmp_path, capsys):
@@ -93,4 +104,6 @@ def test_a_temperature_needs_finding_tokens():
         GptConfig(backbone="lm", beat="beat", finding_temperature=0.5)
     with pytest.raises(ConfigError, match="finding_temperature"):
         GptConfig(backbone="lm", beat="beat", findings=KINDS, finding_temperature=float("nan"))
+    with pytest.raises(ConfigError, match="finding_temperature"):
+        GptConfig(backbone="lm", beat="beat", findings=KINDS, finding_temperature=11.0)
     assert GptConfig(backbone="lm", beat="beat", findings=KINDS, finding_temperature=0.0).finding_temperature == 0.0
