@@ -1,4 +1,4 @@
-"""`heartcare bench list|run|compare|control|report`: thin wrappers over the library functions."""
+"""`heartcare bench list|run|compare|agreement|control|report`: thin wrappers over the library functions."""
 
 from __future__ import annotations
 
@@ -50,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--seed", type=int, default=0)
     compare.add_argument("--json", action="store_true")
     compare.set_defaults(handler=run_compare)
+
+    agree = commands.add_parser("agreement", help="how often RUN_A picks RUN_B's option per task (a model and its "
+                                                  "readers), and who is right where they part")
+    agree.add_argument("first", type=Path, metavar="RUN_A")
+    agree.add_argument("second", type=Path, metavar="RUN_B")
+    agree.add_argument("--json", action="store_true")
+    agree.set_defaults(handler=run_agreement)
 
     control = commands.add_parser("control", help="a model minus its mismatched-ECG control, pooled over runs of "
                                                   "several splits (what the ECG adds)")
@@ -123,6 +130,14 @@ def run_compare(args: argparse.Namespace) -> int:
     comparison = pooled_comparison([(args.first, args.second), *map(tuple, args.pair)], seed=args.seed)
     splits = [f"splits: {', '.join(comparison['splits'])}"] if "splits" in comparison else []
     print(json.dumps(comparison, indent=1) if args.json else "\n".join([*splits, *comparison_lines(comparison)]))
+    return 0
+
+
+def run_agreement(args: argparse.Namespace) -> int:
+    from heartcare.bench.agreement import agreement, agreement_lines
+
+    report = agreement(args.first, args.second)
+    print(json.dumps(report, indent=1) if args.json else "\n".join(agreement_lines(report)))
     return 0
 
 
