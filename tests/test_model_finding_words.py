@@ -191,3 +191,70 @@ def test_asking_about_an_ecg_file_writes_its_reading_into_the_prompt(tiny_backbo
     ecg = simulate(SimulationSpec(conditions={"normal": 0.0}), fs=500.0, seconds=10.0, seed=1).ecg
     text = model.tokenizer.decode(prepare(model, Question("What rhythm?", [(ecg, None)])).input_ids)
     assert "rhythm: sinus rhythm." in text and text.index("<signal_end>") < text.index("Reading: ") < text.index("What rhythm?")
+
+
+def test_words_say_what_the_tokens_say_over_the_offered_answers_and_at_their_temperature(tiny_backbone):
+    from heartcare.model.offered_answers import offered_answers
+
+    model = words_model(tiny_backbone)
+    model.config = model.config.with_changes(finding_choices=True)
+    question = "Which rhythm? Options: A: sinus rhythm; B: sinus bradycardia; C: atrial flutter; D: sinus arrhythmia."
+    offered = offered_answers(question, model.config.findings)
+    words = FindingWords(model)
+    unsure = words([signal_ecg(1.0)])[0].reading  # no question: every answer, as before
+    assert unsure.endswith("rhythm: sinus tachycardia or sinus bradycardia.")
+    offered_reading = words([signal_ecg(1.0)], offered)[0].reading
+    # tachycardia is not offered: the words lead with the offered favourite, as the token believes
+    assert offered_reading.endswith("rhythm: sinus bradycardia or sinus rhythm.")
+    assert offered_reading.startswith("Reading: diagnosis: atrial fibrillation;")  # a kind the question does not name keeps its belief
+    model.config = model.config.with_changes(finding_temperature=0.0)
+    cold = FindingWords(model)([signal_ecg(1.0)], offered)[0].reading
+    assert cold == "Reading: diagnosis: atrial fibrillation; rhythm: sinus bradycardia."  # one answer per kind at T 0
+    tokens = model.finding_projector.beliefs(torch.from_numpy(signal_ecg(1.0).finding), torch.from_numpy(offered)[None], 0.0)
+    assert RHYTHMS[int(tokens[1][0].argmax())] == "sinus bradycardia"  # the token beside the words names the same
+
+
+def test_a_model_without_choices_reads_every_answer_whatever_the_question_offers(tiny_backbone):
+    from heartcare.model.offered_answers import offered_answers
+
+    model = words_model(tiny_backbone)  # finding_choices off
+    offered = offered_answers("Options: A: sinus rhythm; B: sinus bradycardia.", model.config.findings)
+    words = FindingWords(model)
+    assert words([signal_ecg(1.0)], offered)[0].reading == words([signal_ecg(1.0)])[0].reading
+
+
+def test_readings_are_remembered_per_offer_and_encoding_passes_the_question_offer(tiny_backbone, built_dataset, gpt_parts):
+    from heartcare.bench.dataset import BenchDataset
+    from heartcare.model.examples import encode_item
+    from heartcare.model.feature_cache import FeatureCache
+    from heartcare.model.offered_answers import offered_answers
+
+    model = words_model(tiny_backbone)
+    model.config = model.config.with_changes(finding_choices=True)
+    words = FindingWords(model)
+    first = words([signal_ecg(1.0)], offered_answers("Options: A: sinus rhythm; B: sinus bradycardia.", model.config.findings))
+    second = words([signal_ecg(1.0)], offered_answers("Options: A: sinus rhythm; B: sinus tachycardia.", model.config.findings))
+    assert first[0].reading.endswith("rhythm: sinus bradycardia or sinus rhythm.")
+    assert second[0].reading.endswith("rhythm: sinus tachycardia.")  # not the first offer's, remembered (0.80 of the belief)
+    seen = []
+
+    class Spy(FindingWords):  # the tiny model cannot read the built dataset's features: only the handover matters
+        def __call__(self, features, offered=None):
+            seen.append(offered)
+            return features
+
+    item = next(item for item in BenchDataset(built_dataset).items("test") if item.task == "closed_qa")
+    encode_item(item, FeatureCache(gpt_parts["features"]), model.config, model.tokenizer, with_answer=False, reader=Spy(model))
+    assert seen and seen[0] is not None
+    assert np.array_equal(seen[0], offered_answers(item.question, model.config.findings))
+
+
+def test_ask_writes_the_words_over_the_questions_offer(tiny_backbone):
+    from heartcare.model.ask import Question, prepare
+
+    model = words_model(tiny_backbone)
+    model.config = model.config.with_changes(finding_choices=True, finding_temperature=0.0)
+    question = Question("Which rhythm? Options: A: sinus rhythm; B: sinus bradycardia.", [(None, None)])
+    encoded = prepare(model, question, features_of=lambda model, ecg, picture: signal_ecg(1.0))
+    text = model.tokenizer.decode(encoded.input_ids)
+    assert "rhythm: sinus bradycardia." in text and "sinus tachycardia" not in text.split("Which rhythm?")[0]

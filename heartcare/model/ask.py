@@ -110,15 +110,15 @@ def prepare(model, question: Question, number: int = 1, features_of=None):
 
     features_of = features_of or ecg_features
     features = [features_of(model, ecg, picture) for ecg, picture in question.ecgs]
+    offered = offered_answers(question.text, model.config.findings) if model.config.finding_choices else None
     if model.config.finding_words:  # the readers' beliefs as words (heartcare.model.finding_words)
         from heartcare.model.finding_words import FindingWords
 
-        features = FindingWords(model)(features)
+        features = FindingWords(model)(features, offered)
     return encode(model.tokenizer, features, question.text, None, question.system or SYSTEM_PROMPT,
                   model.config.image_tokens, model.config.max_length, where=f"question {number}",
                   finding_tokens=model.config.finding_tokens, comparison_tokens=model.config.comparison_tokens,
-                  named_finding=named_finding(question.text, model.config),
-                  offered=offered_answers(question.text, model.config.findings) if model.config.finding_choices else None)
+                  named_finding=named_finding(question.text, model.config), offered=offered)
 
 
 def finish(model, question: Question, tokens: list[int], seconds: float) -> Answer:

@@ -134,14 +134,14 @@ def encode_item(item: BenchItem, cache, config: GptConfig, tokenizer, with_answe
     answer = training_answer(item, config) if with_answer else None
     question = user_text(item)
     features = item_features(item, cache, config)
+    offered = offered_answers(question, config.findings) if config.finding_choices else None
     if config.finding_words:
         if reader is None:
             raise HeartcareError(f"item {item.id}", "this model writes finding words: encoding needs its reader (FindingWords)")
-        features = reader(features)
+        features = reader(features, offered)
     return encode(tokenizer, features, question, answer, SYSTEM_PROMPT,
                   config.image_tokens, config.max_length, where=f"item {item.id}", finding_tokens=config.finding_tokens,
-                  comparison_tokens=config.comparison_tokens, named_finding=named_finding(question, config),
-                  offered=offered_answers(question, config.findings) if config.finding_choices else None)
+                  comparison_tokens=config.comparison_tokens, named_finding=named_finding(question, config), offered=offered)
 
 
 class ItemDataset:

@@ -15,6 +15,11 @@ ECG's reading already adds about 70 tokens to a prompt of about 170). The probab
 are in `heartcare gpt ask`'s output (heartcare.model.findings.read_findings).
 The readers are the same fitted classifiers; the tokens stay. Words are read once per ECG and
 remembered, so a training stage must hold the readers where they are (`--freeze finding_readers`).
+
+The words say what the tokens say: with `finding_choices` a kind's words name only the answers the
+question offers (heartcare.model.offered_answers), and `finding_temperature` sharpens them as it
+does the tokens (at 0 each kind names its one believed answer). Otherwise a token could carry the
+believed option while the words beside it led with an answer the question never offered.
 """
 
 from __future__ import annotations
@@ -63,10 +68,12 @@ class FindingWords:
     def forget(self) -> None:
         self.memo.clear()
 
-    def __call__(self, features: list[EcgFeatures]) -> list[EcgFeatures]:
-        return [self._read(ecg) for ecg in features]
+    def __call__(self, features: list[EcgFeatures], offered: np.ndarray | None = None) -> list[EcgFeatures]:
+        """`offered`: the question's offered answers ([all kinds' answers] 0/1), read by a model with
+        finding_choices as its tokens read them; None (or a model without them) reads every answer."""
+        return [self._read(ecg, offered if self.model.config.finding_choices else None) for ecg in features]
 
-    def _read(self, ecg: EcgFeatures) -> EcgFeatures:
+    def _read(self, ecg: EcgFeatures, offered: np.ndarray | None) -> EcgFeatures:
         # The row the finding tokens read: the signal's, else the picture's (heartcare.model.chat.finding_rows).
         if ecg.signal is not None and ecg.finding is not None:
             stream, row, projector = "signal", ecg.finding, self.model.finding_projector
@@ -75,13 +82,17 @@ class FindingWords:
         else:
             return ecg
         row = np.ascontiguousarray(row, dtype=np.float32)
-        key = (stream, hashlib.blake2b(row.tobytes(), digest_size=16).digest())
+        digest = hashlib.blake2b(row.tobytes(), digest_size=16)
+        if offered is not None:
+            digest.update(np.ascontiguousarray(offered, dtype=np.float32).tobytes())
+        key = (stream, digest.digest())
         if key not in self.memo:
             import torch
 
             with torch.no_grad():
                 rows = torch.from_numpy(row).to(device=projector.input_mean.device, dtype=projector.input_mean.dtype)
-                beliefs = projector.probabilities(rows)
+                offer = None if offered is None else torch.from_numpy(np.asarray(offered, dtype=np.float32)).to(rows.device)[None]
+                beliefs = projector.beliefs(rows.reshape(1, -1), offer, self.model.config.finding_temperature)
             self.memo[key] = reading_text(self.model.config.findings, [belief[0].float().cpu().numpy() for belief in beliefs])
         return replace(ecg, reading=self.memo[key])
 
