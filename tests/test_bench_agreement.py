@@ -106,3 +106,19 @@ def test_command_prints_the_table(tmp_path, capsys):
     assert "100.0%" in printed and "closed-S-diagnosis" in printed
     assert main(["bench", "agreement", str(a), str(b), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["tasks"][0]["same_option"] == 300
+
+
+def test_items_a_run_could_not_be_asked_are_left_out_and_other_tasks_are_refused(tmp_path):
+    data, truth = dataset(tmp_path)
+    a, b = saved_run(tmp_path, data, "a", truth), saved_run(tmp_path, data, "b", truth)
+    lines = (b / "predictions.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first.update(not_applicable="an image to a signal-only model", parsed=None, correct=False)
+    (b / "predictions.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    entry = agreement(a, b)["tasks"][0]
+    assert entry["items"] == 299 and entry["same_option"] == 299 and entry["departures"] == 0
+    first.pop("not_applicable")
+    first["task"] = "closed-I-diagnosis"
+    (b / "predictions.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    with pytest.raises(ConfigError, match="is task closed-I-diagnosis here"):
+        agreement(a, b)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from heartcare.bench.compare import item_scores, same_items
+from heartcare.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,12 @@ def agreement(first: Path, second: Path) -> dict[str, Any]:
         if not all("parsed" in record and "not_applicable" not in record for record in pair):
             continue  # not a multiple-choice item, or one the model could not be asked
         if pair[0]["task"] != pair[1]["task"]:
-            raise ValueError(f"item {key} is task {pair[0]['task']} in {first} but {pair[1]['task']} in {second}")
+            raise ConfigError(second, f"item {key} is task {pair[1]['task']} here but {pair[0]['task']} in {first}")
         by_task.setdefault(pair[0]["task"], []).append(pair)
     tasks = [task_agreement(task, pairs) for task, pairs in sorted(by_task.items())]
     total = task_agreement("all", [pair for pairs in by_task.values() for pair in pairs])
     return {"a": results[0]["model"], "b": results[1]["model"], "split": results[0]["split"],
-            "tasks": [dict(asdict(entry), agreement=entry.agreement, p_value=entry.p_value) for entry in [*tasks, total]]}
+            "tasks": [dict(asdict(entry), agreement=entry.agreement, departures=entry.departures, p_value=entry.p_value) for entry in [*tasks, total]]}
 
 
 def agreement_lines(report: dict[str, Any]) -> list[str]:
@@ -95,7 +96,7 @@ def agreement_lines(report: dict[str, Any]) -> list[str]:
              f"{'task':28} {'n':>5} {'A = B':>7} {'apart':>6} {'A right':>8} {'B right':>8} {'neither':>8} {'p':>6}"]
     for entry in report["tasks"]:
         share = f"{100 * entry['agreement']:6.1f}%" if entry["items"] else "     -"
-        lines.append(f"{entry['task']:28} {entry['items']:5d} {share} {entry['items'] - entry['same_option']:6d} "
+        lines.append(f"{entry['task']:28} {entry['items']:5d} {share} {entry['departures']:6d} "
                      f"{entry['only_a_right']:8d} {entry['only_b_right']:8d} {entry['both_wrong_apart']:8d} {entry['p_value']:6.3f}")
     lines.append("A = B: the same option parsed; where apart, who is right (p: exact McNemar, A right vs B right).")
     return lines
