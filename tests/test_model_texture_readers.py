@@ -22,6 +22,19 @@ def _old_cache(built_dataset, beat, out, monkeypatch):
         return feature_cache.build_feature_cache(built_dataset, str(beat), "tiny", out=out, shard_size=8, progress=False)
 
 
+def stopping_on_the_ninth(real):
+    """`real`, but the ninth call (the first record of a cache's second 8-record shard) ends the session there."""
+    calls = []
+
+    def stopping(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 9:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    return stopping
+
+
 def test_an_old_cache_gets_each_pictures_texture_shard_by_shard_and_resumes(built_dataset, gpt_parts, tmp_path, monkeypatch):
     import json
 
@@ -33,16 +46,8 @@ def test_an_old_cache_gets_each_pictures_texture_shard_by_shard_and_resumes(buil
     folder = _old_cache(built_dataset, gpt_parts["beat"], tmp_path / "old", monkeypatch)
     record = next(iter(FeatureCache(folder)._shard_of))
     assert not FeatureCache(folder).has(record, f"texture/{record}/0")
-    real, calls = feature_cache.picture_textures, []
-
-    def failing_on_the_ninth(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 9:  # the first record of the second shard: the session ends there
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(feature_cache, "picture_textures", failing_on_the_ninth)
+        patch.setattr(feature_cache, "picture_textures", stopping_on_the_ninth(feature_cache.picture_textures))
         add_texture(folder, built_dataset, progress=False)
     listed = json.loads((folder / "manifest.json").read_text())["texture_shards"]
     assert list(listed) == ["shard-00000.safetensors"] and not list(folder.glob(".*.tmp*"))[1:]
@@ -63,8 +68,8 @@ def test_an_old_cache_gets_each_pictures_texture_shard_by_shard_and_resumes(buil
         add_texture(folder, tmp_path, progress=False)
 
 
-def test_each_kind_reads_the_column_group_that_reads_it_best_on_valid():
-    from heartcare.model.findings import _fit_on_chosen_columns
+def test_each_kind_reads_the_column_group_that_reads_it_best_on_valid_or_on_held_out_train_items():
+    from heartcare.model.findings import _fit_classifier, _fit_on_chosen_columns
 
     generator = torch.Generator().manual_seed(0)
     targets = torch.randint(0, 3, (300,), generator=generator)
@@ -79,8 +84,12 @@ def test_each_kind_reads_the_column_group_that_reads_it_best_on_valid():
     _, chosen = _fit_on_chosen_columns(swapped[:200], targets[:200], 3, {"views": slice(0, 3), "texture": slice(3, 403),
                                                                           "all": slice(0, 403)}, swapped[200:], targets[200:])
     assert chosen == "views"
-    _, chosen = _fit_on_chosen_columns(inputs[:200], targets[:200], 3, groups, None, None)
-    assert chosen == "all"  # nothing to choose on
+    classifier, chosen = _fit_on_chosen_columns(inputs[:200], targets[:200], 3, groups, None, None)
+    assert chosen == "texture" and not classifier.weight[:, :400].any()  # no valid items: chosen on every 5th train item
+    fitted_on_all = _fit_classifier(inputs[:200, 400:], targets[:200], 3)
+    assert torch.allclose(classifier.weight[:, 400:], fitted_on_all.weight)  # ... then fitted on all of them
+    _, chosen = _fit_on_chosen_columns(inputs[:99], targets[:99], 3, groups, None, None)
+    assert chosen == "all"  # too few to hold any out
 
 
 @pytest.fixture(scope="module")
@@ -134,23 +143,30 @@ def test_a_refit_widens_only_the_picture_readers_and_keeps_what_the_language_mod
             assert not weight[:, :views].any()
 
 
+def first_picture_reading(model, cache, bench):
+    """(the first picture finding item of test, its record, what the model's picture readers read of it from `cache`)."""
+    from heartcare.model.examples import item_features
+    from heartcare.model.findings import reads_finding
+
+    picture = next(item for item in bench.items("test") if reads_finding(item, "I"))
+    row = item_features(picture, cache, model.config)[0].image_finding
+    assert row.shape == (1, model.image_finding_projector.classifiers[0].in_features)
+    return picture, picture.ecgs[0].record_id, row
+
+
 def test_a_refitted_model_reads_each_pictures_texture_from_the_cache_and_from_a_picture(refitted, built_dataset, gpt_parts):
     from heartcare.bench.dataset import BenchDataset
     from heartcare.model.ask import ecg_features
     from heartcare.model.checkpoint import from_pretrained
-    from heartcare.model.examples import item_features, needed_keys
+    from heartcare.model.examples import needed_keys
     from heartcare.model.feature_cache import FeatureCache
     from heartcare.model.features import read_picture
-    from heartcare.model.findings import reads_finding
 
     _, out, _ = refitted
     model = from_pretrained(out)
     cache = FeatureCache(gpt_parts["features"])
     bench = BenchDataset(built_dataset)
-    picture = next(item for item in bench.items("test") if reads_finding(item, "I"))
-    record = picture.ecgs[0].record_id
-    row = item_features(picture, cache, model.config)[0].image_finding
-    assert row.shape == (1, model.image_finding_projector.classifiers[0].in_features)
+    picture, record, row = first_picture_reading(model, cache, bench)
     assert np.array_equal(row[0, -texture_width():], cache.texture(record))
     assert (record, f"texture/{record}/0") in needed_keys(picture, model.config)
     page = read_picture(bench.image_paths(record)[0])

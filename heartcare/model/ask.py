@@ -54,7 +54,7 @@ def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -
     from heartcare.render.texture import trace_texture
 
     config = model.config
-    signal = image = finding = texture = None
+    signal = image = finding = None
     if ecg is not None and config.uses_signal:
         if model.beat is None:
             raise ConfigError("HeartcareGPT", "loaded without its Beat (load_encoders=False): it cannot read a signal")
@@ -81,10 +81,15 @@ def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -
         raise ConfigError("HeartcareGPT", "nothing this model can read: give an ECG file (signal stream) or a picture (image stream)")
     image_finding = None
     if config.image_findings and signal is None and image is not None:
-        if config.image_finding_texture:
-            # an ECG file's texture is read off the dataset's own sheet (3 x 4 + II), the rows the readers were fitted on
-            texture = trace_texture(page if page is not None else drawn_page(ecg, "3x4+II"))
-        image_finding = finding_input(image, views=config.image_finding_views, texture=texture)
+        # an ECG file's texture and page reading are read off the dataset's own sheet (3 x 4 + II), the sheet the readers were fitted on
+        sheet = page if page is not None else drawn_page(ecg, "3x4+II") if config.image_finding_texture or config.image_finding_page else None
+        texture = trace_texture(sheet) if config.image_finding_texture else None
+        reading = None
+        if config.image_finding_page:
+            from heartcare.render.digitize import page_morphology
+
+            reading, _ = page_morphology(sheet)  # a page it cannot read is zeros with its flag 0, as in training
+        image_finding = finding_input(image, views=config.image_finding_views, texture=texture, page=reading)
     return EcgFeatures(signal=signal, image=image, finding=finding, image_finding=image_finding)
 
 

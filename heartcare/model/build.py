@@ -132,8 +132,10 @@ def _embedding_matrices(language_model):
 def build_image_finding_projector(config: GptConfig, hidden: int):
     """The image stream's FindingProjector of a model with `config` (image_findings), unfitted."""
     from heartcare.model.findings import FindingProjector
+    from heartcare.model.page_cache import page_width
     from heartcare.render.texture import texture_width
 
-    width = (2 + config.image_finding_views) * config.image_feature_dim + texture_width() * config.image_finding_texture
+    width = ((2 + config.image_finding_views) * config.image_feature_dim + texture_width() * config.image_finding_texture
+             + page_width() * config.image_finding_page)
     counts = [len(answers) for _, answers in config.findings]
     return FindingProjector(width, hidden, counts, rate=config.comparison_findings, presence=len(config.named_findings))

@@ -67,6 +67,10 @@ class GptConfig:
     # trace row, read from the ink. Noise on paper is in how the line is drawn, which the pooled crops
     # keep little of (benchmarks/texture_readability.py).
     image_finding_texture: bool = False
+    # ... and what the digitiser reads off the page (heartcare.model.page_cache): the median beats'
+    # amplitudes per lead, PR, QRS, QT, rate and voltage criteria, and whether the page was read at all.
+    # Pooled crops keep little of a 0.1-mV T wave or a 200-ms PR (benchmarks/waveform_readability.py).
+    image_finding_page: bool = False
     # A pair of ECGs also gets comparison tokens (heartcare.model.comparison_tokens): same rhythm? which is
     # faster? from both ECGs' rhythm beliefs and estimated rates. Needs the rhythm finding kind.
     comparison_findings: bool = False
@@ -115,6 +119,8 @@ class GptConfig:
             fail("image_finding_views feeds the image finding tokens: it needs image_findings (and >= 0)")
         if self.image_finding_texture and not self.image_findings:
             fail("image_finding_texture feeds the image finding tokens: it needs image_findings")
+        if self.image_finding_page and not self.image_findings:
+            fail("image_finding_page feeds the image finding tokens: it needs image_findings")
         if self.finding_recording and not self.findings:
             fail("finding_recording feeds the finding tokens: it needs findings")
         if self.finding_morphology and not self.findings:

@@ -42,7 +42,8 @@ def signal_tokens(latents: np.ndarray, config: GptConfig) -> np.ndarray:
 
 
 def finding_input(latents: np.ndarray, recording: np.ndarray | None = None, views: int = 0,
-                  morphology: np.ndarray | None = None, texture: np.ndarray | None = None) -> np.ndarray:
+                  morphology: np.ndarray | None = None, texture: np.ndarray | None = None,
+                  page: np.ndarray | None = None) -> np.ndarray:
     """[n, dim] Beat latents (or [views, dim] image features) of one ECG -> [1, 2 * dim]: their mean and
     spread, what a finding projector (heartcare.model.findings) reads (linear readouts of a record's
     latents by mean and spread held 86% of the diagnosis). A fixed width whatever n: a photo gives one
@@ -50,15 +51,15 @@ def finding_input(latents: np.ndarray, recording: np.ndarray | None = None, view
     descriptors) is appended when the model reads it (GptConfig.finding_recording), then `morphology`
     (heartcare.ecg.morphology, GptConfig.finding_morphology), and with `views` the
     first `views` rows side by side (GptConfig.image_finding_views; zeros where a picture has fewer, as a
-    photo read whole has one), then a picture's `texture` (heartcare.render.texture, GptConfig.image_finding_texture)."""
+    photo read whole has one), then a picture's `texture` (heartcare.render.texture, GptConfig.image_finding_texture),
+    then what the digitiser read off its `page` (heartcare.model.page_cache, GptConfig.image_finding_page)."""
     parts = [latents.mean(axis=0), latents.std(axis=0)] + [np.asarray(extra).reshape(-1) for extra in (recording, morphology)
                                                            if extra is not None]
     if views:
         side_by_side = np.zeros((views, latents.shape[1]), dtype=np.float32)
         side_by_side[: min(views, len(latents))] = latents[:views]
         parts.append(side_by_side.reshape(-1))
-    if texture is not None:
-        parts.append(np.asarray(texture).reshape(-1))
+    parts += [np.asarray(extra).reshape(-1) for extra in (texture, page) if extra is not None]
     return np.concatenate(parts)[None].astype(np.float32)
 
 
@@ -90,7 +91,8 @@ def item_features(item: BenchItem, cache, config: GptConfig) -> list[EcgFeatures
         image_finding = None
         if config.image_findings and signal is None and image is not None:
             texture = cache.texture(ref.record_id, context=prediction) if config.image_finding_texture else None
-            image_finding = finding_input(image, views=config.image_finding_views, texture=texture)
+            page = cache.page(ref.record_id, context=prediction) if config.image_finding_page else None
+            image_finding = finding_input(image, views=config.image_finding_views, texture=texture, page=page)
         features.append(EcgFeatures(signal=signal, image=image, finding=finding, image_finding=image_finding))
     return features
 
@@ -113,8 +115,10 @@ def needed_keys(item: BenchItem, config: GptConfig) -> list[tuple[str, str]]:
                 keys.append((record, image))
         elif config.uses_image:
             keys.append((record, image))
-        if config.image_finding_texture and (ref.modality != "S" or not config.uses_signal):
-            keys.append((record, f"context_texture/{record}" if prediction else f"texture/{record}/0"))
+        if ref.modality != "S" or not config.uses_signal:
+            for column in ("texture", "page") if config.image_findings else ():
+                if getattr(config, f"image_finding_{column}"):
+                    keys.append((record, f"context_{column}/{record}" if prediction else f"{column}/{record}/0"))
     return keys
 
 

@@ -15,6 +15,8 @@ folder (default DATASET/features/NAME):
                              texture, heartcare.render.texture)
     texture-00000.safetensors  the texture of a cache made before it (heartcare.model.texture_cache),
                              listed in the manifest's "texture_shards" beside its shard
+    page-00000.safetensors   "page/<id>/<k>", "context_page/<id>": what the digitiser reads off each
+                             picture (heartcare.model.page_cache), listed in "page_shards"
 
 A shard is written to a temporary name and renamed, then listed in the manifest, so an
 interrupted build resumes at the first unlisted shard and never reads half a file.
@@ -34,6 +36,7 @@ from heartcare.atomic import write_atomic
 from heartcare.errors import ConfigError, DatasetLayoutError
 
 MANIFEST = "manifest.json"
+SIDE_COLUMNS = ("texture", "page")  # columns that may live in shards added beside a cache's own
 
 
 @dataclass(frozen=True)
@@ -303,7 +306,8 @@ class FeatureCache:
         self.manifest = json.loads(path.read_text())
         self.source = CacheSource(**self.manifest["source"])
         self._shard_of = {record: shard["file"] for shard in self.manifest["shards"] for record in shard["records"]}
-        self._texture_of = self.manifest.get("texture_shards", {})  # shard -> its texture shard, for caches made before texture
+        # column -> {shard: its side shard}: columns added to a cache made before them (heartcare.model.cache_columns)
+        self._side_of = {column: self.manifest.get(f"{column}_shards", {}) for column in SIDE_COLUMNS}
         self._open: dict[str, Any] = {}
         self._keys: dict[str, set[str]] = {}
 
@@ -339,9 +343,13 @@ class FeatureCache:
         shard = self._shard_of.get(record_id)
         if shard is None:
             return False
-        if "texture/" in key and shard in self._texture_of and self._holds(self._texture_of[shard], key):
-            return True
-        return self._holds(shard, key)
+        side = self._side_shard(shard, key)
+        return (side is not None and self._holds(side, key)) or self._holds(shard, key)
+
+    def _side_shard(self, shard: str, key: str) -> str | None:
+        """The added shard that may hold `key` beside `shard` ("texture/..." and "context_texture/..." in "texture-...")."""
+        column = key.split("/", 1)[0].removeprefix("context_")
+        return self._side_of.get(column, {}).get(shard)
 
     def _holds(self, shard: str, key: str) -> bool:
         if shard not in self._keys:
@@ -365,7 +373,7 @@ class FeatureCache:
         if not self.has(record_id, key):
             raise DatasetLayoutError(self.folder / shard, f"no {key!r} in the cache (was the stream it belongs to cached?)")
         if not self._holds(shard, key):
-            shard = self._texture_of[shard]
+            shard = self._side_shard(shard, key)
         return self._handle(shard).get_tensor(key).astype(np.float32)
 
     def signal(self, record_id: str) -> np.ndarray:
@@ -391,3 +399,8 @@ class FeatureCache:
     def texture(self, record_id: str, index: int = 0, context: bool = False) -> np.ndarray:
         """[heartcare.render.texture.texture_width()] trace texture of the record's k-th paper image (or drawn context)."""
         return self._get(record_id, f"context_texture/{record_id}" if context else f"texture/{record_id}/{index}")
+
+    def page(self, record_id: str, index: int = 0, context: bool = False) -> np.ndarray:
+        """[heartcare.model.page_cache.page_width()] what the digitiser read off the record's k-th paper image
+        (or drawn context): morphology descriptors and a read flag (heartcare.model.page_cache)."""
+        return self._get(record_id, f"context_page/{record_id}" if context else f"page/{record_id}/{index}")

@@ -57,7 +57,8 @@ def stream_input(cache, record_id: str, stream: str, config) -> np.ndarray:
         return finding_input(cache.signal(record_id), cache.recording(record_id) if config.finding_recording else None,
                              morphology=cache.morphology(record_id) if config.finding_morphology else None)
     texture = cache.texture(record_id, 0) if config.image_finding_texture else None
-    return finding_input(cache.image(record_id, 0), views=config.image_finding_views, texture=texture)
+    page = cache.page(record_id, 0) if config.image_finding_page else None
+    return finding_input(cache.image(record_id, 0), views=config.image_finding_views, texture=texture, page=page)
 
 
 def finding_vocabulary(items) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -201,34 +202,69 @@ def _fit_classifier(inputs: torch.Tensor, targets: torch.Tensor, classes: int) -
     return classifier
 
 
-def input_groups(config, stream: str) -> dict[str, slice]:
-    """The column groups of a stream's finding input that a kind's classifier may be fitted on alone: for
-    a picture read with its texture, the image features ("views") and the texture; else one group, "all"."""
-    if stream == "image" and config.image_finding_texture:
-        from heartcare.render.texture import texture_width
+def input_groups(config, stream: str) -> dict[str, slice | torch.Tensor]:
+    """The column groups of a stream's finding input that a kind's classifier may be fitted on alone. For a
+    picture read with its texture and/or its page reading: the image features ("views"), each of those,
+    with the page reading also the measured columns together (the features' mean and spread, texture
+    and page: "measured"), and everything ("all"); else one group, "all"."""
+    extras = [(name, width) for name, width, used in (("texture", _texture_width(), config.image_finding_texture),
+                                                      ("page", _page_width(), config.image_finding_page)) if used]
+    if stream != "image" or not extras:
+        return {"all": slice(None)}
+    views = (2 + config.image_finding_views) * config.image_feature_dim
+    groups: dict[str, slice | torch.Tensor] = {"views": slice(0, views)}
+    start = views
+    for name, width in extras:
+        groups[name] = slice(start, start + width)
+        start += width
+    if config.image_finding_page:  # the pooled features' summary beside the measurements, without 12 views of 1,280 columns
+        groups["measured"] = torch.cat([torch.arange(0, 2 * config.image_feature_dim), torch.arange(views, start)])
+    groups["all"] = slice(0, start)
+    return groups
 
-        views = (2 + config.image_finding_views) * config.image_feature_dim
-        return {"views": slice(0, views), "texture": slice(views, views + texture_width()), "all": slice(0, views + texture_width())}
-    return {"all": slice(None)}
+
+def _texture_width() -> int:
+    from heartcare.render.texture import texture_width
+
+    return texture_width()
 
 
-def _fit_on_chosen_columns(inputs: torch.Tensor, targets: torch.Tensor, classes: int, groups: dict[str, slice],
+def _page_width() -> int:
+    from heartcare.model.page_cache import page_width
+
+    return page_width()
+
+
+HELD_OUT_EVERY = 5  # a kind without valid items chooses its columns on every 5th train item (the rows are hash-ranked)
+SMALLEST_HELD_OUT = 20  # ... when that leaves at least this many to choose on
+
+
+def _fit_on_chosen_columns(inputs: torch.Tensor, targets: torch.Tensor, classes: int, groups: dict[str, slice | torch.Tensor],
                            valid_inputs: torch.Tensor | None, valid_targets: torch.Tensor | None) -> tuple[nn.Linear, str]:
     """A kind's classifier fitted on each column group, the one right most often on the valid items kept
-    (ties: the earlier group; no valid items: "all"), as a Linear over every column (zero weight elsewhere).
+    (ties: the earlier group), as a Linear over every column (zero weight elsewhere). A kind without valid
+    items (the bench's valid split has no rhythm items) chooses on every 5th train item, held out of that
+    fit, then is fitted on all of them; with too few of those, "all".
 
     Why: one L2-penalised reader over 18,000 image-feature columns and 77 texture columns leans on the
     many; picture noise is read at 52.8% from the image features, 59.5% from the texture alone and 55.8%
     from both (valid, benchmarks/texture_readability.py), so each kind reads what reads it best."""
-    if len(groups) == 1 or valid_inputs is None:
+    if len(groups) == 1:
         return _fit_classifier(inputs, targets, classes), "all"
-    best = None
-    for name, columns in groups.items():
-        classifier = _fit_classifier(inputs[:, columns], targets, classes)
-        right = int((classifier(valid_inputs[:, columns].float()).argmax(-1) == valid_targets).sum())
-        if best is None or right > best[0]:
-            best = (right, name, classifier, columns)
-    _, name, chosen, columns = best
+    if valid_inputs is None:
+        held_out = torch.arange(len(targets)) % HELD_OUT_EVERY == HELD_OUT_EVERY - 1
+        if int(held_out.sum()) < SMALLEST_HELD_OUT:
+            return _fit_classifier(inputs, targets, classes), "all"
+        _, name = _fit_on_chosen_columns(inputs[~held_out], targets[~held_out], classes, groups, inputs[held_out], targets[held_out])
+        chosen, columns = _fit_classifier(inputs[:, groups[name]], targets, classes), groups[name]
+    else:
+        best = None
+        for candidate, candidate_columns in groups.items():
+            classifier = _fit_classifier(inputs[:, candidate_columns], targets, classes)
+            right = int((classifier(valid_inputs[:, candidate_columns].float()).argmax(-1) == valid_targets).sum())
+            if best is None or right > best[0]:
+                best = (right, candidate, classifier, candidate_columns)
+        _, name, chosen, columns = best
     whole = nn.Linear(inputs.shape[1], classes)
     with torch.no_grad():
         nn.init.zeros_(whole.weight)

@@ -2,7 +2,8 @@
 
 Why: the language model of a model with finding tokens copies what the readers believe (Mc gives
 its readers' option on 89% of closed items), so a reader that reads more of a picture, such as the
-page's trace texture (`GptConfig.image_finding_texture`), should reach the answers without training
+page's trace texture (`GptConfig.image_finding_texture`) or what the digitiser reads off it
+(`GptConfig.image_finding_page`), should reach the answers without training
 the language model again. The image finding projector is rebuilt at the new input width and its
 readers (input standardisation, one classifier per kind, the rate and presence heads of a model
 with comparison tokens) are fitted exactly as `heartcare gpt train` fits them from scratch, on
@@ -24,7 +25,7 @@ from typing import Any
 
 from heartcare.errors import ConfigError
 
-REFITTABLE = frozenset({"image_finding_texture"})
+REFITTABLE = frozenset({"image_finding_texture", "image_finding_page"})
 
 
 def refit_readers(source: str | Path, dataset: str | Path, features: str | Path, out: str | Path,

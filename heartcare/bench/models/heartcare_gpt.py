@@ -22,8 +22,9 @@ from heartcare.errors import ConfigError
 class DatasetFeatures:
     """The FeatureCache interface computed on demand from a BenchDataset (memoised per record)."""
 
-    def __init__(self, dataset, beat, image_encoder, image_view: str, cache=None) -> None:
+    def __init__(self, dataset, beat, image_encoder, image_view: str, cache=None, pages: bool = False) -> None:
         self.dataset, self.beat, self.image_encoder, self.image_view, self.cache = dataset, beat, image_encoder, image_view, cache
+        self.pages = pages  # also digitise each picture (GptConfig.image_finding_page): slow, so only when read
         # per (record, with the drawn prediction context): only image signal-prediction items read that
         # picture, and encoding it costs as much as the record's own image
         self._tensors: dict[tuple[str, bool], dict[str, np.ndarray]] = {}
@@ -37,12 +38,17 @@ class DatasetFeatures:
             tensors = _record_tensors(Path(self.dataset.path), row, self.beat, self.image_encoder, self.image_view,
                                       context_images=context_image)
             self._tensors[key] = {name: value.astype(np.float16).astype(np.float32) for name, value in tensors.items()}
+            if self.pages and self.image_encoder is not None:
+                from heartcare.model.page_cache import picture_pages
+
+                pages, _ = picture_pages(Path(self.dataset.path), row, context_image)  # an unread page is zeros with its flag 0
+                self._tensors[key].update(pages)
         return self._tensors[key]
 
     def _get(self, record_id: str, key: str, cached) -> np.ndarray:
         if self.cache is not None and self.cache.has(record_id, key):
             return cached(record_id)
-        context_image = key.startswith(("context_image/", "context_texture/"))
+        context_image = key.startswith(("context_image/", "context_texture/", "context_page/"))
         if not context_image and (record_id, True) in self._tensors:
             return self._tensors[(record_id, True)][key]
         return self._record(record_id, context_image)[key]
@@ -71,6 +77,10 @@ class DatasetFeatures:
         key = f"context_texture/{record_id}" if context else f"texture/{record_id}/{index}"
         return self._get(record_id, key, lambda r: self.cache.texture(r, index, context))
 
+    def page(self, record_id: str, index: int = 0, context: bool = False) -> np.ndarray:
+        key = f"context_page/{record_id}" if context else f"page/{record_id}/{index}"
+        return self._get(record_id, key, lambda r: self.cache.page(r, index, context))
+
 
 def checkpoint_features(argument: str, model, dataset) -> DatasetFeatures:
     """Features for a checkpoint's answers: its training feature cache when that cache was built from
@@ -84,7 +94,8 @@ def checkpoint_features(argument: str, model, dataset) -> DatasetFeatures:
         candidate = FeatureCache(features)
         if candidate.serves(dataset.path):
             cache = candidate
-    return DatasetFeatures(dataset, model.beat, model.image_encoder, model.config.image_view, cache)
+    return DatasetFeatures(dataset, model.beat, model.image_encoder, model.config.image_view, cache,
+                           pages=model.config.image_finding_page)
 
 
 class HeartcareGptModel:
