@@ -72,13 +72,17 @@ def test_an_old_cache_gets_each_pictures_page_reading_shard_by_shard_and_resumes
         page_cache.add_page_morphology(folder, tmp_path, progress=False)
 
 
-def test_worker_processes_write_what_one_process_writes(built_dataset, gpt_parts, tmp_path):
+def test_worker_processes_write_what_one_process_writes(built_dataset, gpt_parts, tmp_path, capsys):
+    from heartcare.cli import main
     from heartcare.model.feature_cache import FeatureCache
     from heartcare.model.page_cache import add_page_morphology
 
     one, two = (_copy_of(gpt_parts["features"], tmp_path / name) for name in ("one", "two"))
     add_page_morphology(one, built_dataset, progress=False)
-    add_page_morphology(two, built_dataset, progress=False, workers=2)
+    command = ["gpt", "features", str(built_dataset), "--out", str(two), "--add-page-morphology", "--quiet"]
+    assert main([*command, "--workers", "0"]) != 0 and "--workers" in capsys.readouterr().err
+    assert main([*command, "--workers", "2"]) == 0  # the command line, in two worker processes
+    assert "page readings written for 3 shard(s)" in capsys.readouterr().out
     first, second = FeatureCache(one), FeatureCache(two)
     assert all(np.array_equal(first.page(record), second.page(record)) for record in first._shard_of)
     read = lambda folder: json.loads((folder / "manifest.json").read_text())["page_unread"]  # noqa: E731

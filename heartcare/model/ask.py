@@ -81,14 +81,15 @@ def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -
         raise ConfigError("HeartcareGPT", "nothing this model can read: give an ECG file (signal stream) or a picture (image stream)")
     image_finding = None
     if config.image_findings and signal is None and image is not None:
-        # an ECG file's texture and page reading are read off the dataset's own sheet (3 x 4 + II), the sheet the readers were fitted on
-        sheet = page if page is not None else drawn_page(ecg, "3x4+II") if config.image_finding_texture or config.image_finding_page else None
-        texture = trace_texture(sheet) if config.image_finding_texture else None
-        reading = None
-        if config.image_finding_page:
-            from heartcare.render.digitize import page_morphology
+        texture = reading = None
+        if config.image_finding_texture or config.image_finding_page:
+            # an ECG file's texture and page reading come off the dataset's own sheet (3 x 4 + II), the sheet the readers were fitted on
+            sheet = page if page is not None else drawn_page(ecg, "3x4+II")
+            texture = trace_texture(sheet) if config.image_finding_texture else None
+            if config.image_finding_page:
+                from heartcare.render.digitize import page_morphology
 
-            reading, _ = page_morphology(sheet)  # a page it cannot read is zeros with its flag 0, as in training
+                reading, _ = page_morphology(sheet)  # a page it cannot read is zeros with its flag 0, as in training
         image_finding = finding_input(image, views=config.image_finding_views, texture=texture, page=reading)
     return EcgFeatures(signal=signal, image=image, finding=finding, image_finding=image_finding)
 

@@ -45,7 +45,6 @@ def add_column(features: str | Path, dataset: str | Path, column: str, compute: 
         raise ConfigError(folder, f"this cache has no image stream: there are no pictures to read {column} from")
     manifest = cache.manifest
     done = manifest.setdefault(f"{column}_shards", {})
-    unread = manifest.setdefault(f"{column}_unread", {})
     context_images = manifest.get("selection", {}).get("context_images", True)
     table = pq.read_table(dataset / "records.parquet")
     columns = [name for name in ("record_id", "images", "context_image") if name in table.column_names]
@@ -80,7 +79,8 @@ def add_column(features: str | Path, dataset: str | Path, column: str, compute: 
             save_file(tensors, str(temporary))
             temporary.replace(folder / name)
             done[shard["file"]] = name
-            unread.update(problems)
+            if problems:  # a column every picture yields (texture) lists nothing
+                manifest.setdefault(f"{column}_unread", {}).update(problems)
             write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
             written += 1
     finally:

@@ -197,13 +197,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_features(args: argparse.Namespace) -> int:
+    from heartcare.errors import ConfigError
     from heartcare.model.feature_cache import build_feature_cache
 
     if args.add_texture:
         from heartcare.model.texture_cache import add_texture
 
         if args.out is None:
-            raise SystemExit("--add-texture needs --out: the cache folder to add to")
+            raise ConfigError("--add-texture", "needs --out: the cache folder to add to")
         written = add_texture(args.out, args.dataset, progress=not args.quiet)
         print(f"{args.out}: texture written for {written} shard(s)")
         return 0
@@ -211,9 +212,9 @@ def run_features(args: argparse.Namespace) -> int:
         from heartcare.model.page_cache import add_page_morphology
 
         if args.out is None:
-            raise SystemExit("--add-page-morphology needs --out: the cache folder to add to")
+            raise ConfigError("--add-page-morphology", "needs --out: the cache folder to add to")
         if args.workers < 1:
-            raise SystemExit(f"--workers must be at least 1, got {args.workers}")
+            raise ConfigError("--workers", f"must be at least 1, got {args.workers}")
         written = add_page_morphology(args.out, args.dataset, progress=not args.quiet, workers=args.workers)
         print(f"{args.out}: page readings written for {written} shard(s)")
         return 0
