@@ -58,7 +58,7 @@ def test_the_offer_is_applied_before_sharpening_so_a_cold_token_is_the_best_offe
     with torch.no_grad():
         projector.classifiers[0].weight.zero_()
         projector.classifiers[0].bias.copy_(torch.tensor([6.0, 1.0, 2.0]))  # favourite 0, then 2, then 1
-    offered = torch.tensor([[0.0, 1.0, 1.0]])  # the favourite is not offered
+    offered = torch.tensor([[0.0, 1.0, 1.0, 1.0]])  # the favourite is not offered (then the kind's asked flag)
     assert torch.allclose(projector(torch.ones(1, 4), offered, 0.0)[0], projector.answers[0][2])
     assert projector.beliefs(torch.ones(1, 4), offered, 0.0)[0].tolist() == [[0.0, 0.0, 1.0]]
 

@@ -198,3 +198,48 @@ def test_refit_names_what_the_readers_read(refitted, tmp_path, capsys):
     source, _, features, _ = refitted
     assert main(["gpt", "refit", str(source), "--data", str(features), "--features", str(features), "--out", str(tmp_path / "x")]) != 0
     assert "--image-finding-page" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_training_from_scratch_with_the_page_and_the_valid_prior_fits_what_a_refit_fits(refitted, built_dataset, gpt_parts, tmp_path):
+    """`gpt train --finding-tokens --image-finding-texture --image-finding-page --answer-prior valid`: one
+    fit at the start, the same readers (and the same prior shift kept) as a warm-up refitted with them."""
+    from test_model_texture_readers import _test_items_as_valid
+
+    from heartcare.model import answer_prior
+    from heartcare.model.checkpoint import from_pretrained
+    from heartcare.model.refit import refit_readers
+    from heartcare.render.texture import texture_width
+    from heartcare.train.gpt_run import train_gpt
+
+    source, _, features, _ = refitted
+    changes = {"backbone": str(gpt_parts["backbone"]), "signal_dim": 32}
+    with pytest.MonkeyPatch.context() as patch:
+        _test_items_as_valid(patch)
+        patch.setattr(answer_prior, "chosen_share", lambda *args: 0.75)
+        refit_readers(source, built_dataset, features, tmp_path / "refit", {"image_finding_texture": True, "image_finding_page": True},
+                      answer_prior="valid")
+        run = train_gpt(built_dataset, features, "warmup", "tiny", tmp_path / "scratch", model_changes=changes, progress=False,
+                        finding_tokens=True, picture_columns=("texture", "page"), answer_prior="valid", stage_changes={"max_steps": 1},
+                        frozen_parts=("finding_readers",))
+    scratch, refit, plain = (from_pretrained(folder, load_encoders=False) for folder in (run.out, tmp_path / "refit", source))
+    assert scratch.config.image_finding_texture and scratch.config.image_finding_page
+    assert (scratch.image_finding_projector.classifiers[0].in_features
+            == plain.image_finding_projector.classifiers[0].in_features + texture_width() + page_width())
+    for name in ("finding_projector", "image_finding_projector"):
+        ours, theirs = getattr(scratch, name), getattr(refit, name)
+        assert ours.answer_prior_shift.any() and torch.allclose(ours.answer_prior_shift, theirs.answer_prior_shift, atol=1e-6)
+        for mine, its in zip(ours.classifiers, theirs.classifiers, strict=True):
+            assert torch.allclose(mine.weight, its.weight, atol=1e-4) and torch.allclose(mine.bias, its.bias, atol=1e-4)
+
+
+def test_training_with_a_picture_column_the_cache_lacks_or_from_a_trained_model_is_refused(refitted, built_dataset, gpt_parts,
+                                                                                          tmp_path, capsys):
+    from heartcare.cli import main
+
+    source, _, features, _ = refitted
+    common = ["gpt", "train", "--data", str(built_dataset), "--stage", "warmup", "--preset", "tiny", "--quiet"]
+    assert main([*common, "--features", str(gpt_parts["features"]), "--finding-tokens", "--image-finding-page",
+                 "--backbone", str(gpt_parts["backbone"]), "--out", str(tmp_path / "a")]) != 0
+    assert "--add-page-morphology" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    assert main([*common, "--features", str(features), "--init", str(source), "--answer-prior", "valid", "--out", str(tmp_path / "b")]) != 0
+    assert "gpt refit" in capsys.readouterr().err and not (tmp_path / "b").exists()

@@ -217,11 +217,15 @@ def test_a_refit_for_balanced_questions_takes_the_chosen_share_of_the_train_prio
                                     if item.choices[item.answer_index] in answers and item.ecgs[0].record_id in cache])
             assert entry["prior_share"] == 0.75
             ours, theirs = getattr(balanced, name).classifiers[index], getattr(plain, name).classifiers[index]
+            # the share taken out is kept beside the bias, to be put back where a question does not ask the kind
+            kept = getattr(balanced, name).answer_prior_shift.split([len(words) for _, words in balanced.config.findings])[index]
+            assert torch.allclose(kept, 0.75 * log_prior(targets, len(answers)), atol=1e-6)
             if stream == "image":  # the same fit as the refit that keeps the prior, bias moved by the chosen share
                 assert torch.allclose(ours.weight, theirs.weight)
                 assert torch.allclose(ours.bias, theirs.bias - entry["prior_share"] * log_prior(targets, len(answers)), atol=1e-5)
             checked += 1
     assert checked > 0
+    assert not any(getattr(plain, name).answer_prior_shift.any() for _, name in STREAMS.values())  # a fit keeping the prior
 
 
 def test_a_bench_run_without_a_cache_reads_each_pictures_texture_from_the_page(built_dataset):

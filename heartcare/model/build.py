@@ -97,7 +97,8 @@ def build_model(config: GptConfig, load_encoders: bool = True):
             named = len(config.named_findings)  # presence heads on both streams for the which-shows token
             width = 2 * config.signal_dim + WIDTH * config.finding_recording + MORPHOLOGY_WIDTH * config.finding_morphology
             finding_projector = FindingProjector(width, hidden, counts,
-                                                 rate=pairs, comparison=pairs, presence=named)
+                                                 rate=pairs, comparison=pairs, presence=named,
+                                                 unasked_prior=config.finding_unasked_prior)
             if config.image_findings:
                 image_finding_projector = build_image_finding_projector(config, hidden)
         if config.lora_rank:
@@ -138,4 +139,5 @@ def build_image_finding_projector(config: GptConfig, hidden: int):
     width = ((2 + config.image_finding_views) * config.image_feature_dim + texture_width() * config.image_finding_texture
              + page_width() * config.image_finding_page)
     counts = [len(answers) for _, answers in config.findings]
-    return FindingProjector(width, hidden, counts, rate=config.comparison_findings, presence=len(config.named_findings))
+    return FindingProjector(width, hidden, counts, rate=config.comparison_findings, presence=len(config.named_findings),
+                            unasked_prior=config.finding_unasked_prior)

@@ -20,6 +20,9 @@ CONFIG_FILE = "config.json"
 FORMAT = "heartcare-gpt"
 FILES = {"projectors": "projectors.safetensors", "lora": "lora.safetensors", "token_rows": "token_rows.safetensors"}
 MERGED_BACKBONE = "language_model"
+# Buffers a projector gained after checkpoints were written: a checkpoint without them loads them as built
+# (identity input statistics; no answer prior kept, so finding_unasked_prior changes nothing there).
+BUFFERS_OLD_CHECKPOINTS_LACK = ("input_mean", "input_scale", "answer_prior_shift")
 
 
 def trained_state(model) -> dict[str, dict[str, Any]]:
@@ -91,7 +94,6 @@ def from_pretrained(directory: str | Path, load_encoders: bool = True, overrides
     from safetensors.torch import load_file
 
     from heartcare.model.build import build_model
-    from heartcare.model.projectors import NORMALISER_BUFFERS
 
     directory = Path(directory).expanduser()
     document = read_document(directory)
@@ -113,8 +115,8 @@ def from_pretrained(directory: str | Path, load_encoders: bool = True, overrides
             stored = load_file(str(path))
         except Exception as error:  # safetensors raises its own types
             raise UnreadableFileError(path, f"not a readable safetensors file ({error})") from error
-        if key == "projectors":  # checkpoints from before input standardisation: identity statistics
-            stored.update({name: tensor for name, tensor in tensors.items() if name.endswith(NORMALISER_BUFFERS) and name not in stored})
+        if key == "projectors":  # checkpoints from before input standardisation / the kept prior shift: as built
+            stored.update({name: tensor for name, tensor in tensors.items() if name.endswith(BUFFERS_OLD_CHECKPOINTS_LACK) and name not in stored})
         if key == "lora" and "lora_targets" in (overrides or {}):
             # Adapters on modules the saved model did not adapt (targets widened on purpose, e.g. the MLPs
             # for a joint stage started from a warm-up) start as built: B is zero, so the model still
@@ -167,7 +169,7 @@ def merge(directory: str | Path, out: str | Path) -> Path:
 
 # Settings that shape a model's inputs without parameters of their own: a trained checkpoint can take
 # them on or drop them without training (e.g. to measure what the offered answers add to a model).
-SETTABLE = frozenset({"finding_choices", "finding_temperature"})
+SETTABLE = frozenset({"finding_choices", "finding_temperature", "finding_unasked_prior"})
 
 
 def with_settings(source: str | Path, out: str | Path, changes: dict[str, Any]) -> Path:

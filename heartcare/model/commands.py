@@ -77,6 +77,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--finding-choices", action="store_true",
                        help="each finding token believes only the answers its question offers (its options), renormalised; "
                             "needs finding tokens (a model from --init may take it on)")
+    train.add_argument("--image-finding-texture", action="store_true",
+                       help="the picture finding readers also read each page's trace texture (needs --finding-tokens)")
+    train.add_argument("--image-finding-page", action="store_true",
+                       help="... and what the digitiser reads off each page (needs --finding-tokens and a cache given "
+                            "`gpt features --add-page-morphology`)")
+    train.add_argument("--answer-prior", choices=("train", "valid"), default="train",
+                       help="valid: take out of each new finding reader the share of the train answer prior chosen on "
+                            "the valid items (balanced questions; heartcare.model.answer_prior); train: keep the fit")
     train.add_argument("--freeze", action="append", default=None, metavar="PART",
                        help="hold this trained part of the stage where it starts (repeatable; e.g. finding_readers: the "
                             "finding tokens' fitted classifiers and rate / presence heads, so that only the language "
@@ -112,6 +120,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="finding tokens believe only the answers the question offers (on) or all of a kind's (off)")
     settings.add_argument("--finding-temperature", type=float, default=None, metavar="T",
                           help="sharpen each finding token's belief to belief ** (1 / T) (0 = the believed answer alone, 1 = as trained)")
+    settings.add_argument("--unasked-prior", choices=("on", "off"), default=None,
+                          help="finding tokens of kinds the question does not ask read with the train answer prior put back "
+                               "(on; needs --finding-choices) or as fitted (off)")
     settings.add_argument("--out", type=Path, required=True)
     settings.set_defaults(handler=run_set)
 
@@ -254,7 +265,10 @@ def run_train(args: argparse.Namespace) -> int:
                     bench_tasks=tuple(args.tasks or ()), learning_rate=args.learning_rate,
                     max_per_answer=args.max_per_answer, finding_tokens=args.finding_tokens,
                     frozen_parts=tuple(args.freeze or ()), finding_words=args.finding_words,
-                    finding_morphology=args.finding_morphology, finding_choices=args.finding_choices)
+                    finding_morphology=args.finding_morphology, finding_choices=args.finding_choices,
+                    picture_columns=tuple(column for column, wanted in (("texture", args.image_finding_texture),
+                                                                        ("page", args.image_finding_page)) if wanted),
+                    answer_prior=args.answer_prior)
     logs = {key: round(value, 4) for key, value in run.result.train_logs.items() if key in ("loss", "lr")}
     valid = {key: round(value, 4) for key, value in run.result.valid_logs.items() if key == "loss"}
     print(f"{run.out}: {args.stage} ({args.preset}) {run.result.steps} steps on {run.train_items} items, "
@@ -312,8 +326,10 @@ def run_set(args: argparse.Namespace) -> int:
         changes["finding_choices"] = args.finding_choices == "on"
     if args.finding_temperature is not None:
         changes["finding_temperature"] = args.finding_temperature
+    if args.unasked_prior is not None:
+        changes["finding_unasked_prior"] = args.unasked_prior == "on"
     if not changes:
-        raise ConfigError("heartcare gpt set", "name a setting to change: --finding-choices and/or --finding-temperature")
+        raise ConfigError("heartcare gpt set", "name a setting to change: --finding-choices, --finding-temperature or --unasked-prior")
     print(with_settings(args.model, args.out, changes))
     return 0
 

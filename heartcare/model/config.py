@@ -85,6 +85,10 @@ class GptConfig:
     # the reader's belief renormalised over the named options, so the LLM copies one word instead of
     # narrowing a blend of all the kind's answers to the four it was offered.
     finding_choices: bool = False
+    # ... and the kinds the question does not ask read with the train split's answer prior put back
+    # (heartcare.model.answer_prior took it out of every reader, for the balanced questions of its kind):
+    # those tokens then say the record's likeliest answer, not one the balance favours. Settable.
+    finding_unasked_prior: bool = False
     # Each finding token's belief sharpened to belief ** (1 / T), renormalised (0 = the believed answer
     # alone; heartcare.model.belief_temperature). The LLM learned to copy tokens from train records,
     # where the fitted readers are nearly certain; on unseen ECGs they are not, and a blend of answers
@@ -132,6 +136,8 @@ class GptConfig:
             fail("named_findings feeds the comparison tokens: it needs comparison_findings")
         if self.finding_choices and not self.findings:
             fail("finding_choices restricts the finding tokens: it needs findings")
+        if self.finding_unasked_prior and not self.finding_choices:
+            fail("finding_unasked_prior reads which kinds a question asks from its offer: it needs finding_choices")
         if not 0.0 <= self.finding_temperature <= 10.0 or (self.finding_temperature != 1.0 and not self.findings):
             fail(f"finding_temperature sharpens the finding tokens: it needs findings and lies in [0, 10], got {self.finding_temperature}")
         if self.finding_words and not self.findings:

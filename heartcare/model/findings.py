@@ -79,9 +79,13 @@ class FindingProjector(_Standardised):
     comparison tokens of a pair (heartcare.model.comparison_tokens) that read those readings."""
 
     def __init__(self, input_dim: int, hidden: int, answers_per_kind: list[int], rate: bool = False, comparison: bool = False,
-                 presence: int = 0) -> None:
+                 presence: int = 0, unasked_prior: bool = False) -> None:
         super().__init__(input_dim)
         self.classifiers = nn.ModuleList(nn.Linear(input_dim, count) for count in answers_per_kind)
+        # The share of the train prior the fit took out of each answer's bias (heartcare.model.answer_prior);
+        # with `unasked_prior` it goes back into the kinds a question does not ask (GptConfig.finding_unasked_prior).
+        self.register_buffer("answer_prior_shift", torch.zeros(sum(answers_per_kind)))
+        self.unasked_prior = unasked_prior
         self.answers = nn.ParameterList(nn.Parameter(torch.randn(count, hidden) * 0.02) for count in answers_per_kind)
         self.rate = nn.Linear(input_dim, 1) if rate else None
         self.presence = nn.Linear(input_dim, presence) if presence else None
@@ -110,27 +114,35 @@ class FindingProjector(_Standardised):
     def tokens(self) -> int:
         return len(self.classifiers)
 
+    def logits(self, rows: torch.Tensor) -> list[torch.Tensor]:
+        """Per kind, [N, answers]: the classifier's scores."""
+        standardised = self.standardise(rows)
+        return [classifier(standardised) for classifier in self.classifiers]
+
     def probabilities(self, rows: torch.Tensor) -> list[torch.Tensor]:
         """Per kind, [N, answers]: the classifier's belief."""
-        standardised = self.standardise(rows)
-        return [classifier(standardised).softmax(dim=-1) for classifier in self.classifiers]
+        return [logits.softmax(dim=-1) for logits in self.logits(rows)]
 
     def beliefs(self, rows: torch.Tensor, offered: torch.Tensor | None = None, temperature: float = 1.0) -> list[torch.Tensor]:
         """`probabilities`, each kind's renormalised over the answers its question offers when `offered`
-        ([N, all kinds' answers] 0/1, heartcare.model.offered_answers) is given, then sharpened by
+        ([N, all kinds' answers + kinds] 0/1, heartcare.model.offered_answers) is given (with
+        `unasked_prior`, the kinds it does not ask read with the train prior put back), then sharpened by
         `temperature` (heartcare.model.belief_temperature; 1 keeps it)."""
         from heartcare.model.belief_temperature import sharpened
 
-        beliefs = self.probabilities(rows)
-        if offered is not None:
-            from heartcare.model.offered_answers import restricted
+        logits = self.logits(rows)
+        if offered is None:
+            return [sharpened(scores.softmax(dim=-1), temperature) for scores in logits]
+        from heartcare.model.offered_answers import restricted, split_offer
 
-            widths = [belief.shape[-1] for belief in beliefs]
-            if tuple(offered.shape) != (rows.shape[0], sum(widths)):
-                raise ValueError(f"offered answers {tuple(offered.shape)} for {rows.shape[0]} rows of {sum(widths)} answers")
-            masks = offered.to(beliefs[0].dtype).split(widths, dim=-1)
-            beliefs = [restricted(belief, mask) for belief, mask in zip(beliefs, masks, strict=True)]
-        return [sharpened(belief, temperature) for belief in beliefs]
+        widths = [scores.shape[-1] for scores in logits]
+        if offered.shape[0] != rows.shape[0]:
+            raise ValueError(f"offered answers {tuple(offered.shape)} for {rows.shape[0]} rows")
+        masks, asked = split_offer(offered.to(logits[0].dtype), widths)
+        if self.unasked_prior:
+            shifts = self.answer_prior_shift.to(logits[0].dtype).split(widths)
+            logits = [scores + (1.0 - asked[:, kind, None]) * shift for kind, (scores, shift) in enumerate(zip(logits, shifts, strict=True))]
+        return [sharpened(restricted(scores.softmax(dim=-1), mask), temperature) for scores, mask in zip(logits, masks, strict=True)]
 
     def forward(self, rows: torch.Tensor, offered: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
         """rows [N, input] -> [N * kinds, hidden]: each kind's belief (over the offered answers, with
@@ -414,6 +426,7 @@ def _fit_stream(model, stream: str, modality: str, train_items, cache, target_no
     memo = {record: read(record) for record in records}
     projector._fit_input(torch.from_numpy(np.concatenate(list(memo.values()))))
     report: dict[str, Any] = {"records": len(records)}
+    shifts = projector.answer_prior_shift.zero_().split([len(answers) for _, answers in vocabulary])
     for index, (kind, answers) in enumerate(vocabulary):
         position = {answer: slot for slot, answer in enumerate(answers)}
 
@@ -444,6 +457,7 @@ def _fit_stream(model, stream: str, modality: str, train_items, cache, target_no
             prior = log_prior(targets, len(answers))
             entry["prior_share"] = share = chosen_share(fitted(valid_inputs.float()), prior, valid_usable, position)
             fitted.bias.sub_(share * prior)
+            shifts[index].copy_(share * prior)
         projector.classifiers[index].load_state_dict({key: value.to(projector.answers[index].dtype) for key, value in fitted.state_dict().items()})
         if valid_inputs is not None:
             entry["valid_items"] = len(valid_targets)

@@ -13,6 +13,14 @@ answers the question does not name keeps its whole belief. The question is read 
 for a bench item (its options are in the prompt) and for `heartcare gpt ask`; so the ECG reader is
 conditioned on the instruction, as InstructBLIP's Q-Former is. One answer named alone ("Does this
 ECG show atrial fibrillation?") leaves the kind unrestricted: a belief over one answer says nothing.
+
+The offer also says which kinds the question asks (one flag per kind after the answers), for a
+model whose readers had the train split's answer prior taken out (heartcare.model.answer_prior):
+the kind a balanced question asks is read without it, the tokens of the kinds it does not ask
+(`GptConfig.finding_unasked_prior`) with it, so they say the record's likeliest answer. Why: with the
+prior taken out of every token, DS4's picture ectopy token called sinus arrhythmia records "atrial
+premature complexes" and the language model, reading that beside a right rhythm token, answered
+atrial fibrillation (Mtpg/T0c: picture rhythm copied 85%, where Mtp/T0c, before the page, copied 96%).
 """
 
 from __future__ import annotations
@@ -23,19 +31,32 @@ SMALLEST_OFFER = 2  # fewer named answers than this leave the kind's belief whol
 
 
 def offered_answers(question: str, findings: tuple[tuple[str, tuple[str, ...]], ...]) -> np.ndarray:
-    """[sum of the kinds' answer counts] float32 of 0/1: per kind (in `findings` order, a GptConfig's),
-    1 for each answer the question names when it names >= SMALLEST_OFFER of them, else 1 for all."""
+    """[sum of the kinds' answer counts + kinds] float32 of 0/1: per kind (in `findings` order, a
+    GptConfig's), 1 for each answer the question names when it names >= SMALLEST_OFFER of them, else 1
+    for all; then per kind 1 when the question asks it (names >= SMALLEST_OFFER of its answers)."""
     from heartcare.bench.parse import named_options
 
-    parts = []
+    parts, asked = [], []
     for _, answers in findings:
         named = named_options(question, answers)
         mask = np.ones(len(answers), dtype=np.float32)
-        if len(named) >= SMALLEST_OFFER:
+        asked.append(float(len(named) >= SMALLEST_OFFER))
+        if asked[-1]:
             mask[:] = 0.0
             mask[sorted(named)] = 1.0
         parts.append(mask)
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    return np.concatenate([*parts, np.asarray(asked, dtype=np.float32)])
+
+
+def split_offer(offered, widths: list[int]):
+    """offered [N, sum(widths) + kinds] (rows of `offered_answers`) -> (per kind its [N, width] mask,
+    [N, kinds] asked flags); a row of another width is an error naming both."""
+    expected = sum(widths) + len(widths)
+    if offered.ndim != 2 or offered.shape[-1] != expected:
+        raise ValueError(f"offered answers {tuple(offered.shape)}: expected [rows, {expected}] "
+                         f"({sum(widths)} answers + {len(widths)} asked flags)")
+    *masks, asked = offered.split([*widths, len(widths)], dim=-1)
+    return list(masks), asked
 
 
 def restricted(belief, offered):

@@ -23,7 +23,6 @@ SMALLEST_SPREAD = 1e-6  # an input dimension that never varies is left unscaled 
 # floored at this fraction of the median spread (measured on the 6,000-record cache: 134 of 1,280
 # lead-crop feature dimensions had scales over 100, up to 15,686, without it).
 SPREAD_FLOOR_OF_MEDIAN = 0.1
-NORMALISER_BUFFERS = ("input_mean", "input_scale")
 
 
 class _Standardised(nn.Module):

@@ -74,6 +74,8 @@ def train_gpt(
     finding_words: bool = False,
     finding_morphology: bool = False,
     finding_choices: bool = False,
+    picture_columns: tuple[str, ...] = (),
+    answer_prior: str = "train",
 ) -> GptRun:
     """Train one stage; model_changes / stage_changes override preset fields (ablations, tests).
 
@@ -95,7 +97,11 @@ def train_gpt(
     has the signal readers of new finding tokens also read the median beats' morphology
     (heartcare.ecg.morphology), which the feature cache must hold. `finding_choices` restricts each
     finding token's belief to the answers its question offers (heartcare.model.offered_answers), on a
-    model from `init` with finding tokens or one given them here."""
+    model from `init` with finding tokens or one given them here. `picture_columns` ("texture", "page")
+    has new picture readers also read those feature-cache columns (GptConfig.image_finding_texture /
+    image_finding_page), and `answer_prior` "valid" takes the train prior's share chosen on valid out of
+    new readers (heartcare.model.answer_prior): what `heartcare gpt refit` does to a trained model, done
+    at the first fit."""
     from dataclasses import replace
 
     from heartcare.bench.dataset import BenchDataset
@@ -127,6 +133,13 @@ def train_gpt(
     if finding_morphology and not cache.holds_morphology:
         raise ConfigError(features, "this feature cache has no morphology (built before heartcare.ecg.morphology): "
                           "build it again with `heartcare gpt features` to train with --finding-morphology")
+    if (picture_columns or answer_prior != "train") and (init is not None or not finding_tokens):
+        raise ConfigError("--image-finding-* / --answer-prior", "they shape the fit of new finding readers: give --finding-tokens "
+                          "on a model trained from scratch (`heartcare gpt refit` refits a trained model's)")
+    for column in picture_columns:
+        if not _holds_picture_column(cache, column):
+            raise ConfigError(features, f"this feature cache has no picture {column}: add it with "
+                                        f"`heartcare gpt features DATASET --out {features} --add-{COLUMN_FLAGS[column]}`")
     if finding_choices and init is None and not finding_tokens:
         raise ConfigError("--finding-choices", "it restricts the finding tokens: give --finding-tokens, or --init a model with them")
     if init is not None:
@@ -155,7 +168,9 @@ def train_gpt(
             config = config.with_changes(findings=vocabulary, image_findings=pictures, finding_recording=recording,
                                          finding_morphology=finding_morphology,
                                          image_finding_views=views, comparison_findings=compared, named_findings=named,
-                                         finding_words=finding_words, finding_choices=finding_choices)
+                                         finding_words=finding_words, finding_choices=finding_choices,
+                                         image_finding_texture=pictures and "texture" in picture_columns,
+                                         image_finding_page=pictures and "page" in picture_columns)
         if config.uses_image:
             config = config.with_changes(image_feature_dim=_cached_width(cache))
         model = build_model(config, load_encoders=False)
@@ -187,7 +202,8 @@ def train_gpt(
 
             calibration.update(fit_findings(model, all_train, cache, calibration["text_embedding_norm"],
                                             valid_items=all_valid, seed=stage.seed, rates=measured_rates(bench),
-                                            labels=record_findings(bench) if model.config.named_findings else None))
+                                            labels=record_findings(bench) if model.config.named_findings else None,
+                                            answer_prior=answer_prior))
             if words is not None:
                 words.forget()  # read again by the fitted readers, not the zeroed ones calibration saw
     result = train(
@@ -364,6 +380,16 @@ def _cached_width(cache) -> int:
     if first is None:
         raise ConfigError(cache.folder, "the feature cache is empty")
     return int(cache.image(first, 0).shape[-1])
+
+
+COLUMN_FLAGS = {"texture": "texture", "page": "page-morphology"}  # picture column -> its `gpt features --add-*` flag
+
+
+def _holds_picture_column(cache, column: str) -> bool:
+    """Whether the cache holds `column` ("texture", "page") for the first picture it lists."""
+    first = next((record for shard in cache.manifest["shards"] for record in shard["records"]
+                  if cache.has(record, f"image/{record}/0")), None)
+    return first is not None and cache.has(first, f"{column}/{first}/0")
 
 
 def _check_cache(cache, config) -> None:
