@@ -94,15 +94,39 @@ def ecg_features(model, ecg: Ecg | None, picture: Picture | np.ndarray | None) -
     return EcgFeatures(signal=signal, image=image, finding=finding, image_finding=image_finding)
 
 
-def answer_encoded(model, encoded: list, budgets: list[int], on_token=None, cancelled=None) -> list[list[int]]:
+def answer_encoded(model, encoded: list, budgets: list[int], on_token=None, cancelled=None,
+                   options: list[list[str]] | None = None, chosen: dict[int, dict] | None = None) -> list[list[int]]:
     """Greedy answers of tokenised prompts in one left-padded batch, each row with its own token budget.
 
     on_token(row, token) and cancelled(row) are passed to `HeartcareGPT.generate` (streaming, hang-ups).
+    With `options` (per row the options its question offers, heartcare.model.option_answers.question_options)
+    and a model whose closed_answers is "options", a row offering two or more is answered by scoring them;
+    its choice and scores land in `chosen[row]` when a dict is given, its tokens reach on_token all at once.
     """
     if not encoded:
         return []
-    batch = collate(encoded, model.tokenizer.pad_token_id, left=True)
-    return model.generate(batch, budgets, on_token=on_token, cancelled=cancelled)
+    scored: dict[int, dict] = {}
+    if options is not None and model.config.closed_answers == "options":
+        from heartcare.model.option_answers import choose_options
+
+        offering = [row for row, offered in enumerate(options) if len(offered) >= 2]
+        scored = dict(zip(offering, choose_options(model, [encoded[row] for row in offering], [options[row] for row in offering]),
+                          strict=True))
+    answers: dict[int, list[int]] = {}
+    for row, choice in scored.items():
+        answers[row] = model.tokenizer(choice["answer"], add_special_tokens=False)["input_ids"]
+        for token in answers[row] if on_token is not None else ():
+            on_token(row, token)
+    if chosen is not None:
+        chosen.update(scored)
+    rest = [row for row in range(len(encoded)) if row not in scored]
+    if rest:
+        batch = collate([encoded[row] for row in rest], model.tokenizer.pad_token_id, left=True)
+        generated = model.generate(batch, [budgets[row] for row in rest],
+                                   on_token=None if on_token is None else lambda index, token: on_token(rest[index], token),
+                                   cancelled=None if cancelled is None else lambda index: cancelled(rest[index]))
+        answers.update(zip(rest, generated, strict=True))
+    return [answers[row] for row in range(len(encoded))]
 
 
 def prepare(model, question: Question, number: int = 1, features_of=None):
@@ -142,10 +166,16 @@ def finish(model, question: Question, tokens: list[int], seconds: float) -> Answ
 def ask(model, questions: list[Question], on_token=None, cancelled=None) -> list[Answer]:
     """Answer a batch of questions about ECG files and pictures (one generation call, per-question budgets)."""
     started = time.perf_counter()
+    from heartcare.model.option_answers import question_options
+
     encoded = [prepare(model, question, number + 1) for number, question in enumerate(questions)]
-    token_lists = answer_encoded(model, encoded, [question.max_new_tokens for question in questions], on_token, cancelled)
+    chosen: dict[int, dict] = {}
+    token_lists = answer_encoded(model, encoded, [question.max_new_tokens for question in questions], on_token, cancelled,
+                                 options=[question_options(question.text) for question in questions], chosen=chosen)
     seconds = (time.perf_counter() - started) / max(len(questions), 1)
     answers = [finish(model, question, tokens, seconds) for question, tokens in zip(questions, token_lists, strict=True)]
+    for row, choice in chosen.items():  # how the offered options scored, for a reader to check the answer against
+        answers[row].extra["options"] = choice["scores"]
     if model.config.findings:  # what the finding tokens said, for a reader to check the answer against
         from heartcare.model.comparison_tokens import read_comparison
         from heartcare.model.findings import read_findings

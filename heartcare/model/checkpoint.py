@@ -169,12 +169,13 @@ def merge(directory: str | Path, out: str | Path) -> Path:
 
 # Settings that shape a model's inputs without parameters of their own: a trained checkpoint can take
 # them on or drop them without training (e.g. to measure what the offered answers add to a model).
-SETTABLE = frozenset({"finding_choices", "finding_temperature", "finding_unasked_prior"})
+SETTABLE = frozenset({"finding_choices", "finding_temperature", "finding_unasked_prior", "closed_answers", "reader_weight"})
 
 
-def with_settings(source: str | Path, out: str | Path, changes: dict[str, Any]) -> Path:
+def with_settings(source: str | Path, out: str | Path, changes: dict[str, Any], chosen: dict[str, Any] | None = None) -> Path:
     """Copy checkpoint `source` (its weights, not its training state or logs) to `out` with config
-    settings in SETTABLE changed; the new config.json names its source. Refuses other settings."""
+    settings in SETTABLE changed; the new config.json names its source (and `chosen`: how a setting
+    was chosen, e.g. the valid table of a reader weight). Refuses other settings."""
     import shutil
 
     from heartcare.atomic import write_atomic
@@ -196,6 +197,7 @@ def with_settings(source: str | Path, out: str | Path, changes: dict[str, Any]) 
     merged = source / MERGED_BACKBONE
     if merged.is_dir():
         shutil.copytree(merged, out / MERGED_BACKBONE, dirs_exist_ok=True)
-    document = {**document, "model": model.to_dict(), "derived_from": {"checkpoint": str(source.resolve()), "changes": changes}}
+    document = {**document, "model": model.to_dict(), "derived_from": {"checkpoint": str(source.resolve()), "changes": changes,
+                                                                                **({"chosen": chosen} if chosen else {})}}
     write_atomic(out / CONFIG_FILE, json.dumps(document, indent=2, sort_keys=True))
     return out

@@ -123,6 +123,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     settings.add_argument("--unasked-prior", choices=("on", "off"), default=None,
                           help="finding tokens of kinds the question does not ask read with the train answer prior put back "
                                "(on; needs --finding-choices) or as fitted (off)")
+    settings.add_argument("--closed-answers", choices=("generate", "options"), default=None,
+                          help="a question offering options is answered by writing (generate) or by scoring each option (options)")
+    settings.add_argument("--reader-weight", default=None, metavar="W|valid",
+                          help="with --closed-answers options: W x the asked finding reader's log belief joins each option's "
+                               "likelihood (0 = the language model alone); 'valid' chooses W on the valid items of --data")
+    settings.add_argument("--data", type=Path, default=None, help="with --reader-weight valid: the HeartAgent dataset it was trained on")
+    settings.add_argument("--tasks", action="append", default=None,
+                          help="with --reader-weight valid: bench task patterns to choose on (default closed-*)")
+    settings.add_argument("--limit", type=int, default=60, help="with --reader-weight valid: items per task (a seeded sample)")
     settings.add_argument("--out", type=Path, required=True)
     settings.set_defaults(handler=run_set)
 
@@ -328,10 +337,41 @@ def run_set(args: argparse.Namespace) -> int:
         changes["finding_temperature"] = args.finding_temperature
     if args.unasked_prior is not None:
         changes["finding_unasked_prior"] = args.unasked_prior == "on"
+    if args.closed_answers is not None:
+        changes["closed_answers"] = args.closed_answers
+    chosen = None
+    if args.reader_weight == "valid":
+        chosen = _valid_reader_weight(args, changes)
+        changes["reader_weight"] = chosen["weight"]
+    elif args.reader_weight is not None:
+        try:
+            changes["reader_weight"] = float(args.reader_weight)
+        except ValueError:
+            raise ConfigError("--reader-weight", f"a number or 'valid', got {args.reader_weight!r}") from None
     if not changes:
-        raise ConfigError("heartcare gpt set", "name a setting to change: --finding-choices, --finding-temperature or --unasked-prior")
-    print(with_settings(args.model, args.out, changes))
+        raise ConfigError("heartcare gpt set", "name a setting to change: --finding-choices, --finding-temperature, --unasked-prior, "
+                                               "--closed-answers or --reader-weight")
+    print(with_settings(args.model, args.out, changes, chosen))
     return 0
+
+
+def _valid_reader_weight(args: argparse.Namespace, changes: dict[str, object]) -> dict:
+    """Choose the reader weight on valid items (the other `changes` in force) and print the table it was chosen from."""
+    from heartcare.errors import ConfigError
+    from heartcare.model.reader_weight import choose_reader_weight
+
+    if args.data is None:
+        raise ConfigError("--reader-weight valid", "needs --data, the dataset whose valid items choose it")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError("--limit", f"must be at least 1, got {args.limit}")
+    chosen = choose_reader_weight(args.model, args.data, tuple(args.tasks or ("closed-*",)), args.limit, settings=changes)
+    tasks = [task for task in next(iter(chosen["table"].values())) if task != "mean"]
+    print(f"reader weight on {chosen['items']} valid items ({chosen['with_reader']} with a reader, {chosen['unreadable']} unreadable)")
+    print("weight  " + "  ".join(f"{task:>20}" for task in tasks) + "      mean")
+    for weight, row in chosen["table"].items():
+        print(f"{weight:>6}  " + "  ".join(f"{row[task]:20.1f}" for task in tasks) + f"  {row['mean']:8.2f}")
+    print(f"chosen: {chosen['weight']}")
+    return chosen
 
 
 def run_refit(args: argparse.Namespace) -> int:

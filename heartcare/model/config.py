@@ -94,6 +94,12 @@ class GptConfig:
     # where the fitted readers are nearly certain; on unseen ECGs they are not, and a blend of answers
     # is a token it never saw in training. An inference setting (`heartcare gpt set`), 1 = as trained.
     finding_temperature: float = 1.0
+    # How a question that offers options is answered (heartcare.model.option_answers): "generate" writes
+    # the answer token by token; "options" scores each offered option by its likelihood, plus
+    # `reader_weight` x the log belief of the finding reader the question asks (0 = the language model's
+    # likelihood alone). Inference settings (`heartcare gpt set`), the weight chosen on valid items.
+    closed_answers: str = "generate"
+    reader_weight: float = 0.0
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. which preset built it)
 
@@ -140,6 +146,11 @@ class GptConfig:
             fail("finding_unasked_prior reads which kinds a question asks from its offer: it needs finding_choices")
         if not 0.0 <= self.finding_temperature <= 10.0 or (self.finding_temperature != 1.0 and not self.findings):
             fail(f"finding_temperature sharpens the finding tokens: it needs findings and lies in [0, 10], got {self.finding_temperature}")
+        if self.closed_answers not in ("generate", "options"):
+            fail(f"closed_answers must be 'generate' or 'options', got {self.closed_answers!r}")
+        if not 0.0 <= self.reader_weight <= 100.0 or (self.reader_weight and not (self.findings and self.closed_answers == "options")):
+            fail(f"reader_weight adds a finding reader's belief to option scores: it needs findings and closed_answers "
+                 f"'options' and lies in [0, 100], got {self.reader_weight}")
         if self.finding_words and not self.findings:
             fail("finding_words writes the finding readers' beliefs: it needs findings")
         if any(len(answers) < 2 for _, answers in self.findings):

@@ -22,6 +22,7 @@ from typing import Any
 
 from heartcare.errors import HeartcareError
 from heartcare.model.ask import Answer, Question, answer_encoded, finish, prepare
+from heartcare.model.option_answers import question_options
 from heartcare.serve.feature_memo import FeatureMemo
 from heartcare.serve.metrics import Metrics
 
@@ -147,10 +148,12 @@ class GenerationEngine:
                 if delta:
                     job.emit("delta", delta)
 
+        chosen: dict[int, dict] = {}  # rows answered by scoring their offered options (GptConfig.closed_answers)
         token_lists = answer_encoded(self.model, encoded, [job.question.max_new_tokens for job in ready],
-                                     on_token, lambda row: ready[row].cancelled.is_set())
+                                     on_token, lambda row: ready[row].cancelled.is_set(),
+                                     options=[question_options(job.question.text) for job in ready], chosen=chosen)
         seconds = time.perf_counter() - started
-        for job, tokens in zip(ready, token_lists, strict=True):
+        for row, (job, tokens) in enumerate(zip(ready, token_lists, strict=True)):
             self.metrics.add_tokens(len(tokens))
             if job.cancelled.is_set():
                 continue
@@ -162,4 +165,6 @@ class GenerationEngine:
             except HeartcareError as error:
                 job.emit("error", error)
                 continue
+            if row in chosen:
+                answer.extra["options"] = chosen[row]["scores"]
             job.emit("answer", answer)

@@ -125,19 +125,23 @@ class HeartcareGptModel:
         from heartcare.model.examples import StreamMissingError, encode_item
 
         outputs: list[Output | None] = [None] * len(items)
-        encoded, positions = [], []
+        encoded: dict[int, object] = {}
         for position, item in enumerate(items):
             try:
-                encoded.append(encode_item(item, self.features, self.model.config, self.model.tokenizer, with_answer=False,
-                                           reader=self.reader))
-                positions.append(position)
+                encoded[position] = encode_item(item, self.features, self.model.config, self.model.tokenizer, with_answer=False,
+                                                reader=self.reader)
             except StreamMissingError as error:
                 outputs[position] = Output(not_applicable=error.problem)
-        answers = answer_encoded(self.model, encoded, [max_new_tokens(items[p]) for p in positions])
-        choice_positions = [position for position in positions if items[position].is_multiple_choice]
+        choice_positions = [position for position in encoded if items[position].is_multiple_choice]
         scores = option_logprobs(self.model, [items[position] for position in choice_positions], self.features, self.reader)
         option_scores = dict(zip(choice_positions, scores, strict=True))
-        for position, tokens in zip(positions, answers, strict=True):
+        by_options = set(choice_positions) if self.model.config.closed_answers == "options" else set()
+        generated = [position for position in encoded if position not in by_options]
+        answers = answer_encoded(self.model, [encoded[p] for p in generated], [max_new_tokens(items[p]) for p in generated])
+        for position in by_options:
+            outputs[position] = Output(text=self._option_answer(items[position], option_scores[position], encoded[position]),
+                                       option_logprobs=option_scores[position])
+        for position, tokens in zip(generated, answers, strict=True):
             item = items[position]
             output = Output(text=self.model.decode(tokens), option_logprobs=option_scores.get(position))
             if item.task == "signal_prediction" and self.model.asks_for_prediction(tokens):
@@ -147,6 +151,14 @@ class HeartcareGptModel:
                     output = Output(not_applicable="a forecast is decoded from the signal; this item shows an image")
             outputs[position] = output
         return [output or Output(not_applicable="no answer") for output in outputs]
+
+    def _option_answer(self, item: BenchItem, language: list[float], encoded) -> str:
+        """The offered option the model scores best (heartcare.model.option_answers), in its answer form."""
+        from heartcare.model.option_answers import fused_choice, option_answer, reader_scores
+
+        weight = self.model.config.reader_weight
+        reader = reader_scores(self.model, encoded, item.choices) if weight else None
+        return option_answer(self.model.config, item.letters, item.choices, fused_choice(language, reader, weight))
 
     def _forecast(self, item: BenchItem, predict_next) -> np.ndarray:
         from heartcare.bench.dataset import prediction_samples
@@ -161,26 +173,19 @@ class HeartcareGptModel:
         return forecast[:, : prediction_samples(item)]
 
 
-OPTION_ROWS = 16  # option sequences per forward pass
-
-
 def option_logprobs(model, items: list[BenchItem], features, reader=None) -> list[list[float]]:
     """Per multiple-choice item, per option: log p(the option written as the model was trained to
     write answers, "B: text" or "text (B)" | prompt and ECGs), end-of-turn included, so `loglik_accuracy` can say whether a
     model ranks the right finding first even where its generated letter follows a prior."""
     import dataclasses
 
-    import torch
-
-    from heartcare.model.examples import Collator, encode_item
+    from heartcare.model.examples import encode_item
+    from heartcare.model.option_answers import option_logprobs_of
 
     rows = [encode_item(dataclasses.replace(item, answer_index=index, answer=f"{item.letters[index]}: {item.choices[index]}"), features,
                         model.config, model.tokenizer, with_answer=True, reader=reader)
             for item in items for index in range(len(item.choices))]
-    collate, scores = Collator(model.tokenizer.pad_token_id), []
-    with torch.inference_mode():
-        for start in range(0, len(rows), OPTION_ROWS):
-            scores.extend(model.answer_logprobs(collate(rows[start : start + OPTION_ROWS])).tolist())
+    scores = option_logprobs_of(model, rows)
     result, offset = [], 0
     for item in items:
         result.append(scores[offset : offset + len(item.choices)])
